@@ -1,0 +1,108 @@
+-- Protocol server schema.
+--
+-- Applied at every start-up: every statement here is idempotent. `PRAGMA user_version` records the
+-- schema version; src/db/schema.rs applies the migrations that move an older file to this one.
+--
+-- Public ids are 16-character random strings (`id`). Every table also has an integer `seq` that
+-- only grows: it is the keyset that lists page on, so a page costs the same at any depth.
+
+-- People known to the server. An account (from protocol.toml) is a contact too.
+CREATE TABLE IF NOT EXISTS contacts (
+    seq            INTEGER PRIMARY KEY,
+    id             TEXT    NOT NULL UNIQUE,
+    username       TEXT    NOT NULL UNIQUE,
+    phone_number   TEXT    NOT NULL,
+    avatar_url     TEXT,
+    last_active_at INTEGER,
+    created_at     INTEGER NOT NULL
+);
+
+-- Each person's address book: who they know, and what they call them.
+CREATE TABLE IF NOT EXISTS address_book (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id     TEXT    NOT NULL REFERENCES contacts (id),
+    contact_id   TEXT    NOT NULL REFERENCES contacts (id),
+    display_name TEXT,
+    created_at   INTEGER NOT NULL,
+    UNIQUE (owner_id, contact_id)
+);
+CREATE INDEX IF NOT EXISTS address_book_by_owner ON address_book (owner_id, seq);
+CREATE INDEX IF NOT EXISTS address_book_by_contact ON address_book (contact_id);
+
+CREATE TABLE IF NOT EXISTS chat_groups (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT    NOT NULL UNIQUE,
+    owner_id    TEXT    NOT NULL REFERENCES contacts (id),
+    name        TEXT    NOT NULL,
+    description TEXT,
+    avatar_url  TEXT,
+    created_at  INTEGER NOT NULL,
+    archived_at INTEGER
+);
+
+-- A direct conversation names its two people in (direct_low, direct_high), sorted, so the
+-- UNIQUE constraint keeps one per pair. A group conversation has group_id instead.
+CREATE TABLE IF NOT EXISTS conversations (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                TEXT    NOT NULL UNIQUE,
+    direct_low        TEXT REFERENCES contacts (id),
+    direct_high       TEXT REFERENCES contacts (id),
+    group_id          TEXT UNIQUE REFERENCES chat_groups (id) ON DELETE CASCADE,
+    pinned_message_id TEXT,
+    last_active_at    INTEGER,
+    created_at        INTEGER NOT NULL,
+    UNIQUE (direct_low, direct_high),
+    CHECK ((group_id IS NULL) <> (direct_low IS NULL))
+);
+
+-- Who takes part in a conversation, and each person's own view of it.
+-- `activity_seq` copies the conversation's ordering key (its newest message's seq) into every
+-- participant row, so "my conversations, most recently active first" is one index range.
+-- `group_seq` does the same for "my groups, newest first".
+CREATE TABLE IF NOT EXISTS participants (
+    seq             INTEGER PRIMARY KEY,
+    conversation_id TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    contact_id      TEXT    NOT NULL REFERENCES contacts (id),
+    conversation_seq INTEGER NOT NULL,
+    activity_seq    INTEGER NOT NULL,
+    group_seq       INTEGER,
+    is_pinned       INTEGER NOT NULL DEFAULT 0,
+    is_muted        INTEGER NOT NULL DEFAULT 0,
+    archived_at     INTEGER,
+    last_opened_at  INTEGER,
+    -- 1 after this person deleted the conversation; a new message sets it back to 0.
+    hidden          INTEGER NOT NULL DEFAULT 0,
+    -- Messages with seq <= visible_after are not in this person's view (deleted, or sent before
+    -- they joined the group).
+    visible_after   INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (conversation_id, contact_id)
+);
+CREATE INDEX IF NOT EXISTS participants_by_activity
+    ON participants (contact_id, activity_seq, conversation_seq);
+CREATE INDEX IF NOT EXISTS participants_by_group
+    ON participants (contact_id, group_seq) WHERE group_seq IS NOT NULL;
+
+-- seq is the server's arrival order (AUTOINCREMENT: never reused, so it also orders
+-- conversations by activity across deletes).
+CREATE TABLE IF NOT EXISTS messages (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT    NOT NULL UNIQUE,
+    conversation_id TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    sender_id       TEXT    NOT NULL REFERENCES contacts (id),
+    body            TEXT    NOT NULL,
+    read_at         INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER
+);
+CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, seq);
+CREATE INDEX IF NOT EXISTS messages_unread ON messages (conversation_id) WHERE read_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS reactions (
+    seq        INTEGER PRIMARY KEY,
+    message_id TEXT    NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    emoji      TEXT    NOT NULL,
+    contact_id TEXT    NOT NULL REFERENCES contacts (id),
+    created_at INTEGER NOT NULL,
+    UNIQUE (message_id, emoji, contact_id)
+);
+CREATE INDEX IF NOT EXISTS reactions_by_contact ON reactions (message_id, contact_id);

@@ -1,0 +1,111 @@
+//! Conversations: direct and group, each seen from the caller.
+
+use super::{created, no_content, ok};
+use crate::AppState;
+use crate::auth::Account;
+use crate::db::{
+    self, conversations::ConversationChanges, conversations::ConversationFilter,
+    conversations::Target,
+};
+use crate::error::{Error, Result};
+use crate::extract::{Body, Query};
+use crate::pagination::PageParams;
+use actix_web::{HttpResponse, web};
+
+type Id = web::Path<String>;
+
+/// `GET /v1/conversations`: filters `muted`, `archived`, `pinned`, `group_id`.
+pub async fn list_conversations(
+    state: web::Data<AppState>,
+    account: Account,
+    query: Query,
+) -> Result<HttpResponse> {
+    let page = PageParams::from_query(&query)?;
+    let filter = ConversationFilter {
+        muted: query.bool("muted")?,
+        archived: query.bool("archived")?,
+        pinned: query.bool("pinned")?,
+        group_id: query
+            .get("group_id")
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned),
+    };
+    let list = state
+        .db
+        .read(move |c| db::conversations::list(c, &account.id, &filter, &page))
+        .await?;
+    Ok(ok(list))
+}
+
+/// `POST /v1/conversations`: 201 when created, 200 when it already existed.
+pub async fn create_conversation(
+    state: web::Data<AppState>,
+    account: Account,
+    body: Body,
+) -> Result<HttpResponse> {
+    let target = match (body.string("contact_id")?, body.string("group_id")?) {
+        (Some(contact), None) => Target::Contact(contact),
+        (None, Some(group)) => Target::Group(group),
+        _ => {
+            return Err(Error::invalid(
+                "contact_id",
+                "Give exactly one of contact_id and group_id.",
+            ));
+        }
+    };
+    let (conversation, was_created) = state
+        .db
+        .write(move |tx| db::conversations::create(tx, &account.id, &target, db::now()))
+        .await?;
+    Ok(if was_created {
+        created(conversation)
+    } else {
+        ok(conversation)
+    })
+}
+
+/// `GET /v1/conversations/:id`: opening it marks it and its messages read.
+pub async fn get_conversation(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+) -> Result<HttpResponse> {
+    let conversation = state
+        .db
+        .write(move |tx| db::conversations::open(tx, &account.id, &id, db::now()))
+        .await?;
+    Ok(ok(conversation))
+}
+
+/// `PUT /v1/conversations/:id`: `pinned_message_id`, `is_pinned`, `is_muted`, `archived_at`.
+pub async fn update_conversation(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+    body: Body,
+) -> Result<HttpResponse> {
+    let changes = ConversationChanges {
+        pinned_message_id: body.nullable_string("pinned_message_id")?,
+        is_pinned: body.bool("is_pinned")?,
+        is_muted: body.bool("is_muted")?,
+        archived_at: body.nullable_timestamp("archived_at")?,
+    };
+    let conversation = state
+        .db
+        .write(move |tx| db::conversations::update(tx, &account.id, &id, &changes))
+        .await?;
+    Ok(ok(conversation))
+}
+
+/// `DELETE /v1/conversations/:id`: gone from the caller's view; others keep theirs.
+pub async fn delete_conversation(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+) -> Result<HttpResponse> {
+    state
+        .db
+        .write(move |tx| db::conversations::delete(tx, &account.id, &id))
+        .await?;
+    Ok(no_content())
+}

@@ -1,0 +1,127 @@
+//! Groups: owned by their creator, seen by their members.
+
+use super::{check, created, no_content, ok};
+use crate::auth::Account;
+use crate::db::{self, groups::GroupChanges, groups::MAX_MEMBERS, groups::NewGroup};
+use crate::error::Result;
+use crate::extract::{Body, Query};
+use crate::pagination::PageParams;
+use crate::{AppState, rules};
+use actix_web::{HttpResponse, web};
+
+type Id = web::Path<String>;
+
+/// `GET /v1/groups`: filter `archived`.
+pub async fn list_groups(
+    state: web::Data<AppState>,
+    account: Account,
+    query: Query,
+) -> Result<HttpResponse> {
+    let page = PageParams::from_query(&query)?;
+    let archived = query.bool("archived")?;
+    let list = state
+        .db
+        .read(move |c| db::groups::list(c, &account.id, archived, &page))
+        .await?;
+    Ok(ok(list))
+}
+
+/// `POST /v1/groups`
+pub async fn create_group(
+    state: web::Data<AppState>,
+    account: Account,
+    body: Body,
+) -> Result<HttpResponse> {
+    let name = body.required_string("name")?;
+    check_name(&name)?;
+    let new = NewGroup {
+        name,
+        description: checked_description(&body)?.flatten(),
+        avatar_url: checked_avatar_url(&body)?.flatten(),
+        contacts: body
+            .string_list("contacts", MAX_MEMBERS)?
+            .unwrap_or_default(),
+    };
+    let group = state
+        .db
+        .write(move |tx| db::groups::create(tx, &account.id, &new, db::now()))
+        .await?;
+    Ok(created(group))
+}
+
+/// `GET /v1/groups/:id`
+pub async fn get_group(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+) -> Result<HttpResponse> {
+    let group = state
+        .db
+        .read(move |c| db::groups::get(c, &account.id, &id))
+        .await?;
+    Ok(ok(group))
+}
+
+/// `PUT /v1/groups/:id`: owner only.
+pub async fn update_group(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+    body: Body,
+) -> Result<HttpResponse> {
+    let name = body.string("name")?;
+    if let Some(name) = &name {
+        check_name(name)?;
+    }
+    let changes = GroupChanges {
+        name,
+        description: checked_description(&body)?,
+        avatar_url: checked_avatar_url(&body)?,
+        contacts: body.string_list("contacts", MAX_MEMBERS)?,
+        archived_at: body.nullable_timestamp("archived_at")?,
+    };
+    let group = state
+        .db
+        .write(move |tx| db::groups::update(tx, &account.id, &id, &changes))
+        .await?;
+    Ok(ok(group))
+}
+
+/// `DELETE /v1/groups/:id`: owner only; its conversation and messages go too.
+pub async fn delete_group(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+) -> Result<HttpResponse> {
+    state
+        .db
+        .write(move |tx| db::groups::delete(tx, &account.id, &id))
+        .await?;
+    Ok(no_content())
+}
+
+fn check_name(name: &str) -> Result<()> {
+    check(
+        rules::text("name", name, 1, rules::MAX_GROUP_NAME_CHARS),
+        "name",
+    )
+}
+
+fn checked_description(body: &Body) -> Result<Option<Option<String>>> {
+    let description = body.nullable_string("description")?;
+    if let Some(Some(text)) = &description {
+        check(
+            rules::text("description", text, 0, rules::MAX_DESCRIPTION_CHARS),
+            "description",
+        )?;
+    }
+    Ok(description)
+}
+
+fn checked_avatar_url(body: &Body) -> Result<Option<Option<String>>> {
+    let url = body.nullable_string("avatar_url")?;
+    if let Some(Some(url)) = &url {
+        check(rules::url("avatar_url", url), "avatar_url")?;
+    }
+    Ok(url)
+}

@@ -1,0 +1,116 @@
+//! Messages, with reactions.
+
+use super::{check, created, no_content, ok};
+use crate::auth::Account;
+use crate::db::{self, messages::MessageChanges, messages::NewMessage};
+use crate::error::{Error, Result};
+use crate::extract::{Body, Query};
+use crate::pagination::PageParams;
+use crate::{AppState, Settings, rules};
+use actix_web::{HttpResponse, web};
+
+type Id = web::Path<String>;
+
+/// Emoji entries one request may change.
+const MAX_REACTIONS_PER_REQUEST: usize = 32;
+
+/// `GET /v1/messages`: `conversation_id` optional.
+pub async fn list_messages(
+    state: web::Data<AppState>,
+    account: Account,
+    query: Query,
+) -> Result<HttpResponse> {
+    let page = PageParams::from_query(&query)?;
+    let conversation = query
+        .get("conversation_id")
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    let list = state
+        .db
+        .read(move |c| db::messages::list(c, &account.id, conversation.as_deref(), &page))
+        .await?;
+    Ok(ok(list))
+}
+
+/// `POST /v1/messages`
+pub async fn create_message(
+    state: web::Data<AppState>,
+    account: Account,
+    body: Body,
+) -> Result<HttpResponse> {
+    let new = NewMessage {
+        conversation_id: body.required_string("conversation_id")?,
+        message: message_text(&body.required_string("message")?, &state.settings)?,
+    };
+    let message = state
+        .db
+        .write(move |tx| db::messages::create(tx, &account, &new, db::now()))
+        .await?;
+    Ok(created(message))
+}
+
+/// `GET /v1/messages/:id`
+pub async fn get_message(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+) -> Result<HttpResponse> {
+    let message = state
+        .db
+        .read(move |c| db::messages::get(c, &account.id, &id))
+        .await?;
+    Ok(ok(message))
+}
+
+/// `PUT /v1/messages/:id`: `message` (sender only) and `reactions` (as yourself).
+pub async fn update_message(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+    body: Body,
+) -> Result<HttpResponse> {
+    let message = body
+        .string("message")?
+        .map(|text| message_text(&text, &state.settings))
+        .transpose()?;
+    let reactions = body.string_list_map("reactions", MAX_REACTIONS_PER_REQUEST)?;
+    for (emoji, _) in reactions.iter().flatten() {
+        check(rules::emoji(emoji), "reactions")?;
+    }
+    let changes = MessageChanges { message, reactions };
+    let message = state
+        .db
+        .write(move |tx| db::messages::update(tx, &account, &id, &changes, db::now()))
+        .await?;
+    Ok(ok(message))
+}
+
+/// `DELETE /v1/messages/:id`: sender only, for everyone.
+pub async fn delete_message(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+) -> Result<HttpResponse> {
+    state
+        .db
+        .write(move |tx| db::messages::delete(tx, &account.id, &id))
+        .await?;
+    Ok(no_content())
+}
+
+/// Message text: not blank, within the configured length, no control characters but line
+/// breaks and tabs.
+fn message_text(text: &str, settings: &Settings) -> Result<String> {
+    let max = settings.max_message_chars;
+    if text.trim().is_empty() {
+        return Err(Error::invalid("message", "message must not be empty."));
+    }
+    if text.chars().count() > max {
+        return Err(Error::invalid(
+            "message",
+            format!("message must be at most {max} characters."),
+        ));
+    }
+    check(rules::text("message", text, 1, max), "message")?;
+    Ok(text.to_owned())
+}

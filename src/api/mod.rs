@@ -1,0 +1,98 @@
+//! The route table: every path and method of the server, in one place.
+
+pub mod contacts;
+pub mod conversations;
+pub mod groups;
+pub mod health;
+pub mod messages;
+
+use crate::error::{Error, Result};
+use crate::middleware::{catch_panic, method_not_allowed, not_found};
+use actix_web::{HttpResponse, Resource, web};
+use serde::Serialize;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/health").route(web::get().to(health::health)))
+        .service(
+            web::scope("/v1")
+                .service(
+                    resource("/contacts")
+                        .route(web::get().to(contacts::list_contacts))
+                        .route(web::post().to(contacts::create_contact)),
+                )
+                .service(
+                    resource("/contacts/{id}")
+                        .route(web::get().to(contacts::get_contact))
+                        .route(web::put().to(contacts::update_contact))
+                        .route(web::delete().to(contacts::delete_contact)),
+                )
+                .service(
+                    resource("/conversations")
+                        .route(web::get().to(conversations::list_conversations))
+                        .route(web::post().to(conversations::create_conversation)),
+                )
+                .service(
+                    resource("/conversations/{id}")
+                        .route(web::get().to(conversations::get_conversation))
+                        .route(web::put().to(conversations::update_conversation))
+                        .route(web::delete().to(conversations::delete_conversation)),
+                )
+                .service(
+                    resource("/messages")
+                        .route(web::get().to(messages::list_messages))
+                        .route(web::post().to(messages::create_message)),
+                )
+                .service(
+                    resource("/messages/{id}")
+                        .route(web::get().to(messages::get_message))
+                        .route(web::put().to(messages::update_message))
+                        .route(web::delete().to(messages::delete_message)),
+                )
+                .service(
+                    resource("/groups")
+                        .route(web::get().to(groups::list_groups))
+                        .route(web::post().to(groups::create_group)),
+                )
+                .service(
+                    resource("/groups/{id}")
+                        .route(web::get().to(groups::get_group))
+                        .route(web::put().to(groups::update_group))
+                        .route(web::delete().to(groups::delete_group)),
+                ),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// A resource whose unknown methods get the JSON 405 and whose handlers' panics become 500s.
+fn resource(
+    path: &str,
+) -> Resource<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path)
+        .wrap(actix_web::middleware::from_fn(catch_panic))
+        .default_service(web::to(method_not_allowed))
+}
+
+pub(crate) fn ok(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}
+
+pub(crate) fn created(body: impl Serialize) -> HttpResponse {
+    HttpResponse::Created().json(body)
+}
+
+pub(crate) fn no_content() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
+/// A rule's sentence as a 400 about `param`.
+pub(crate) fn check(rule: std::result::Result<(), String>, param: &str) -> Result<()> {
+    rule.map_err(|message| Error::invalid(param, message))
+}

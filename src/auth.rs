@@ -1,0 +1,214 @@
+//! Authentication (contract section 2): `Authorization: Bearer TOKEN`, or Basic with the token as
+//! the password and the account's username as the user name.
+//!
+//! Tokens are never stored or compared as they are: each is hashed with SHA-256 and the presented
+//! token's hash is compared with every account's in constant time, without stopping at a match,
+//! so neither the position nor the length of a token shows in the response time.
+
+use crate::AppState;
+use crate::db::{self, Db};
+use crate::error::{Error, Result};
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::sync::Mutex;
+use subtle::ConstantTimeEq;
+
+/// The authenticated account: "you" in every handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its contact id.
+    pub id: String,
+    pub username: String,
+}
+
+struct Credential {
+    token_hash: [u8; 32],
+    account: Account,
+}
+
+/// The accounts that may call the API, by the hash of their token.
+pub struct Accounts {
+    credentials: Vec<Credential>,
+}
+
+impl Accounts {
+    /// `entries` are (token, account) pairs.
+    pub fn new(entries: impl IntoIterator<Item = (String, Account)>) -> Accounts {
+        Accounts {
+            credentials: entries
+                .into_iter()
+                .map(|(token, account)| Credential {
+                    token_hash: hash(&token),
+                    account,
+                })
+                .collect(),
+        }
+    }
+
+    /// The account whose token this is, looked at in constant time.
+    pub fn find(&self, token: &str) -> Option<&Account> {
+        let presented = hash(token);
+        let mut found = None;
+        for credential in &self.credentials {
+            if bool::from(credential.token_hash.ct_eq(&presented)) {
+                found = Some(&credential.account);
+            }
+        }
+        found
+    }
+
+    /// Checks an `Authorization` header value.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Account> {
+        let Some(value) = authorization else {
+            return Err(Error::unauthorized(
+                "No token was given. Send Authorization: Bearer YOUR_TOKEN.",
+            ));
+        };
+        let invalid = || Error::unauthorized("The token is not valid.");
+        let (scheme, rest) = value.trim().split_once(' ').ok_or_else(invalid)?;
+        if scheme.eq_ignore_ascii_case("bearer") {
+            return self.find(rest.trim()).cloned().ok_or_else(invalid);
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest.trim())
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or_else(invalid)?;
+            let (username, token) = decoded.split_once(':').ok_or_else(invalid)?;
+            let account = self.find(token).ok_or_else(invalid)?;
+            // Checked after the token, so a wrong user name costs the same as a wrong token.
+            if account.username != username {
+                return Err(invalid());
+            }
+            return Ok(account.clone());
+        }
+        Err(Error::unauthorized(
+            "Use Bearer (or Basic) authorization with your token.",
+        ))
+    }
+}
+
+fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+impl FromRequest for Account {
+    type Error = Error;
+    type Future = Ready<Result<Account>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Err(Error::internal("AppState is missing from the app")));
+        };
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let result = state.accounts.authenticate(authorization);
+        if let Ok(account) = &result {
+            state.activity.touch(&state.db, &account.id);
+        }
+        ready(result)
+    }
+}
+
+/// Keeps contacts' `last_active_at`, written at most once a minute per account so that busy
+/// clients do not turn every read into a write.
+#[derive(Default)]
+pub struct ActivityTracker {
+    last_written: Mutex<HashMap<String, i64>>,
+}
+
+const ACTIVITY_RESOLUTION_SECS: i64 = 60;
+
+impl ActivityTracker {
+    pub fn touch(&self, db: &Db, account_id: &str) {
+        let now = db::now();
+        {
+            let Ok(mut last) = self.last_written.lock() else {
+                return;
+            };
+            match last.get(account_id) {
+                Some(at) if now - at < ACTIVITY_RESOLUTION_SECS => return,
+                _ => last.insert(account_id.to_owned(), now),
+            };
+        }
+        let db = db.clone();
+        let id = account_id.to_owned();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = db
+                .write(move |tx| db::contacts::set_last_active(tx, &id, now))
+                .await
+            {
+                log::warn!("could not record activity: {e}");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accounts() -> Accounts {
+        Accounts::new([
+            (
+                "tok-kevin".to_string(),
+                Account {
+                    id: "K".into(),
+                    username: "kevin".into(),
+                },
+            ),
+            (
+                "tok-kate".to_string(),
+                Account {
+                    id: "T".into(),
+                    username: "kate".into(),
+                },
+            ),
+        ])
+    }
+
+    fn basic(user: &str, password: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    }
+
+    #[test]
+    fn bearer() {
+        let a = accounts();
+        assert_eq!(a.authenticate(Some("Bearer tok-kate")).unwrap().id, "T");
+        assert_eq!(a.authenticate(Some("bearer  tok-kevin ")).unwrap().id, "K");
+        assert!(a.authenticate(Some("Bearer tok-kat")).is_err());
+        assert!(a.authenticate(Some("Bearer ")).is_err());
+        assert!(a.authenticate(Some("tok-kate")).is_err());
+        assert!(a.authenticate(None).is_err());
+    }
+
+    #[test]
+    fn basic_needs_the_tokens_own_username() {
+        let a = accounts();
+        assert_eq!(
+            a.authenticate(Some(&basic("kate", "tok-kate"))).unwrap().id,
+            "T"
+        );
+        assert!(a.authenticate(Some(&basic("kevin", "tok-kate"))).is_err());
+        assert!(a.authenticate(Some("Basic !!!")).is_err());
+    }
+
+    #[test]
+    fn errors_never_echo_the_token() {
+        let err = accounts()
+            .authenticate(Some("Bearer super-secret-value"))
+            .unwrap_err();
+        assert!(!err.message.contains("super-secret-value"));
+    }
+}

@@ -1,0 +1,266 @@
+//! `protocol.toml`: defaults, then the file, then the environment (`PROTOCOL_LISTEN`,
+//! `PROTOCOL_DATABASE`). Unknown keys are refused so a typo never silently does nothing.
+
+use crate::rules;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+
+/// The config shipped in the repository; its tokens are examples everybody can read.
+const SHIPPED_CONFIG: &str = include_str!("../protocol.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub database: String,
+    pub synchronous: Synchronous,
+    /// Base of `file_url` and `documentation_url`; when unset, the address the server listens on.
+    pub public_url: Option<String>,
+    pub max_message_chars: usize,
+    pub max_upload_bytes: u64,
+    /// Largest request body outside uploads.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            database: "protocol.db".into(),
+            synchronous: Synchronous::Normal,
+            public_url: None,
+            max_message_chars: 16_384,
+            max_upload_bytes: 25 * 1024 * 1024,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub username: String,
+    pub phone_number: String,
+    pub avatar_url: Option<String>,
+    pub token: String,
+}
+
+impl Config {
+    /// Reads, applies the environment overrides and validates. The error is one line.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let mut config =
+            Config::parse(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+        config.apply_env(|name| std::env::var(name).ok());
+        config
+            .validate()
+            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Parses TOML text without validating it.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| one_line(&e.to_string()))
+    }
+
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(listen) = var("PROTOCOL_LISTEN").filter(|v| !v.is_empty()) {
+            self.server.listen = listen;
+        }
+        if let Some(database) = var("PROTOCOL_DATABASE").filter(|v| !v.is_empty()) {
+            self.server.database = database;
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.listen_addr()?;
+        let server = &self.server;
+        if server.database.trim().is_empty() {
+            return Err("server.database must name a file (or \":memory:\").".into());
+        }
+        if let Some(url) = &server.public_url {
+            rules::url("server.public_url", url)?;
+        }
+        if server.max_message_chars == 0 {
+            return Err("server.max_message_chars must be at least 1.".into());
+        }
+        if server.max_upload_bytes == 0 || server.max_body_bytes == 0 {
+            return Err(
+                "server.max_upload_bytes and server.max_body_bytes must be at least 1.".into(),
+            );
+        }
+        if self.accounts.is_empty() {
+            return Err("at least one [[accounts]] entry is needed.".into());
+        }
+        let mut usernames = HashSet::new();
+        let mut tokens = HashSet::new();
+        for (i, account) in self.accounts.iter().enumerate() {
+            let at = format!("accounts[{i}]");
+            rules::username(&account.username).map_err(|e| format!("{at}: {e}"))?;
+            rules::phone_number(&account.phone_number).map_err(|e| format!("{at}: {e}"))?;
+            if let Some(url) = &account.avatar_url {
+                rules::url("avatar_url", url).map_err(|e| format!("{at}: {e}"))?;
+            }
+            if account.token.trim().is_empty() {
+                return Err(format!("{at}: token must not be empty."));
+            }
+            if account
+                .token
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(format!(
+                    "{at}: token must not contain spaces or control characters."
+                ));
+            }
+            if !usernames.insert(account.username.as_str()) {
+                return Err(format!(
+                    "{at}: username {:?} is used twice.",
+                    account.username
+                ));
+            }
+            if !tokens.insert(account.token.as_str()) {
+                // Never print a token, not even a duplicate one.
+                return Err(format!(
+                    "{at}: its token is already used by another account."
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, String> {
+        self.server
+            .listen
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .ok_or_else(|| {
+                format!(
+                    "server.listen {:?} is not an address:port (e.g. \"127.0.0.1:8080\").",
+                    self.server.listen
+                )
+            })
+    }
+
+    /// Usernames whose token is one of the shipped examples.
+    pub fn accounts_with_example_tokens(&self) -> Vec<&str> {
+        let examples: HashSet<String> = Config::parse(SHIPPED_CONFIG)
+            .map(|c| c.accounts.into_iter().map(|a| a.token).collect())
+            .unwrap_or_default();
+        self.accounts
+            .iter()
+            .filter(|a| examples.contains(&a.token))
+            .map(|a| a.username.as_str())
+            .collect()
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [[accounts]]
+        username = "kevin"
+        phone_number = "1-800-759-3000"
+        token = "secret-1"
+    "#;
+
+    #[test]
+    fn shipped_config_is_valid() {
+        let config = Config::parse(SHIPPED_CONFIG).unwrap_or_else(|e| panic!("{e}"));
+        config.validate().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.server.listen, "127.0.0.1:8080");
+        assert_eq!(config.server.database, "protocol.db");
+        assert!(!config.accounts_with_example_tokens().is_empty());
+    }
+
+    #[test]
+    fn defaults_fill_everything_but_accounts() {
+        let config = Config::parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.validate().is_ok());
+        assert_eq!(config.server.max_message_chars, 16_384);
+        assert_eq!(config.server.max_upload_bytes, 26_214_400);
+        assert_eq!(config.server.synchronous, Synchronous::Normal);
+        assert!(config.accounts_with_example_tokens().is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::parse(&format!("[server]\nlisten_on = \"x\"\n{MINIMAL}")).unwrap_err();
+        assert!(err.contains("listen_on"), "{err}");
+        assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn missing_accounts_are_refused() {
+        assert!(Config::parse("[server]\n").is_err());
+    }
+
+    #[test]
+    fn duplicates_and_empty_tokens_are_refused() {
+        let twice = format!("{MINIMAL}{MINIMAL}");
+        let err = Config::parse(&twice)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("used twice"), "{err}");
+
+        let same_token = format!("{MINIMAL}{}", MINIMAL.replace("kevin", "kate"));
+        let err = Config::parse(&same_token)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("token") && !err.contains("secret-1"), "{err}");
+
+        let empty = MINIMAL.replace("secret-1", " ");
+        assert!(
+            Config::parse(&empty)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .validate()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn environment_overrides_listen_and_database() {
+        let mut config = Config::parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+        config.apply_env(|name| match name {
+            "PROTOCOL_LISTEN" => Some("127.0.0.1:0".into()),
+            "PROTOCOL_DATABASE" => Some("/tmp/x.db".into()),
+            _ => None,
+        });
+        assert_eq!(config.server.listen, "127.0.0.1:0");
+        assert_eq!(config.server.database, "/tmp/x.db");
+    }
+
+    #[test]
+    fn bad_listen_address_is_refused() {
+        let mut config = Config::parse(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+        config.server.listen = "nowhere".into();
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,0 +1,266 @@
+//! Contacts: people known to the server (`contacts`) and each person's address book
+//! (`address_book`). A contact object is seen from one person, the viewer: `display_name` and
+//! `conversation_id` are the viewer's own.
+
+use super::conversations;
+use super::ids::new_id;
+use super::page::{self, KeysetQuery};
+use crate::error::{Error, Result};
+use crate::pagination::{List, PageParams};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Contact {
+    pub id: String,
+    pub username: String,
+    pub phone_number: String,
+    pub avatar_url: Option<String>,
+    pub display_name: Option<String>,
+    pub conversation_id: Option<String>,
+    pub last_active_at: Option<i64>,
+    /// When the viewer added them (for someone outside the address book: when the person was
+    /// first known to the server).
+    pub created_at: i64,
+}
+
+/// A person's public profile, as embedded in a message (`message.contact`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub id: String,
+    pub username: String,
+    pub phone_number: String,
+    pub avatar_url: Option<String>,
+    pub last_active_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewContact {
+    pub username: String,
+    pub phone_number: String,
+    pub avatar_url: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// The columns of a viewer's contact object; `?1` is the viewer, `c` the person and `ab` the
+/// viewer's address-book row (may be NULL through a LEFT JOIN).
+pub(crate) const CONTACT_COLUMNS: &str = "
+    c.id, c.username, c.phone_number, c.avatar_url, ab.display_name,
+    (SELECT v.id FROM conversations v
+       JOIN participants p ON p.conversation_id = v.id AND p.contact_id = ?1 AND p.hidden = 0
+      WHERE v.direct_low = min(?1, c.id) AND v.direct_high = max(?1, c.id)),
+    c.last_active_at, coalesce(ab.created_at, c.created_at)";
+
+pub(crate) fn contact_from_row(row: &Row) -> rusqlite::Result<Contact> {
+    Ok(Contact {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        phone_number: row.get(2)?,
+        avatar_url: row.get(3)?,
+        display_name: row.get(4)?,
+        conversation_id: row.get(5)?,
+        last_active_at: row.get(6)?,
+        created_at: row.get(7)?,
+    })
+}
+
+/// The columns of a `Profile` from the contacts row `c`.
+pub(crate) const PROFILE_COLUMNS: &str =
+    "c.id, c.username, c.phone_number, c.avatar_url, c.last_active_at, c.created_at";
+
+/// Reads a `Profile` from `PROFILE_COLUMNS` starting at column `at`.
+pub(crate) fn profile_from_row(row: &Row, at: usize) -> rusqlite::Result<Profile> {
+    Ok(Profile {
+        id: row.get(at)?,
+        username: row.get(at + 1)?,
+        phone_number: row.get(at + 2)?,
+        avatar_url: row.get(at + 3)?,
+        last_active_at: row.get(at + 4)?,
+        created_at: row.get(at + 5)?,
+    })
+}
+
+/// `GET /v1/contacts/:id`: someone in the viewer's address book, or the viewer themself.
+pub fn get(conn: &Connection, viewer: &str, id: &str) -> Result<Contact> {
+    find(conn, viewer, id)?.ok_or_else(|| Error::not_found("contact", id))
+}
+
+fn find(conn: &Connection, viewer: &str, id: &str) -> Result<Option<Contact>> {
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts c
+           LEFT JOIN address_book ab ON ab.owner_id = ?1 AND ab.contact_id = c.id
+          WHERE c.id = ?2 AND (ab.seq IS NOT NULL OR c.id = ?1)"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![viewer, id], contact_from_row)
+        .optional()?)
+}
+
+/// `GET /v1/contacts`: the viewer's address book, most recently added first.
+pub fn list(conn: &Connection, viewer: &str, page: &PageParams) -> Result<List<Contact>> {
+    let select = format!(
+        "SELECT {CONTACT_COLUMNS} FROM address_book ab JOIN contacts c ON c.id = ab.contact_id
+          WHERE ab.owner_id = ?1"
+    );
+    let query = KeysetQuery {
+        select: &select,
+        order: &["ab.seq"],
+        params: vec![Value::Text(viewer.to_owned())],
+    };
+    page::fetch(
+        conn,
+        query,
+        page,
+        |cursor| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT seq FROM address_book WHERE owner_id = ?1 AND contact_id = ?2",
+                )?
+                .query_row(params![viewer, cursor], |r| Ok(vec![r.get(0)?]))
+                .optional()?)
+        },
+        contact_from_row,
+    )
+}
+
+/// `POST /v1/contacts`: adds the person with that username to the viewer's address book,
+/// creating the person if the server does not know them, and opens the direct conversation.
+pub fn create(conn: &Connection, viewer: &str, new: &NewContact, now: i64) -> Result<Contact> {
+    let person = match id_by_username(conn, &new.username)? {
+        Some(id) => id,
+        None => insert_person(
+            conn,
+            &new.username,
+            &new.phone_number,
+            new.avatar_url.as_deref(),
+            now,
+        )?,
+    };
+    if person == viewer {
+        return Err(Error::invalid(
+            "username",
+            "You cannot add yourself to your own address book.",
+        ));
+    }
+    if in_address_book(conn, viewer, &person)? {
+        return Err(
+            Error::conflict(format!("{} is already in your address book.", new.username))
+                .with_param("username"),
+        );
+    }
+    conn.prepare_cached(
+        "INSERT INTO address_book (owner_id, contact_id, display_name, created_at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![viewer, person, new.display_name, now])?;
+    conversations::open_direct(conn, viewer, &person, now)?;
+    get(conn, viewer, &person)
+}
+
+/// `PUT /v1/contacts/:id`: the viewer's name for them.
+pub fn update(
+    conn: &Connection,
+    viewer: &str,
+    id: &str,
+    display_name: Option<Option<String>>,
+) -> Result<Contact> {
+    if !in_address_book(conn, viewer, id)? {
+        return Err(Error::not_found("contact", id));
+    }
+    if let Some(display_name) = display_name {
+        conn.prepare_cached(
+            "UPDATE address_book SET display_name = ?3 WHERE owner_id = ?1 AND contact_id = ?2",
+        )?
+        .execute(params![viewer, id, display_name])?;
+    }
+    get(conn, viewer, id)
+}
+
+/// `DELETE /v1/contacts/:id`: out of the address book, and the direct conversation out of
+/// the viewer's view (as `DELETE /v1/conversations/:id`).
+pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+    if !in_address_book(conn, viewer, id)? {
+        return Err(Error::not_found("contact", id));
+    }
+    conn.prepare_cached("DELETE FROM address_book WHERE owner_id = ?1 AND contact_id = ?2")?
+        .execute(params![viewer, id])?;
+    if let Some(conversation) = conversations::find_direct(conn, viewer, id)? {
+        conversations::hide_for(conn, &conversation, viewer)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn in_address_book(conn: &Connection, owner: &str, contact: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM address_book WHERE owner_id = ?1 AND contact_id = ?2")?
+        .exists(params![owner, contact])?)
+}
+
+/// Puts `contact` in `owner`'s address book unless already there (a direct conversation
+/// reaching someone adds its other person to their book).
+pub(crate) fn ensure_in_address_book(
+    conn: &Connection,
+    owner: &str,
+    contact: &str,
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO address_book (owner_id, contact_id, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (owner_id, contact_id) DO NOTHING",
+    )?
+    .execute(params![owner, contact, now])?;
+    Ok(())
+}
+
+pub fn set_last_active(conn: &Connection, id: &str, now: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE contacts SET last_active_at = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
+    Ok(())
+}
+
+/// An account from the config: its contact is matched by username and created or updated.
+/// Returns the contact id.
+pub fn upsert_account(
+    conn: &Connection,
+    username: &str,
+    phone_number: &str,
+    avatar_url: Option<&str>,
+    now: i64,
+) -> Result<String> {
+    match id_by_username(conn, username)? {
+        Some(id) => {
+            conn.prepare_cached(
+                "UPDATE contacts SET phone_number = ?2, avatar_url = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, phone_number, avatar_url])?;
+            Ok(id)
+        }
+        None => insert_person(conn, username, phone_number, avatar_url, now),
+    }
+}
+
+fn id_by_username(conn: &Connection, username: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM contacts WHERE username = ?1")?
+        .query_row([username], |r| r.get(0))
+        .optional()?)
+}
+
+fn insert_person(
+    conn: &Connection,
+    username: &str,
+    phone_number: &str,
+    avatar_url: Option<&str>,
+    now: i64,
+) -> Result<String> {
+    let id = new_id();
+    conn.prepare_cached(
+        "INSERT INTO contacts (id, username, phone_number, avatar_url, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, username, phone_number, avatar_url, now])?;
+    Ok(id)
+}

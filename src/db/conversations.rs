@@ -1,0 +1,439 @@
+//! Conversations and their participants. A conversation object is seen from one participant:
+//! `contact_id` is the other person of a direct conversation, and `is_pinned`, `is_muted`,
+//! `archived_at`, `last_opened_at` are that participant's own (their `participants` row).
+
+use super::contacts;
+use super::ids::new_id;
+use super::page::{self, KeysetQuery};
+use crate::error::{Error, Result};
+use crate::pagination::{List, PageParams};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Conversation {
+    pub id: String,
+    pub contact_id: Option<String>,
+    pub group_id: Option<String>,
+    pub pinned_message_id: Option<String>,
+    pub is_pinned: bool,
+    pub is_muted: bool,
+    pub last_active_at: Option<i64>,
+    pub last_opened_at: Option<i64>,
+    pub created_at: i64,
+    pub archived_at: Option<i64>,
+}
+
+/// What `POST /v1/conversations` names: exactly one of them.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Contact(String),
+    Group(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationChanges {
+    pub pinned_message_id: Option<Option<String>>,
+    pub is_pinned: Option<bool>,
+    pub is_muted: Option<bool>,
+    pub archived_at: Option<Option<i64>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub muted: Option<bool>,
+    pub archived: Option<bool>,
+    pub pinned: Option<bool>,
+    pub group_id: Option<String>,
+}
+
+/// The viewer's (`?1`, participant row `p`) view of conversation `v`. A pinned message the
+/// viewer cannot see (sent before they deleted the conversation or joined) shows as null.
+const CONVERSATION_SELECT: &str = "
+    SELECT v.id,
+           CASE WHEN v.direct_low = ?1 THEN v.direct_high ELSE v.direct_low END,
+           v.group_id,
+           (SELECT m.id FROM messages m WHERE m.id = v.pinned_message_id AND m.seq > p.visible_after),
+           p.is_pinned, p.is_muted, v.last_active_at, p.last_opened_at, v.created_at, p.archived_at
+      FROM participants p JOIN conversations v ON v.id = p.conversation_id
+     WHERE p.contact_id = ?1 AND p.hidden = 0";
+
+fn conversation_from_row(row: &Row) -> rusqlite::Result<Conversation> {
+    Ok(Conversation {
+        id: row.get(0)?,
+        contact_id: row.get(1)?,
+        group_id: row.get(2)?,
+        pinned_message_id: row.get(3)?,
+        is_pinned: row.get(4)?,
+        is_muted: row.get(5)?,
+        last_active_at: row.get(6)?,
+        last_opened_at: row.get(7)?,
+        created_at: row.get(8)?,
+        archived_at: row.get(9)?,
+    })
+}
+
+/// The viewer's participation in a conversation they can see.
+pub(crate) struct Participation {
+    pub visible_after: i64,
+}
+
+/// `Some` when the viewer takes part in the conversation and has not deleted it.
+pub(crate) fn participation(
+    conn: &Connection,
+    viewer: &str,
+    conversation: &str,
+) -> Result<Option<Participation>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT visible_after FROM participants
+              WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0",
+        )?
+        .query_row(params![conversation, viewer], |r| {
+            Ok(Participation {
+                visible_after: r.get(0)?,
+            })
+        })
+        .optional()?)
+}
+
+/// `participation`, or the contract's 404.
+pub(crate) fn require_participation(
+    conn: &Connection,
+    viewer: &str,
+    conversation: &str,
+) -> Result<Participation> {
+    participation(conn, viewer, conversation)?
+        .ok_or_else(|| Error::not_found("conversation", conversation))
+}
+
+pub fn get(conn: &Connection, viewer: &str, id: &str) -> Result<Conversation> {
+    let sql = format!("{CONVERSATION_SELECT} AND v.id = ?2");
+    conn.prepare_cached(&sql)?
+        .query_row(params![viewer, id], conversation_from_row)
+        .optional()?
+        .ok_or_else(|| Error::not_found("conversation", id))
+}
+
+/// `GET /v1/conversations/:id` opens the conversation: the viewer's `last_opened_at` becomes
+/// now, and every message of others in their view that nobody had read is read now.
+pub fn open(conn: &Connection, viewer: &str, id: &str, now: i64) -> Result<Conversation> {
+    let participation = require_participation(conn, viewer, id)?;
+    conn.prepare_cached(
+        "UPDATE participants SET last_opened_at = ?3 WHERE conversation_id = ?1 AND contact_id = ?2",
+    )?
+    .execute(params![id, viewer, now])?;
+    conn.prepare_cached(
+        "UPDATE messages SET read_at = ?3
+          WHERE conversation_id = ?1 AND read_at IS NULL AND sender_id <> ?2 AND seq > ?4",
+    )?
+    .execute(params![id, viewer, now, participation.visible_after])?;
+    get(conn, viewer, id)
+}
+
+/// `GET /v1/conversations`: most recently active first.
+pub fn list(
+    conn: &Connection,
+    viewer: &str,
+    filter: &ConversationFilter,
+    page: &PageParams,
+) -> Result<List<Conversation>> {
+    let mut select = String::from(CONVERSATION_SELECT);
+    let mut params = vec![Value::Text(viewer.to_owned())];
+    if let Some(muted) = filter.muted {
+        select.push_str(if muted {
+            " AND p.is_muted"
+        } else {
+            " AND NOT p.is_muted"
+        });
+    }
+    if let Some(pinned) = filter.pinned {
+        select.push_str(if pinned {
+            " AND p.is_pinned"
+        } else {
+            " AND NOT p.is_pinned"
+        });
+    }
+    if let Some(archived) = filter.archived {
+        select.push_str(if archived {
+            " AND p.archived_at IS NOT NULL"
+        } else {
+            " AND p.archived_at IS NULL"
+        });
+    }
+    if let Some(group) = &filter.group_id {
+        select.push_str(" AND v.group_id = ?");
+        params.push(Value::Text(group.clone()));
+    }
+    let query = KeysetQuery {
+        select: &select,
+        order: &["p.activity_seq", "p.conversation_seq"],
+        params,
+    };
+    page::fetch(
+        conn,
+        query,
+        page,
+        |cursor| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT activity_seq, conversation_seq FROM participants
+                      WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0",
+                )?
+                .query_row(params![cursor, viewer], |r| Ok(vec![r.get(0)?, r.get(1)?]))
+                .optional()?)
+        },
+        conversation_from_row,
+    )
+}
+
+/// `POST /v1/conversations`. Returns the conversation and whether it was created (201) rather
+/// than found (200).
+pub fn create(
+    conn: &Connection,
+    viewer: &str,
+    target: &Target,
+    now: i64,
+) -> Result<(Conversation, bool)> {
+    let (id, created) = match target {
+        Target::Contact(contact) => {
+            if !contacts::in_address_book(conn, viewer, contact)? {
+                return Err(Error::not_found_param("contact_id", "contact", contact));
+            }
+            open_direct(conn, viewer, contact, now)?
+        }
+        Target::Group(group) => {
+            let id: String = conn
+                .prepare_cached(
+                    "SELECT v.id FROM conversations v
+                       JOIN participants p ON p.conversation_id = v.id AND p.contact_id = ?2
+                      WHERE v.group_id = ?1",
+                )?
+                .query_row(params![group, viewer], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| Error::not_found_param("group_id", "group", group))?;
+            unhide(conn, &id, viewer)?;
+            (id, false)
+        }
+    };
+    Ok((get(conn, viewer, &id)?, created))
+}
+
+/// `PUT /v1/conversations/:id`.
+pub fn update(
+    conn: &Connection,
+    viewer: &str,
+    id: &str,
+    changes: &ConversationChanges,
+) -> Result<Conversation> {
+    let participation = require_participation(conn, viewer, id)?;
+    if let Some(pinned) = &changes.pinned_message_id {
+        if let Some(message) = pinned {
+            let in_view = conn
+                .prepare_cached(
+                    "SELECT 1 FROM messages WHERE id = ?1 AND conversation_id = ?2 AND seq > ?3",
+                )?
+                .exists(params![message, id, participation.visible_after])?;
+            if !in_view {
+                return Err(Error::invalid(
+                    "pinned_message_id",
+                    "pinned_message_id must be the id of a message of this conversation.",
+                ));
+            }
+        }
+        conn.prepare_cached("UPDATE conversations SET pinned_message_id = ?2 WHERE id = ?1")?
+            .execute(params![id, pinned])?;
+    }
+    conn.prepare_cached(
+        "UPDATE participants
+            SET is_pinned = coalesce(?3, is_pinned),
+                is_muted = coalesce(?4, is_muted),
+                archived_at = CASE WHEN ?5 THEN ?6 ELSE archived_at END
+          WHERE conversation_id = ?1 AND contact_id = ?2",
+    )?
+    .execute(params![
+        id,
+        viewer,
+        changes.is_pinned,
+        changes.is_muted,
+        changes.archived_at.is_some(),
+        changes.archived_at.flatten(),
+    ])?;
+    get(conn, viewer, id)
+}
+
+/// `DELETE /v1/conversations/:id`.
+pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+    require_participation(conn, viewer, id)?;
+    hide_for(conn, id, viewer)
+}
+
+/// Removes the conversation and its messages so far from `person`'s view, resetting their own
+/// settings; it comes back, holding only newer messages, when a message arrives. When nobody
+/// keeps it any more its messages are purged, and a direct conversation with them.
+pub(crate) fn hide_for(conn: &Connection, id: &str, person: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE participants
+            SET hidden = 1, visible_after = ?3, is_pinned = 0, is_muted = 0,
+                archived_at = NULL, last_opened_at = NULL
+          WHERE conversation_id = ?1 AND contact_id = ?2",
+    )?
+    .execute(params![id, person, newest_message_seq(conn)?])?;
+    let kept = conn
+        .prepare_cached("SELECT 1 FROM participants WHERE conversation_id = ?1 AND hidden = 0")?
+        .exists([id])?;
+    if !kept {
+        purge(conn, id)?;
+    }
+    Ok(())
+}
+
+fn purge(conn: &Connection, id: &str) -> Result<()> {
+    let is_group: bool = conn
+        .prepare_cached("SELECT group_id IS NOT NULL FROM conversations WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    if is_group {
+        // The group keeps its one conversation; only the messages nobody can see go.
+        conn.prepare_cached("DELETE FROM messages WHERE conversation_id = ?1")?
+            .execute([id])?;
+    } else {
+        // Messages, reactions and participants go with it (ON DELETE CASCADE).
+        conn.prepare_cached("DELETE FROM conversations WHERE id = ?1")?
+            .execute([id])?;
+    }
+    Ok(())
+}
+
+/// The direct conversation of two people, if any.
+pub(crate) fn find_direct(conn: &Connection, a: &str, b: &str) -> Result<Option<String>> {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    Ok(conn
+        .prepare_cached("SELECT id FROM conversations WHERE direct_low = ?1 AND direct_high = ?2")?
+        .query_row(params![low, high], |r| r.get(0))
+        .optional()?)
+}
+
+/// Makes sure the direct conversation of `viewer` and `other` exists and is in the viewer's
+/// view, and that each has the other in their address book. Returns its id and whether it was
+/// created now.
+pub(crate) fn open_direct(
+    conn: &Connection,
+    viewer: &str,
+    other: &str,
+    now: i64,
+) -> Result<(String, bool)> {
+    let found = find_direct(conn, viewer, other)?;
+    let created = found.is_none();
+    let id = match found {
+        Some(id) => {
+            unhide(conn, &id, viewer)?;
+            id
+        }
+        None => {
+            let (low, high) = if viewer < other {
+                (viewer, other)
+            } else {
+                (other, viewer)
+            };
+            let id = new_id();
+            let seq = insert_conversation(conn, &id, Some((low, high)), None, now)?;
+            let activity = newest_message_seq(conn)?;
+            for person in [viewer, other] {
+                add_participant(conn, &id, seq, person, activity, None)?;
+            }
+            id
+        }
+    };
+    contacts::ensure_in_address_book(conn, other, viewer, now)?;
+    Ok((id, created))
+}
+
+/// Inserts a conversation row; returns its seq.
+pub(crate) fn insert_conversation(
+    conn: &Connection,
+    id: &str,
+    direct: Option<(&str, &str)>,
+    group_id: Option<&str>,
+    now: i64,
+) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO conversations (id, direct_low, direct_high, group_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        id,
+        direct.map(|d| d.0),
+        direct.map(|d| d.1),
+        group_id,
+        now
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Adds `person` to a conversation. They see messages newer than `activity` (the current
+/// newest message seq) only; `group_seq` is set for group conversations.
+pub(crate) fn add_participant(
+    conn: &Connection,
+    conversation: &str,
+    conversation_seq: i64,
+    person: &str,
+    activity: i64,
+    group_seq: Option<i64>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO participants
+            (conversation_id, contact_id, conversation_seq, activity_seq, group_seq, visible_after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?4)",
+    )?
+    .execute(params![
+        conversation,
+        person,
+        conversation_seq,
+        activity,
+        group_seq
+    ])?;
+    Ok(())
+}
+
+fn unhide(conn: &Connection, id: &str, person: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND contact_id = ?2",
+    )?
+    .execute(params![id, person])?;
+    Ok(())
+}
+
+/// The highest message seq ever handed out. Conversations order by it: a new conversation
+/// starts at the current value, and a message moves its conversation to the message's seq.
+/// (AUTOINCREMENT keeps it in sqlite_sequence and never hands a value out twice.)
+pub(crate) fn newest_message_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'messages'")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A message arrived: the conversation moves to the top of every participant's list and
+/// comes back for those who had deleted it.
+pub(crate) fn touch(conn: &Connection, id: &str, message_seq: i64, now: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE conversations SET last_active_at = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
+    conn.prepare_cached(
+        "UPDATE participants SET activity_seq = ?2, hidden = 0 WHERE conversation_id = ?1",
+    )?
+    .execute(params![id, message_seq])?;
+    Ok(())
+}
+
+/// The two people of a direct conversation (`None` for a group conversation).
+pub(crate) fn direct_pair(conn: &Connection, id: &str) -> Result<Option<(String, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT direct_low, direct_high FROM conversations
+              WHERE id = ?1 AND direct_low IS NOT NULL",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}

@@ -1,0 +1,106 @@
+//! The error boundary: a panicking handler becomes a JSON 500 (actix-web would drop the
+//! connection), and every error response, whether ours or one that actix-web made itself (a
+//! payload error, say), leaves with the contract's JSON error body.
+
+use crate::AppState;
+use crate::error::{Error, ErrorKind};
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+
+/// App-wide: gives every error response the contract's JSON body, with `documentation_url`
+/// based on `public_url`.
+pub async fn render_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = match next.call(req).await {
+        Ok(response) => response.map_into_boxed_body(),
+        Err(error) => return Err(error),
+    };
+    let Some(error) = response.response().error() else {
+        return Ok(response);
+    };
+    let api_error = match error.as_error::<Error>() {
+        Some(ours) => ours.clone(),
+        None => foreign(response.status()),
+    };
+    let (request, _) = response.into_parts();
+    let public_url = request
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.settings.public_url.clone())
+        .unwrap_or_default();
+    Ok(ServiceResponse::new(
+        request,
+        api_error.to_response(&public_url),
+    ))
+}
+
+/// Per resource (after routing, so holding a clone of the request is safe): a panicking
+/// handler becomes a 500 that `render_errors` then renders, and the worker keeps serving.
+pub async fn catch_panic(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let request = req.request().clone();
+    // The async block moves the call itself inside catch_unwind, so a panic while building the
+    // handler's future is caught too.
+    let outcome = AssertUnwindSafe(async move { next.call(req).await })
+        .catch_unwind()
+        .await;
+    match outcome {
+        Ok(result) => result.map(ServiceResponse::map_into_boxed_body),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let error = Error::internal(format!(
+                "handler panicked on {} {}: {what}",
+                request.method(),
+                request.path()
+            ));
+            Ok(ServiceResponse::from_err(error, request))
+        }
+    }
+}
+
+/// An error actix-web produced on its own: keep its status, give it our body.
+fn foreign(status: actix_web::http::StatusCode) -> Error {
+    let kind = ErrorKind::from_status(status);
+    let message = match kind {
+        ErrorKind::PayloadTooLarge => "The request body is too large.",
+        ErrorKind::UnsupportedMediaType => "The request body has an unsupported Content-Type.",
+        ErrorKind::Internal => return Error::internal(format!("framework error {status}")),
+        _ => "The request could not be read.",
+    };
+    Error::new(kind, message)
+}
+
+/// For unknown paths.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Error> {
+    Err(Error::new(
+        ErrorKind::NotFound,
+        format!(
+            "No such route: {} {}.",
+            req.method(),
+            crate::error::printable(req.path())
+        ),
+    ))
+}
+
+/// For a known path with a method it does not have.
+pub async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, Error> {
+    Err(Error::new(
+        ErrorKind::MethodNotAllowed,
+        format!(
+            "{} is not allowed on {}.",
+            req.method(),
+            crate::error::printable(req.path())
+        ),
+    ))
+}

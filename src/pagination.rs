@@ -1,0 +1,120 @@
+//! Cursor pagination (contract section 6): `limit`, `starting_after`, `ending_before` in, and
+//! `{"has_more", "data"}` out. The SQL side of it is `db::page`.
+
+use crate::error::{Error, Result};
+use crate::extract::Query;
+use serde::Serialize;
+
+pub const DEFAULT_LIMIT: u32 = 10;
+pub const MAX_LIMIT: u32 = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageParams {
+    pub limit: u32,
+    pub cursor: Option<Cursor>,
+}
+
+/// An item of the list (by id) that the page starts after or ends before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    After(String),
+    Before(String),
+}
+
+impl Cursor {
+    pub fn id(&self) -> &str {
+        match self {
+            Cursor::After(id) | Cursor::Before(id) => id,
+        }
+    }
+
+    /// The query parameter it came from, for error messages.
+    pub fn param(&self) -> &'static str {
+        match self {
+            Cursor::After(_) => "starting_after",
+            Cursor::Before(_) => "ending_before",
+        }
+    }
+}
+
+impl PageParams {
+    pub fn from_query(query: &Query) -> Result<PageParams> {
+        let limit = match query.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "limit",
+                        format!("limit must be an integer between 1 and {MAX_LIMIT}."),
+                    )
+                })?,
+        };
+        let after = query.get("starting_after");
+        let before = query.get("ending_before");
+        let cursor = match (after, before) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "ending_before",
+                    "Use starting_after or ending_before, not both.",
+                ));
+            }
+            (Some(id), None) => Some(Cursor::After(id.to_owned())),
+            (None, Some(id)) => Some(Cursor::Before(id.to_owned())),
+            (None, None) => None,
+        };
+        Ok(PageParams { limit, cursor })
+    }
+}
+
+/// A page of a list, in the list's order.
+#[derive(Debug, Serialize)]
+pub struct List<T> {
+    pub has_more: bool,
+    pub data: Vec<T>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(qs: &str) -> Result<PageParams> {
+        PageParams::from_query(&Query::parse(qs)?)
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(
+            parse("").unwrap(),
+            PageParams {
+                limit: 10,
+                cursor: None
+            }
+        );
+    }
+
+    #[test]
+    fn limit_bounds() {
+        assert_eq!(parse("limit=1").unwrap().limit, 1);
+        assert_eq!(parse("limit=100").unwrap().limit, 100);
+        for bad in ["0", "101", "-1", "99999999999999999999", "ten", "", "1.5"] {
+            let err = parse(&format!("limit={bad}")).unwrap_err();
+            assert_eq!(err.param.as_deref(), Some("limit"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursors() {
+        assert_eq!(
+            parse("starting_after=abc").unwrap().cursor,
+            Some(Cursor::After("abc".into()))
+        );
+        assert_eq!(
+            parse("ending_before=abc").unwrap().cursor,
+            Some(Cursor::Before("abc".into()))
+        );
+        assert!(parse("starting_after=a&ending_before=b").is_err());
+    }
+}

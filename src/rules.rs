@@ -1,0 +1,141 @@
+//! Rules for the values people give the server, shared by the API and the config file.
+//! Each returns a sentence a person can act on, or `Ok`.
+
+pub const MAX_USERNAME_CHARS: usize = 64;
+pub const MAX_PHONE_CHARS: usize = 32;
+pub const MAX_URL_CHARS: usize = 2048;
+pub const MAX_DISPLAY_NAME_CHARS: usize = 128;
+pub const MAX_GROUP_NAME_CHARS: usize = 128;
+pub const MAX_DESCRIPTION_CHARS: usize = 2048;
+pub const MAX_EMOJI_CHARS: usize = 64;
+/// The largest timestamp accepted: 9999-12-31T23:59:59Z.
+pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
+
+type Rule = Result<(), String>;
+
+pub fn username(value: &str) -> Rule {
+    let len = value.chars().count();
+    if len == 0 || len > MAX_USERNAME_CHARS {
+        return Err(format!(
+            "username must be 1 to {MAX_USERNAME_CHARS} characters."
+        ));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err("username may contain only letters, digits, '_', '.' and '-'.".into());
+    }
+    Ok(())
+}
+
+pub fn phone_number(value: &str) -> Rule {
+    let len = value.chars().count();
+    let allowed = |c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')' | '.');
+    if len == 0
+        || len > MAX_PHONE_CHARS
+        || !value.chars().all(allowed)
+        || !value.chars().any(|c| c.is_ascii_digit())
+    {
+        return Err(format!(
+            "phone_number must be 1 to {MAX_PHONE_CHARS} characters of digits, spaces and '+-().'."
+        ));
+    }
+    Ok(())
+}
+
+pub fn url(param: &str, value: &str) -> Rule {
+    let scheme_ok = value.starts_with("https://") || value.starts_with("http://");
+    if !scheme_ok
+        || value.len() > MAX_URL_CHARS
+        || value.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(format!(
+            "{param} must be an http:// or https:// URL of at most {MAX_URL_CHARS} characters."
+        ));
+    }
+    Ok(())
+}
+
+/// A single line of text of at most `max` characters (names, descriptions).
+pub fn text(param: &str, value: &str, min: usize, max: usize) -> Rule {
+    let len = value.trim().chars().count();
+    if len < min || value.chars().count() > max {
+        return Err(if min > 0 {
+            format!("{param} must be {min} to {max} characters.")
+        } else {
+            format!("{param} must be at most {max} characters.")
+        });
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(format!("{param} must not contain control characters."));
+    }
+    Ok(())
+}
+
+pub fn emoji(value: &str) -> Rule {
+    let ok = !value.is_empty()
+        && value.len() <= MAX_EMOJI_CHARS
+        && value.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'+' | b'-')
+        });
+    if !ok {
+        return Err(format!(
+            "reaction names are 1 to {MAX_EMOJI_CHARS} characters of a-z, 0-9, '_', '+' and '-'."
+        ));
+    }
+    Ok(())
+}
+
+pub fn timestamp(param: &str, value: i64) -> Rule {
+    if !(0..=MAX_TIMESTAMP).contains(&value) {
+        return Err(format!(
+            "{param} must be a Unix time in seconds between 0 and {MAX_TIMESTAMP}."
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(username("KevinMcCallister").is_ok());
+        assert!(username("kate.mc-callister_2").is_ok());
+        assert!(username("").is_err());
+        assert!(username("a b").is_err());
+        assert!(username("../x").is_err());
+        assert!(username(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn phone_numbers() {
+        assert!(phone_number("1-800-759-3000").is_ok());
+        assert!(phone_number("+44 (20) 7946.0958").is_ok());
+        assert!(phone_number("---").is_err());
+        assert!(phone_number("555 CALL").is_err());
+    }
+
+    #[test]
+    fn emojis() {
+        assert!(emoji("red_angry_face").is_ok());
+        assert!(emoji("+1").is_ok());
+        assert!(emoji("Red").is_err());
+        assert!(emoji("a b").is_err());
+        assert!(emoji("'; DROP TABLE messages;--").is_err());
+        assert!(emoji(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn timestamps() {
+        assert!(timestamp("t", 0).is_ok());
+        assert!(timestamp("t", MAX_TIMESTAMP).is_ok());
+        assert!(timestamp("t", -1).is_err());
+        assert!(timestamp("t", MAX_TIMESTAMP + 1).is_err());
+    }
+}
