@@ -211,11 +211,7 @@ impl Body {
     }
 
     /// `reactions`: a map from emoji name to a list of usernames (`reactions[EMOJI][]=NAME`).
-    pub fn string_list_map(
-        &self,
-        key: &str,
-        max_keys: usize,
-    ) -> Result<Option<NamedLists>> {
+    pub fn string_list_map(&self, key: &str, max_keys: usize) -> Result<Option<NamedLists>> {
         let Some(value) = self.fields.get(key) else {
             return Ok(None);
         };

@@ -1,0 +1,284 @@
+//! `spawn_app()`: a fresh server on 127.0.0.1:0 with a fresh SQLite file, and request helpers
+//! that speak real HTTP to it.
+
+use awc::Client;
+use awc::http::header::{HeaderMap, HeaderName, HeaderValue};
+use protocol::config::Config;
+use protocol::{RunOptions, build_state, run};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use tempfile::TempDir;
+
+/// The accounts every test app has, and their tokens.
+pub const KEVIN: (&str, &str) = ("KevinMcCallister", "token-kevin");
+pub const KATE: (&str, &str) = ("KateMcCallister", "token-kate");
+pub const PETER: (&str, &str) = ("PeterMcCallister", "token-peter");
+
+pub struct TestApp {
+    pub base: String,
+    pub dir: TempDir,
+    client: Client,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: Vec<u8>,
+}
+
+impl Response {
+    /// Panics with the body when the status is not the expected one.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Response {
+        assert_eq!(
+            self.status, status,
+            "expected {status}, got {}: {}",
+            self.status, self.body
+        );
+        self
+    }
+
+    /// The `id` of the returned object.
+    pub fn id(&self) -> String {
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.body))
+            .to_owned()
+    }
+
+    /// The ids of a returned list, in order.
+    pub fn ids(&self) -> Vec<String> {
+        self.body["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a list: {}", self.body))
+            .iter()
+            .map(|o| o["id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub fn has_more(&self) -> bool {
+        self.body["has_more"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("no has_more in {}", self.body))
+    }
+
+    /// Asserts the contract's error body: type for the status, a message, and the param.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, param: Option<&str>) -> Response {
+        let response = self.expect(status);
+        let body = &response.body;
+        let kind = if status >= 500 {
+            "api_error"
+        } else {
+            "invalid_request"
+        };
+        assert_eq!(body["type"], kind, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert!(
+            body["documentation_url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("http")),
+            "{body}"
+        );
+        assert_eq!(body.get("param").and_then(Value::as_str), param, "{body}");
+        response
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A server with the three standard accounts and default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server whose config `adjust` may change first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database: PathBuf = dir.path().join("test.db");
+    let mut config = Config::parse(&format!(
+        r#"
+        [server]
+        listen = "127.0.0.1:0"
+        database = "{}"
+
+        [[accounts]]
+        username = "{}"
+        phone_number = "1-800-759-3000"
+        token = "{}"
+
+        [[accounts]]
+        username = "{}"
+        phone_number = "1-800-759-3001"
+        token = "{}"
+
+        [[accounts]]
+        username = "{}"
+        phone_number = "1-800-759-3002"
+        token = "{}"
+        "#,
+        database.display(),
+        KEVIN.0,
+        KEVIN.1,
+        KATE.0,
+        KATE.1,
+        PETER.0,
+        PETER.1
+    ))
+    .expect("test config parses");
+    adjust(&mut config);
+    config.validate().expect("test config is valid");
+
+    let listener = TcpListener::bind(config.listen_addr().expect("addr")).expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    let state = build_state(&config, &base).expect("state");
+    let server = run(
+        listener,
+        state,
+        RunOptions {
+            workers: Some(1),
+            handle_signals: false,
+        },
+    )
+    .expect("server starts");
+    actix_web::rt::spawn(server);
+    TestApp {
+        base,
+        dir,
+        client: Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .finish(),
+    }
+}
+
+impl TestApp {
+    /// Sends a request; `token` None sends no Authorization header.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        for (name, value) in headers {
+            request = request.insert_header((
+                HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                HeaderValue::from_str(value).expect("header value"),
+            ));
+        }
+        let mut response = match body {
+            Some((content_type, bytes)) => request
+                .insert_header(("Content-Type", content_type))
+                .send_body(bytes)
+                .await
+                .expect("request is sent"),
+            None => request.send().await.expect("request is sent"),
+        };
+        let raw = response
+            .body()
+            .limit(64 * 1024 * 1024)
+            .await
+            .expect("response body")
+            .to_vec();
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&raw).unwrap_or(Value::Null)
+        };
+        Response {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body,
+            raw,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request("GET", path, Some(token), None, &[]).await
+    }
+
+    /// A form body exactly as `curl -d` sends it: `"reactions[smile][]=Kate&is_muted=true"`.
+    pub async fn post_form(&self, path: &str, token: &str, form: &str) -> Response {
+        self.send_form("POST", path, token, form).await
+    }
+
+    pub async fn put_form(&self, path: &str, token: &str, form: &str) -> Response {
+        self.send_form("PUT", path, token, form).await
+    }
+
+    pub async fn send_form(&self, method: &str, path: &str, token: &str, form: &str) -> Response {
+        let body = (
+            "application/x-www-form-urlencoded",
+            form.as_bytes().to_vec(),
+        );
+        self.request(method, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, json: Value) -> Response {
+        self.send_json("POST", path, token, json).await
+    }
+
+    pub async fn put_json(&self, path: &str, token: &str, json: Value) -> Response {
+        self.send_json("PUT", path, token, json).await
+    }
+
+    pub async fn send_json(&self, method: &str, path: &str, token: &str, json: Value) -> Response {
+        let body = ("application/json", json.to_string().into_bytes());
+        self.request(method, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.request("DELETE", path, Some(token), None, &[]).await
+    }
+
+    // ---- Shortcuts for setting up a scene ----
+
+    /// `who` adds a contact by username (creating the person if new); returns the contact.
+    pub async fn add_contact(&self, who: &str, username: &str) -> Value {
+        self.post_form(
+            "/v1/contacts",
+            who,
+            &format!("username={username}&phone_number=555-0100"),
+        )
+        .await
+        .expect(201)
+        .body
+    }
+
+    /// Kevin and Kate know each other; returns their direct conversation id.
+    pub async fn kevin_and_kate(&self) -> String {
+        let contact = self.add_contact(KEVIN.1, KATE.0).await;
+        contact["conversation_id"]
+            .as_str()
+            .expect("conversation_id")
+            .to_owned()
+    }
+
+    /// Sends a message; returns it.
+    pub async fn send(&self, who: &str, conversation: &str, text: &str) -> Value {
+        self.post_json(
+            "/v1/messages",
+            who,
+            serde_json::json!({"conversation_id": conversation, "message": text}),
+        )
+        .await
+        .expect(201)
+        .body
+    }
+}

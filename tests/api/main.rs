@@ -1,0 +1,15 @@
+//! API tests: each starts the real server on 127.0.0.1 with a fresh SQLite file and talks HTTP
+//! to it. One file per resource or concern.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod bodies;
+mod contacts;
+mod conversations;
+mod errors;
+mod groups;
+mod isolation;
+mod messages;
+mod pagination;
