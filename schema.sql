@@ -106,3 +106,34 @@ CREATE TABLE IF NOT EXISTS reactions (
     UNIQUE (message_id, emoji, contact_id)
 );
 CREATE INDEX IF NOT EXISTS reactions_by_contact ON reactions (message_id, contact_id);
+
+-- Attachment records; the bytes live in files named by id in the folder beside the database
+-- (see src/files.rs). `conversation_id` and `message_seq` copy the message's, so a
+-- conversation's attachments are one index range and visibility needs no join.
+CREATE TABLE IF NOT EXISTS attachments (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT    NOT NULL UNIQUE,
+    uploader_id     TEXT    NOT NULL REFERENCES contacts (id),
+    message_id      TEXT REFERENCES messages (id) ON DELETE CASCADE,
+    conversation_id TEXT,
+    message_seq     INTEGER,
+    filename        TEXT    NOT NULL,
+    file_type       TEXT    NOT NULL,
+    file_size       INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attachments_by_message ON attachments (message_id);
+CREATE INDEX IF NOT EXISTS attachments_by_uploader ON attachments (uploader_id, seq);
+CREATE INDEX IF NOT EXISTS attachments_by_conversation
+    ON attachments (conversation_id, seq) WHERE conversation_id IS NOT NULL;
+
+-- Files whose record is gone (deleted directly, or with a message, conversation or group):
+-- the trigger notes them in the same transaction, and the file store removes the bytes after
+-- the commit, or at the next start-up if the process died first.
+CREATE TABLE IF NOT EXISTS file_trash (
+    attachment_id TEXT PRIMARY KEY
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS attachments_to_trash AFTER DELETE ON attachments
+BEGIN
+    INSERT OR IGNORE INTO file_trash (attachment_id) VALUES (old.id);
+END;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod middleware;
 pub mod pagination;
 pub mod rules;
@@ -18,6 +19,7 @@ use actix_web::{App, HttpServer, web};
 use auth::{Account, Accounts, ActivityTracker};
 use config::Config;
 use db::Db;
+use files::FileStore;
 use std::net::TcpListener;
 use std::time::Duration;
 
@@ -34,6 +36,7 @@ pub struct Settings {
 /// Everything a request handler can reach.
 pub struct AppState {
     pub db: Db,
+    pub files: FileStore,
     pub settings: Settings,
     pub accounts: Accounts,
     pub activity: ActivityTracker,
@@ -66,8 +69,13 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
         })
         .map_err(|e| format!("cannot set up the accounts: {e}"))?;
     let server = &config.server;
+    let files = FileStore::open(
+        &server.database,
+        server.synchronous == config::Synchronous::Full,
+    )?;
     Ok(AppState {
         db,
+        files,
         settings: Settings {
             public_url: public_url.trim_end_matches('/').to_owned(),
             max_message_chars: server.max_message_chars,
@@ -100,6 +108,12 @@ impl Default for RunOptions {
 /// requests in flight finish (up to 30 s) and resolves.
 pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::io::Result<Server> {
     let state = web::Data::new(state);
+    let sweeper = state.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = sweeper.files.sweep(&sweeper.db).await {
+            log::warn!("attachment clean-up at start-up failed: {e}");
+        }
+    });
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -8,6 +8,7 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 128;
 pub const MAX_GROUP_NAME_CHARS: usize = 128;
 pub const MAX_DESCRIPTION_CHARS: usize = 2048;
 pub const MAX_EMOJI_CHARS: usize = 64;
+pub const MAX_FILENAME_CHARS: usize = 255;
 /// The largest timestamp accepted: 9999-12-31T23:59:59Z.
 pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 
@@ -99,6 +100,48 @@ pub fn timestamp(param: &str, value: i64) -> Rule {
     Ok(())
 }
 
+/// A filename given by `PUT /v1/attachments/:id`: a plain name, never a path.
+pub fn filename(value: &str) -> Rule {
+    if value.trim().is_empty() || value.chars().count() > MAX_FILENAME_CHARS {
+        return Err(format!(
+            "filename must be 1 to {MAX_FILENAME_CHARS} characters."
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == '/' || c == '\\')
+        || value == "."
+        || value == ".."
+    {
+        return Err(
+            "filename must be a plain name: no slashes, backslashes or control characters.".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The filename an upload declares, made safe to store and to send back: the last path
+/// component, without control characters, at most `MAX_FILENAME_CHARS` characters (the
+/// extension kept), and `file` when nothing is left. It is only ever metadata: the bytes are
+/// stored under the attachment's id.
+pub fn upload_filename(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    if clean.is_empty() || clean.chars().all(|c| c == '.') {
+        return "file".into();
+    }
+    if clean.chars().count() <= MAX_FILENAME_CHARS {
+        return clean.to_owned();
+    }
+    let extension: String = match clean.rsplit_once('.') {
+        Some((_, ext)) if ext.chars().count() <= 16 => format!(".{ext}"),
+        _ => String::new(),
+    };
+    let keep = MAX_FILENAME_CHARS - extension.chars().count();
+    clean.chars().take(keep).collect::<String>() + &extension
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +180,27 @@ mod tests {
         assert!(timestamp("t", MAX_TIMESTAMP).is_ok());
         assert!(timestamp("t", -1).is_err());
         assert!(timestamp("t", MAX_TIMESTAMP + 1).is_err());
+    }
+
+    #[test]
+    fn upload_filenames_are_never_paths() {
+        assert_eq!(upload_filename("../../etc/passwd"), "passwd");
+        assert_eq!(upload_filename("C:\\Users\\x\\report.pdf"), "report.pdf");
+        assert_eq!(upload_filename("a\0b.txt"), "ab.txt");
+        assert_eq!(upload_filename(".."), "file");
+        assert_eq!(upload_filename(""), "file");
+        let long = format!("{}.pdf", "n".repeat(1000));
+        let cut = upload_filename(&long);
+        assert_eq!(cut.chars().count(), MAX_FILENAME_CHARS);
+        assert!(cut.ends_with(".pdf"));
+    }
+
+    #[test]
+    fn filenames() {
+        assert!(filename("report final.pdf").is_ok());
+        assert!(filename("../x").is_err());
+        assert!(filename("a\0b").is_err());
+        assert!(filename("..").is_err());
+        assert!(filename(&"x".repeat(256)).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! Contacts: the caller's address book.
 
-use super::{check, created, no_content, ok};
+use super::{check, created, ok};
 use crate::auth::Account;
 use crate::db::{self, contacts::NewContact};
 use crate::error::Result;
@@ -83,7 +83,7 @@ pub async fn delete_contact(
         .db
         .write(move |tx| db::contacts::delete(tx, &account.id, &id))
         .await?;
-    Ok(no_content())
+    Ok(super::deleted(&state).await)
 }
 
 fn new_contact(body: &Body) -> Result<NewContact> {

@@ -1,6 +1,6 @@
 //! Conversations: direct and group, each seen from the caller.
 
-use super::{created, no_content, ok};
+use super::{created, ok};
 use crate::AppState;
 use crate::auth::Account;
 use crate::db::{
@@ -107,5 +107,5 @@ pub async fn delete_conversation(
         .db
         .write(move |tx| db::conversations::delete(tx, &account.id, &id))
         .await?;
-    Ok(no_content())
+    Ok(super::deleted(&state).await)
 }

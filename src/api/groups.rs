@@ -1,6 +1,6 @@
 //! Groups: owned by their creator, seen by their members.
 
-use super::{check, created, no_content, ok};
+use super::{check, created, ok};
 use crate::auth::Account;
 use crate::db::{self, groups::GroupChanges, groups::MAX_MEMBERS, groups::NewGroup};
 use crate::error::Result;
@@ -97,7 +97,7 @@ pub async fn delete_group(
         .db
         .write(move |tx| db::groups::delete(tx, &account.id, &id))
         .await?;
-    Ok(no_content())
+    Ok(super::deleted(&state).await)
 }
 
 fn check_name(name: &str) -> Result<()> {

@@ -1,7 +1,8 @@
 //! Messages, with reactions.
 
-use super::{check, created, no_content, ok};
+use super::{check, created, ok};
 use crate::auth::Account;
+use crate::db::attachments::MAX_PER_MESSAGE;
 use crate::db::{self, messages::MessageChanges, messages::NewMessage};
 use crate::error::{Error, Result};
 use crate::extract::{Body, Query};
@@ -25,9 +26,10 @@ pub async fn list_messages(
         .get("conversation_id")
         .filter(|c| !c.is_empty())
         .map(str::to_owned);
+    let base = state.settings.public_url.clone();
     let list = state
         .db
-        .read(move |c| db::messages::list(c, &account.id, conversation.as_deref(), &page))
+        .read(move |c| db::messages::list(c, &account.id, conversation.as_deref(), &page, &base))
         .await?;
     Ok(ok(list))
 }
@@ -41,10 +43,14 @@ pub async fn create_message(
     let new = NewMessage {
         conversation_id: body.required_string("conversation_id")?,
         message: message_text(&body.required_string("message")?, &state.settings)?,
+        attachments: body
+            .string_list("attachments", MAX_PER_MESSAGE)?
+            .unwrap_or_default(),
     };
+    let base = state.settings.public_url.clone();
     let message = state
         .db
-        .write(move |tx| db::messages::create(tx, &account, &new, db::now()))
+        .write(move |tx| db::messages::create(tx, &account, &new, db::now(), &base))
         .await?;
     Ok(created(message))
 }
@@ -55,14 +61,15 @@ pub async fn get_message(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
+    let base = state.settings.public_url.clone();
     let message = state
         .db
-        .read(move |c| db::messages::get(c, &account.id, &id))
+        .read(move |c| db::messages::get(c, &account.id, &id, &base))
         .await?;
     Ok(ok(message))
 }
 
-/// `PUT /v1/messages/:id`: `message` (sender only) and `reactions` (as yourself).
+/// `PUT /v1/messages/:id`: `message` and `attachments` (sender only), `reactions` (as yourself).
 pub async fn update_message(
     state: web::Data<AppState>,
     account: Account,
@@ -77,10 +84,15 @@ pub async fn update_message(
     for (emoji, _) in reactions.iter().flatten() {
         check(rules::emoji(emoji), "reactions")?;
     }
-    let changes = MessageChanges { message, reactions };
+    let changes = MessageChanges {
+        message,
+        attachments: body.string_list("attachments", MAX_PER_MESSAGE)?,
+        reactions,
+    };
+    let base = state.settings.public_url.clone();
     let message = state
         .db
-        .write(move |tx| db::messages::update(tx, &account, &id, &changes, db::now()))
+        .write(move |tx| db::messages::update(tx, &account, &id, &changes, db::now(), &base))
         .await?;
     Ok(ok(message))
 }
@@ -95,7 +107,7 @@ pub async fn delete_message(
         .db
         .write(move |tx| db::messages::delete(tx, &account.id, &id))
         .await?;
-    Ok(no_content())
+    Ok(super::deleted(&state).await)
 }
 
 /// Message text: not blank, within the configured length, no control characters but line

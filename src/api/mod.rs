@@ -1,5 +1,6 @@
 //! The route table: every path and method of the server, in one place.
 
+pub mod attachments;
 pub mod contacts;
 pub mod conversations;
 pub mod groups;
@@ -49,6 +50,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(messages::delete_message)),
                 )
                 .service(
+                    resource("/attachments")
+                        .route(web::get().to(attachments::list_attachments))
+                        .route(web::post().to(attachments::create_attachment)),
+                )
+                .service(
+                    resource("/attachments/{id}")
+                        .route(web::get().to(attachments::get_attachment))
+                        .route(web::put().to(attachments::update_attachment))
+                        .route(web::delete().to(attachments::delete_attachment)),
+                )
+                .service(
+                    resource("/attachments/{id}/content")
+                        .route(web::get().to(attachments::get_attachment_content)),
+                )
+                .service(
                     resource("/groups")
                         .route(web::get().to(groups::list_groups))
                         .route(web::post().to(groups::create_group)),
@@ -88,7 +104,12 @@ pub(crate) fn created(body: impl Serialize) -> HttpResponse {
     HttpResponse::Created().json(body)
 }
 
-pub(crate) fn no_content() -> HttpResponse {
+/// The 204 of a delete. Attachments deleted with it (directly or by cascade) lose their bytes
+/// now; should that fail, the trash keeps them for the next start-up.
+pub(crate) async fn deleted(state: &crate::AppState) -> HttpResponse {
+    if let Err(e) = state.files.empty_trash(&state.db).await {
+        log::warn!("attachment files stay in the trash for now: {e}");
+    }
     HttpResponse::NoContent().finish()
 }
 

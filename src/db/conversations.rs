@@ -98,6 +98,17 @@ pub(crate) fn participation(
         .optional()?)
 }
 
+/// The conversations the viewer sees, with their `visible_after` marks.
+pub(crate) fn visible_conversations(conn: &Connection, viewer: &str) -> Result<Vec<(String, i64)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT conversation_id, visible_after FROM participants
+              WHERE contact_id = ?1 AND hidden = 0",
+        )?
+        .query_map([viewer], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// `participation`, or the contract's 404.
 pub(crate) fn require_participation(
     conn: &Connection,

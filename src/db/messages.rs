@@ -1,13 +1,14 @@
 //! Messages and their reactions. A viewer sees a message when they see its conversation and the
 //! message is newer than their `visible_after` mark.
 
+use super::attachments::{self, Attachment};
 use super::contacts::{PROFILE_COLUMNS, Profile, ensure_in_address_book, profile_from_row};
-use super::conversations::{self, require_participation};
+use super::conversations::{self, require_participation, visible_conversations};
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
 use crate::auth::Account;
 use crate::error::{Error, Result};
-use crate::pagination::{Cursor, List, PageParams};
+use crate::pagination::{List, PageParams};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::ser::SerializeMap;
@@ -23,7 +24,7 @@ pub struct Message {
     pub contact: Profile,
     pub message: String,
     pub reactions: Vec<Reaction>,
-    pub attachments: Vec<serde_json::Value>,
+    pub attachments: Vec<Attachment>,
     pub read_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: Option<i64>,
@@ -48,11 +49,15 @@ impl Serialize for Reaction {
 pub struct NewMessage {
     pub conversation_id: String,
     pub message: String,
+    /// Ids of attachments the sender uploaded that belong to no message yet.
+    pub attachments: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct MessageChanges {
     pub message: Option<String>,
+    /// The full new list of attachment ids.
+    pub attachments: Option<Vec<String>>,
     /// (emoji, usernames): a list naming the viewer adds their reaction, an empty one removes it.
     pub reactions: Option<Vec<(String, Vec<String>)>>,
 }
@@ -85,8 +90,9 @@ fn message_from_row(row: &Row) -> rusqlite::Result<(i64, Message)> {
     ))
 }
 
-fn with_details(conn: &Connection, mut message: Message) -> Result<Message> {
+fn with_details(conn: &Connection, mut message: Message, base_url: &str) -> Result<Message> {
     message.reactions = reactions(conn, &message.id)?;
+    message.attachments = attachments::of_message(conn, &message.id, base_url)?;
     Ok(message)
 }
 
@@ -111,7 +117,12 @@ fn reactions(conn: &Connection, message: &str) -> Result<Vec<Reaction>> {
 }
 
 /// The message if the viewer can see it.
-fn find_visible(conn: &Connection, viewer: &str, id: &str) -> Result<Option<Message>> {
+fn find_visible(
+    conn: &Connection,
+    viewer: &str,
+    id: &str,
+    base_url: &str,
+) -> Result<Option<Message>> {
     let sql = format!(
         "{} JOIN participants p ON p.conversation_id = m.conversation_id
               AND p.contact_id = ?1 AND p.hidden = 0 AND m.seq > p.visible_after
@@ -122,11 +133,13 @@ fn find_visible(conn: &Connection, viewer: &str, id: &str) -> Result<Option<Mess
         .prepare_cached(&sql)?
         .query_row(params![viewer, id], message_from_row)
         .optional()?;
-    found.map(|(_, m)| with_details(conn, m)).transpose()
+    found
+        .map(|(_, m)| with_details(conn, m, base_url))
+        .transpose()
 }
 
-pub fn get(conn: &Connection, viewer: &str, id: &str) -> Result<Message> {
-    find_visible(conn, viewer, id)?.ok_or_else(|| Error::not_found("message", id))
+pub fn get(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<Message> {
+    find_visible(conn, viewer, id, base_url)?.ok_or_else(|| Error::not_found("message", id))
 }
 
 /// `GET /v1/messages`: newest first by arrival, in one conversation or in all the viewer's.
@@ -135,6 +148,7 @@ pub fn list(
     viewer: &str,
     conversation: Option<&str>,
     page: &PageParams,
+    base_url: &str,
 ) -> Result<List<Message>> {
     let list = match conversation {
         Some(conversation) => {
@@ -147,7 +161,7 @@ pub fn list(
     let data = list
         .data
         .into_iter()
-        .map(|m| with_details(conn, m))
+        .map(|m| with_details(conn, m, base_url))
         .collect::<Result<_>>()?;
     Ok(List {
         has_more: list.has_more,
@@ -191,83 +205,47 @@ fn list_in_conversation(
     )
 }
 
-/// Across conversations, each conversation's page comes from its own index range and the
-/// pages are merged: the cost grows with the number of conversations, never with depth.
+/// Across conversations: one index range per conversation, merged (see `page::fetch_merged`).
 fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result<List<Message>> {
-    let bound = match &page.cursor {
-        None => None,
-        Some(cursor) => {
-            let seq: i64 = conn
+    let select = format!(
+        "{} WHERE m.conversation_id = ?1 AND m.seq > ?2",
+        message_select()
+    );
+    let queries = visible_conversations(conn, viewer)?
+        .into_iter()
+        .map(|(conversation, visible_after)| KeysetQuery {
+            select: &select,
+            order: &["m.seq"],
+            params: vec![Value::Text(conversation), Value::Integer(visible_after)],
+        })
+        .collect();
+    page::fetch_merged(
+        conn,
+        queries,
+        page,
+        |cursor| {
+            Ok(conn
                 .prepare_cached(
                     "SELECT m.seq FROM messages m
                        JOIN participants p ON p.conversation_id = m.conversation_id
                         AND p.contact_id = ?1 AND p.hidden = 0 AND m.seq > p.visible_after
                       WHERE m.id = ?2",
                 )?
-                .query_row(params![viewer, cursor.id()], |r| r.get(0))
-                .optional()?
-                .ok_or_else(|| {
-                    Error::invalid(
-                        cursor.param(),
-                        format!("{} must be the id of an item of this list.", cursor.param()),
-                    )
-                })?;
-            Some(seq)
-        }
-    };
-    let backward = matches!(page.cursor, Some(Cursor::Before(_)));
-    let conversations: Vec<(String, i64)> = conn
-        .prepare_cached(
-            "SELECT conversation_id, visible_after FROM participants
-              WHERE contact_id = ?1 AND hidden = 0",
-        )?
-        .query_map([viewer], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-
-    let (cmp, direction) = if backward {
-        (">", "ASC")
-    } else {
-        ("<", "DESC")
-    };
-    let bound_sql = if bound.is_some() {
-        format!(" AND m.seq {cmp} ?3")
-    } else {
-        String::new()
-    };
-    let sql = format!(
-        "{} WHERE m.conversation_id = ?1 AND m.seq > ?2{bound_sql} ORDER BY m.seq {direction} LIMIT {}",
-        message_select(),
-        page.limit + 1
-    );
-    let mut statement = conn.prepare_cached(&sql)?;
-    let mut rows: Vec<(i64, Message)> = Vec::new();
-    for (conversation, visible_after) in conversations {
-        let mut params: Vec<Value> = vec![Value::Text(conversation), Value::Integer(visible_after)];
-        if let Some(seq) = bound {
-            params.push(Value::Integer(seq));
-        }
-        for row in statement.query_map(rusqlite::params_from_iter(params), message_from_row)? {
-            rows.push(row?);
-        }
-    }
-    if backward {
-        rows.sort_by_key(|(seq, _)| *seq);
-    } else {
-        rows.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-    }
-    let has_more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
-    if backward {
-        rows.reverse();
-    }
-    Ok(List {
-        has_more,
-        data: rows.into_iter().map(|(_, m)| m).collect(),
-    })
+                .query_row(params![viewer, cursor], |r| Ok(vec![r.get(0)?]))
+                .optional()?)
+        },
+        message_from_row,
+    )
 }
 
 /// `POST /v1/messages`.
-pub fn create(conn: &Connection, sender: &Account, new: &NewMessage, now: i64) -> Result<Message> {
+pub fn create(
+    conn: &Connection,
+    sender: &Account,
+    new: &NewMessage,
+    now: i64,
+    base_url: &str,
+) -> Result<Message> {
     require_participation(conn, &sender.id, &new.conversation_id)
         .map_err(|e| e.with_param("conversation_id"))?;
     let id = new_id();
@@ -283,83 +261,144 @@ pub fn create(conn: &Connection, sender: &Account, new: &NewMessage, now: i64) -
         now
     ])?;
     let seq = conn.last_insert_rowid();
+    if !new.attachments.is_empty() {
+        attachments::set_for_message(
+            conn,
+            &sender.id,
+            &id,
+            &new.conversation_id,
+            seq,
+            &new.attachments,
+        )?;
+    }
     conversations::touch(conn, &new.conversation_id, seq, now)?;
     // The conversation is back for whoever had deleted it, so they must know the sender.
     if let Some((low, high)) = conversations::direct_pair(conn, &new.conversation_id)? {
         let other = if low == sender.id { high } else { low };
         ensure_in_address_book(conn, &other, &sender.id, now)?;
     }
-    get(conn, &sender.id, &id)
+    get(conn, &sender.id, &id, base_url)
 }
 
-/// `PUT /v1/messages/:id`: the text by its sender only; reactions by anyone who sees it, as
-/// themself.
+/// The sender, conversation and seq of a message the viewer sees.
+struct Header {
+    sender: String,
+    conversation: String,
+    seq: i64,
+}
+
+fn visible_header(conn: &Connection, viewer: &str, id: &str) -> Result<Header> {
+    conn.prepare_cached(
+        "SELECT m.sender_id, m.conversation_id, m.seq FROM messages m
+           JOIN participants p ON p.conversation_id = m.conversation_id
+            AND p.contact_id = ?1 AND p.hidden = 0 AND m.seq > p.visible_after
+          WHERE m.id = ?2",
+    )?
+    .query_row(params![viewer, id], |r| {
+        Ok(Header {
+            sender: r.get(0)?,
+            conversation: r.get(1)?,
+            seq: r.get(2)?,
+        })
+    })
+    .optional()?
+    .ok_or_else(|| Error::not_found("message", id))
+}
+
+/// `PUT /v1/messages/:id`: the text and attachments by its sender only; reactions by anyone who
+/// sees it, as themself.
 pub fn update(
     conn: &Connection,
     viewer: &Account,
     id: &str,
     changes: &MessageChanges,
     now: i64,
+    base_url: &str,
 ) -> Result<Message> {
-    let message = get(conn, &viewer.id, id)?;
-    if let Some(text) = &changes.message {
-        if message.contact.id != viewer.id {
-            return Err(
-                Error::forbidden("Only the sender can edit a message.").with_param("message")
-            );
+    let header = visible_header(conn, &viewer.id, id)?;
+    let edits = [
+        ("message", changes.message.is_some()),
+        ("attachments", changes.attachments.is_some()),
+    ];
+    for (param, present) in edits {
+        if present && header.sender != viewer.id {
+            return Err(Error::forbidden("Only the sender can edit a message.").with_param(param));
         }
+    }
+    if let Some(text) = &changes.message {
         conn.prepare_cached("UPDATE messages SET body = ?2, updated_at = ?3 WHERE id = ?1")?
             .execute(params![id, text, now])?;
     }
-    if let Some(reactions) = &changes.reactions {
-        for (emoji, usernames) in reactions {
-            if usernames.iter().any(|u| u != &viewer.username) {
-                return Err(Error::forbidden(
-                    "You can react only as yourself: list your own username, or none to remove.",
-                )
-                .with_param("reactions"));
-            }
-            if usernames.is_empty() {
-                conn.prepare_cached(
-                    "DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND contact_id = ?3",
-                )?
-                .execute(params![id, emoji, viewer.id])?;
-            } else {
-                conn.prepare_cached(
-                    "INSERT INTO reactions (message_id, emoji, contact_id, created_at)
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![id, emoji, viewer.id, now])?;
-            }
-        }
-        let mine: i64 = conn
-            .prepare_cached(
-                "SELECT count(*) FROM reactions WHERE message_id = ?1 AND contact_id = ?2",
-            )?
-            .query_row(params![id, viewer.id], |r| r.get(0))?;
-        if mine as usize > MAX_REACTIONS_PER_PERSON {
-            return Err(Error::invalid(
-                "reactions",
-                format!(
-                    "You can leave at most {MAX_REACTIONS_PER_PERSON} different reactions on a message."
-                ),
-            ));
-        }
+    if let Some(wanted) = &changes.attachments {
+        attachments::set_for_message(
+            conn,
+            &viewer.id,
+            id,
+            &header.conversation,
+            header.seq,
+            wanted,
+        )?;
+        conn.prepare_cached("UPDATE messages SET updated_at = ?2 WHERE id = ?1")?
+            .execute(params![id, now])?;
     }
-    get(conn, &viewer.id, id)
+    if let Some(reactions) = &changes.reactions {
+        set_reactions(conn, viewer, id, reactions, now)?;
+    }
+    get(conn, &viewer.id, id, base_url)
 }
 
-/// `DELETE /v1/messages/:id`: by its sender, for everyone.
+fn set_reactions(
+    conn: &Connection,
+    viewer: &Account,
+    id: &str,
+    reactions: &[(String, Vec<String>)],
+    now: i64,
+) -> Result<()> {
+    for (emoji, usernames) in reactions {
+        if usernames.iter().any(|u| u != &viewer.username) {
+            return Err(Error::forbidden(
+                "You can react only as yourself: list your own username, or none to remove.",
+            )
+            .with_param("reactions"));
+        }
+        if usernames.is_empty() {
+            conn.prepare_cached(
+                "DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND contact_id = ?3",
+            )?
+            .execute(params![id, emoji, viewer.id])?;
+        } else {
+            conn.prepare_cached(
+                "INSERT INTO reactions (message_id, emoji, contact_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![id, emoji, viewer.id, now])?;
+        }
+    }
+    let mine: i64 = conn
+        .prepare_cached("SELECT count(*) FROM reactions WHERE message_id = ?1 AND contact_id = ?2")?
+        .query_row(params![id, viewer.id], |r| r.get(0))?;
+    if mine as usize > MAX_REACTIONS_PER_PERSON {
+        return Err(Error::invalid(
+            "reactions",
+            format!(
+                "You can leave at most {MAX_REACTIONS_PER_PERSON} different reactions on a message."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `DELETE /v1/messages/:id`: by its sender, for everyone; its attachments go with it.
 pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
-    let message = get(conn, viewer, id)?;
-    if message.contact.id != viewer {
+    let header = visible_header(conn, viewer, id)?;
+    if header.sender != viewer {
         return Err(Error::forbidden("Only the sender can delete a message."));
     }
     conn.prepare_cached(
         "UPDATE conversations SET pinned_message_id = NULL
           WHERE id = ?1 AND pinned_message_id = ?2",
     )?
-    .execute(params![message.conversation_id, id])?;
+    .execute(params![header.conversation, id])?;
     conn.prepare_cached("DELETE FROM messages WHERE id = ?1")?
         .execute([id])?;
     Ok(())

@@ -5,6 +5,7 @@
 //! lock); reads run in parallel on the readers. Every unit of work, `pool.get()` included, runs
 //! inside `web::block`, off the async executor threads.
 
+pub mod attachments;
 pub mod contacts;
 pub mod conversations;
 pub mod groups;

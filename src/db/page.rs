@@ -22,30 +22,83 @@ pub fn fetch<T>(
     query: KeysetQuery,
     page: &PageParams,
     resolve_cursor: impl FnOnce(&str) -> Result<Option<Vec<i64>>>,
-    map: impl FnMut(&Row) -> rusqlite::Result<T>,
+    mut map: impl FnMut(&Row) -> rusqlite::Result<T>,
 ) -> Result<List<T>> {
-    let backward = matches!(page.cursor, Some(Cursor::Before(_)));
-    let (cmp, direction) = if backward {
+    let bound = resolve(page, resolve_cursor)?;
+    let rows = fetch_range(conn, query, page, bound.as_deref(), |row| map(row))?;
+    Ok(into_page(rows, page))
+}
+
+/// A list that is the union of several ranges, each ordered by one key column (e.g. one range
+/// per conversation): each range gives at most a page, and the pages are merged by key. An item
+/// in two ranges (same key) is listed once. The cost grows with the number of ranges, never with
+/// depth. `map` returns each row's key with the item.
+pub fn fetch_merged<T>(
+    conn: &Connection,
+    queries: Vec<KeysetQuery>,
+    page: &PageParams,
+    resolve_cursor: impl FnOnce(&str) -> Result<Option<Vec<i64>>>,
+    mut map: impl FnMut(&Row) -> rusqlite::Result<(i64, T)>,
+) -> Result<List<T>> {
+    let bound = resolve(page, resolve_cursor)?;
+    let mut rows: Vec<(i64, T)> = Vec::new();
+    for query in queries {
+        rows.extend(fetch_range(conn, query, page, bound.as_deref(), |row| {
+            map(row)
+        })?);
+    }
+    if is_backward(page) {
+        rows.sort_by_key(|(key, _)| *key);
+    } else {
+        rows.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+    }
+    rows.dedup_by_key(|(key, _)| *key);
+    let page_rows = rows.into_iter().map(|(_, item)| item).collect();
+    Ok(into_page(page_rows, page))
+}
+
+fn is_backward(page: &PageParams) -> bool {
+    matches!(page.cursor, Some(Cursor::Before(_)))
+}
+
+fn resolve(
+    page: &PageParams,
+    resolve_cursor: impl FnOnce(&str) -> Result<Option<Vec<i64>>>,
+) -> Result<Option<Vec<i64>>> {
+    let Some(cursor) = &page.cursor else {
+        return Ok(None);
+    };
+    let keys = resolve_cursor(cursor.id())?.ok_or_else(|| {
+        Error::invalid(
+            cursor.param(),
+            format!("{} must be the id of an item of this list.", cursor.param()),
+        )
+    })?;
+    Ok(Some(keys))
+}
+
+/// Up to `limit + 1` rows past `bound`, in the direction of travel.
+fn fetch_range<T>(
+    conn: &Connection,
+    query: KeysetQuery,
+    page: &PageParams,
+    bound: Option<&[i64]>,
+    map: impl FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let (cmp, direction) = if is_backward(page) {
         (">", "ASC")
     } else {
         ("<", "DESC")
     };
     let mut params = query.params;
     let mut sql = String::from(query.select);
-
-    if let Some(cursor) = &page.cursor {
-        let keys = resolve_cursor(cursor.id())?.ok_or_else(|| {
-            Error::invalid(
-                cursor.param(),
-                format!("{} must be the id of an item of this list.", cursor.param()),
-            )
-        })?;
+    if let Some(keys) = bound {
         let placeholders = vec!["?"; keys.len()].join(", ");
         sql.push_str(&format!(
             " AND ({}) {cmp} ({placeholders})",
             query.order.join(", ")
         ));
-        params.extend(keys.into_iter().map(Value::Integer));
+        params.extend(keys.iter().copied().map(Value::Integer));
     }
     let order: Vec<String> = query
         .order
@@ -56,13 +109,21 @@ pub fn fetch<T>(
     params.push(Value::Integer(i64::from(page.limit) + 1));
 
     let mut statement = conn.prepare_cached(&sql)?;
-    let mut data = statement
+    let rows = statement
         .query_map(rusqlite::params_from_iter(params), map)?
         .collect::<rusqlite::Result<Vec<T>>>()?;
-    let has_more = data.len() > page.limit as usize;
-    data.truncate(page.limit as usize);
-    if backward {
-        data.reverse();
+    Ok(rows)
+}
+
+/// Rows in travel order (one more than a page when there is more) → the page in list order.
+fn into_page<T>(mut rows: Vec<T>, page: &PageParams) -> List<T> {
+    let has_more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    if is_backward(page) {
+        rows.reverse();
     }
-    Ok(List { has_more, data })
+    List {
+        has_more,
+        data: rows,
+    }
 }

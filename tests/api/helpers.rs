@@ -281,4 +281,48 @@ impl TestApp {
         .expect(201)
         .body
     }
+
+    /// A `multipart/form-data` upload as `curl -F NAME=@FILE` sends it, with extra text parts.
+    pub async fn upload(
+        &self,
+        who: &str,
+        part: &str,
+        filename: &str,
+        content_type: Option<&str>,
+        bytes: &[u8],
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let boundary = "----protocol-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        let escaped = filename.replace('\\', "\\\\").replace('"', "\\\"");
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{escaped}\"\r\n"
+            )
+            .as_bytes(),
+        );
+        if let Some(content_type) = content_type {
+            body.extend_from_slice(format!("Content-Type: {content_type}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        self.request(
+            "POST",
+            "/v1/attachments",
+            Some(who),
+            Some((&content_type, body)),
+            &[],
+        )
+        .await
+    }
 }

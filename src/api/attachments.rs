@@ -1,0 +1,273 @@
+//! Attachments: streamed multipart upload, the bytes with ranges, and the records.
+
+use super::{check, created, ok};
+use crate::auth::Account;
+use crate::db::{self, attachments::NewAttachment, ids::new_id};
+use crate::error::{Error, ErrorKind, Result};
+use crate::extract::{Body, Query};
+use crate::pagination::PageParams;
+use crate::{AppState, rules};
+use actix_files::NamedFile;
+use actix_multipart::{Field, Multipart};
+use actix_web::http::header::{
+    self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+
+type Id = web::Path<String>;
+
+/// Room for the multipart framing around the file itself.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+/// Largest text field (`message_id`) read from an upload form.
+const MAX_TEXT_FIELD: usize = 1024;
+
+/// `GET /v1/attachments`: `conversation_id` optional.
+pub async fn list_attachments(
+    state: web::Data<AppState>,
+    account: Account,
+    query: Query,
+) -> Result<HttpResponse> {
+    let page = PageParams::from_query(&query)?;
+    let conversation = query
+        .get("conversation_id")
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    let base = state.settings.public_url.clone();
+    let list = state
+        .db
+        .read(move |c| db::attachments::list(c, &account.id, conversation.as_deref(), &page, &base))
+        .await?;
+    Ok(ok(list))
+}
+
+/// `POST /v1/attachments`: multipart with `file` and optional `message_id`. The file streams to
+/// disk as it arrives; its record is committed once all of it is there.
+pub async fn create_attachment(
+    state: web::Data<AppState>,
+    account: Account,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse> {
+    let is_multipart = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    if !is_multipart {
+        return Err(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            "Upload the file as multipart/form-data with a part named file (curl -F file=@PATH).",
+        ));
+    }
+    let limit = state.settings.max_upload_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
+        return Err(crate::files::too_large(limit));
+    }
+
+    let mut form = Multipart::new(req.headers(), payload);
+    let mut upload = None;
+    let mut message_id = None;
+    while let Some(field) = form.next().await {
+        let field = field.map_err(unreadable)?;
+        match field.name() {
+            Some("file") if upload.is_none() => {
+                let declared_type = field.content_type().map(|m| m.essence_str().to_owned());
+                let filename = rules::upload_filename(
+                    field
+                        .content_disposition()
+                        .and_then(|cd| cd.get_filename())
+                        .unwrap_or_default(),
+                );
+                let received = state.files.receive(field, limit).await?;
+                upload = Some((received, filename, declared_type));
+            }
+            Some("file") => return Err(Error::invalid("file", "Send one file per upload.")),
+            Some("message_id") => message_id = Some(text_field(field).await?),
+            _ => drain(field).await?,
+        }
+    }
+    let Some((received, filename, declared_type)) = upload else {
+        return Err(Error::invalid(
+            "file",
+            "A part named file is required (curl -F file=@PATH).",
+        ));
+    };
+    let new = NewAttachment {
+        id: new_id(),
+        file_type: file_type(declared_type.as_deref(), &filename),
+        filename,
+        file_size: received.size,
+        message_id: message_id.filter(|m| !m.is_empty()),
+    };
+    state.files.keep(received, &new.id)?;
+    let base = state.settings.public_url.clone();
+    let id = new.id.clone();
+    let result = state
+        .db
+        .write(move |tx| db::attachments::create(tx, &account.id, &new, db::now(), &base))
+        .await;
+    match result {
+        Ok(attachment) => Ok(created(attachment)),
+        Err(error) => {
+            state.files.remove(&id);
+            Err(error)
+        }
+    }
+}
+
+/// `GET /v1/attachments/:id`
+pub async fn get_attachment(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+) -> Result<HttpResponse> {
+    let base = state.settings.public_url.clone();
+    let attachment = state
+        .db
+        .read(move |c| db::attachments::get(c, &account.id, &id, &base))
+        .await?;
+    Ok(ok(attachment))
+}
+
+/// `GET /v1/attachments/:id/content`: the bytes, with ranges (206) and the filename.
+pub async fn get_attachment_content(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
+    let id = id.into_inner();
+    let lookup = id.clone();
+    let stored = state
+        .db
+        .read(move |c| db::attachments::stored_file(c, &account.id, &lookup))
+        .await?;
+    let path = state
+        .files
+        .path(&id)
+        .ok_or_else(|| Error::not_found("attachment", &id))?;
+    let file = NamedFile::open_async(&path)
+        .await
+        .map_err(|e| Error::internal(format!("open {}: {e}", path.display())))?;
+    let mime = stored
+        .file_type
+        .parse()
+        .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
+    Ok(file
+        .set_content_type(mime)
+        .use_etag(true)
+        .set_content_disposition(disposition(&stored.filename))
+        .into_response(&req))
+}
+
+/// `PUT /v1/attachments/:id`: `filename` only, by the uploader.
+pub async fn update_attachment(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+    body: Body,
+) -> Result<HttpResponse> {
+    let filename = body.string("filename")?;
+    let base = state.settings.public_url.clone();
+    let attachment = match filename {
+        Some(filename) => {
+            check(rules::filename(&filename), "filename")?;
+            state
+                .db
+                .write(move |tx| db::attachments::rename(tx, &account.id, &id, &filename, &base))
+                .await?
+        }
+        None => {
+            state
+                .db
+                .read(move |c| db::attachments::get(c, &account.id, &id, &base))
+                .await?
+        }
+    };
+    Ok(ok(attachment))
+}
+
+/// `DELETE /v1/attachments/:id`: the record and the bytes, by the uploader.
+pub async fn delete_attachment(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+) -> Result<HttpResponse> {
+    state
+        .db
+        .write(move |tx| db::attachments::delete(tx, &account.id, &id))
+        .await?;
+    Ok(super::deleted(&state).await)
+}
+
+/// `Content-Disposition: attachment; filename="ascii"; filename*=UTF-8''percent-encoded`.
+fn disposition(filename: &str) -> ContentDisposition {
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters: vec![
+            DispositionParam::Filename(ascii),
+            DispositionParam::FilenameExt(ExtendedValue {
+                charset: Charset::Ext("UTF-8".into()),
+                language_tag: None,
+                value: filename.as_bytes().to_vec(),
+            }),
+        ],
+    }
+}
+
+/// The declared type, unless it says nothing (`application/octet-stream`); else a guess from
+/// the name.
+fn file_type(declared: Option<&str>, filename: &str) -> String {
+    match declared {
+        Some(t) if t != "application/octet-stream" && t.len() <= 255 => t.to_owned(),
+        _ => mime_guess::from_path(filename)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_owned(),
+    }
+}
+
+async fn text_field(mut field: Field) -> Result<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(unreadable)?;
+        if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
+            return Err(Error::invalid("message_id", "message_id is too long."));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| Error::invalid("message_id", "message_id must be text."))
+}
+
+async fn drain(mut field: Field) -> Result<()> {
+    let mut total = 0;
+    while let Some(chunk) = field.next().await {
+        total += chunk.map_err(unreadable)?.len();
+        if total > MAX_TEXT_FIELD {
+            return Err(Error::bad_request(
+                "Unknown parts of an upload must be small; send only file and message_id.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn unreadable(e: impl std::fmt::Display) -> Error {
+    Error::bad_request(format!("The multipart body could not be read: {e}."))
+}

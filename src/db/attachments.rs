@@ -1,0 +1,311 @@
+//! Attachment records. A viewer sees an attachment they uploaded, or one whose message they see.
+
+use super::conversations::{require_participation, visible_conversations};
+use super::page::{self, KeysetQuery};
+use crate::error::{Error, Result};
+use crate::pagination::{List, PageParams};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+/// Attachments one message may carry.
+pub const MAX_PER_MESSAGE: usize = 32;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attachment {
+    pub id: String,
+    pub message_id: Option<String>,
+    pub filename: String,
+    pub file_url: String,
+    pub file_type: String,
+    pub file_size: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    pub id: String,
+    pub filename: String,
+    pub file_type: String,
+    pub file_size: u64,
+    pub message_id: Option<String>,
+}
+
+/// What the content endpoint needs.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub filename: String,
+    pub file_type: String,
+}
+
+const ATTACHMENT_COLUMNS: &str =
+    "a.id, a.message_id, a.filename, a.file_type, a.file_size, a.created_at";
+
+/// Reads `ATTACHMENT_COLUMNS` from column `at` on; `file_url` is
+/// `{base_url}/v1/attachments/{id}/content`.
+fn attachment_from_row(
+    base_url: &str,
+    at: usize,
+) -> impl Fn(&Row) -> rusqlite::Result<Attachment> + '_ {
+    move |row| {
+        let id: String = row.get(at)?;
+        Ok(Attachment {
+            file_url: format!("{base_url}/v1/attachments/{id}/content"),
+            id,
+            message_id: row.get(at + 1)?,
+            filename: row.get(at + 2)?,
+            file_type: row.get(at + 3)?,
+            file_size: row.get(at + 4)?,
+            created_at: row.get(at + 5)?,
+        })
+    }
+}
+
+/// The condition "viewer `?1` sees attachment `a`".
+const VISIBLE: &str = "(a.uploader_id = ?1 OR EXISTS (
+        SELECT 1 FROM participants p
+         WHERE p.conversation_id = a.conversation_id AND p.contact_id = ?1
+           AND p.hidden = 0 AND a.message_seq > p.visible_after))";
+
+pub fn get(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<Attachment> {
+    let sql =
+        format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.id = ?2 AND {VISIBLE}");
+    conn.prepare_cached(&sql)?
+        .query_row(params![viewer, id], attachment_from_row(base_url, 0))
+        .optional()?
+        .ok_or_else(|| Error::not_found("attachment", id))
+}
+
+/// The stored file's name and type, if the viewer sees it.
+pub fn stored_file(conn: &Connection, viewer: &str, id: &str) -> Result<StoredFile> {
+    let sql =
+        format!("SELECT a.filename, a.file_type FROM attachments a WHERE a.id = ?2 AND {VISIBLE}");
+    conn.prepare_cached(&sql)?
+        .query_row(params![viewer, id], |r| {
+            Ok(StoredFile {
+                filename: r.get(0)?,
+                file_type: r.get(1)?,
+            })
+        })
+        .optional()?
+        .ok_or_else(|| Error::not_found("attachment", id))
+}
+
+/// The attachments of a message, in upload order.
+pub(crate) fn of_message(
+    conn: &Connection,
+    message: &str,
+    base_url: &str,
+) -> Result<Vec<Attachment>> {
+    let sql = format!(
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.message_id = ?1 ORDER BY a.seq"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_map([message], attachment_from_row(base_url, 0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// `GET /v1/attachments`: newest first; in one conversation, or everything the viewer sees.
+pub fn list(
+    conn: &Connection,
+    viewer: &str,
+    conversation: Option<&str>,
+    page: &PageParams,
+    base_url: &str,
+) -> Result<List<Attachment>> {
+    let select = format!(
+        "SELECT a.seq, {ATTACHMENT_COLUMNS} FROM attachments a
+          WHERE a.conversation_id = ?1 AND a.message_seq > ?2"
+    );
+    let map = |row: &Row| Ok((row.get(0)?, attachment_from_row(base_url, 1)(row)?));
+    if let Some(conversation) = conversation {
+        let participation = require_participation(conn, viewer, conversation)
+            .map_err(|e| e.with_param("conversation_id"))?;
+        let query = KeysetQuery {
+            select: &select,
+            order: &["a.seq"],
+            params: vec![
+                Value::Text(conversation.to_owned()),
+                Value::Integer(participation.visible_after),
+            ],
+        };
+        let resolve = |cursor: &str| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT seq FROM attachments WHERE id = ?1 AND conversation_id = ?2 AND message_seq > ?3",
+                )?
+                .query_row(params![cursor, conversation, participation.visible_after], |r| {
+                    Ok(vec![r.get(0)?])
+                })
+                .optional()?)
+        };
+        return page::fetch_merged(conn, vec![query], page, resolve, map);
+    }
+    // Everything the viewer sees: their uploads, and each visible conversation's attachments.
+    let uploads =
+        format!("SELECT a.seq, {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.uploader_id = ?1");
+    let mut queries = vec![KeysetQuery {
+        select: &uploads,
+        order: &["a.seq"],
+        params: vec![Value::Text(viewer.to_owned())],
+    }];
+    for (conversation, visible_after) in visible_conversations(conn, viewer)? {
+        queries.push(KeysetQuery {
+            select: &select,
+            order: &["a.seq"],
+            params: vec![Value::Text(conversation), Value::Integer(visible_after)],
+        });
+    }
+    let resolve = |cursor: &str| {
+        Ok(conn
+            .prepare_cached(&format!(
+                "SELECT a.seq FROM attachments a WHERE a.id = ?2 AND {VISIBLE}"
+            ))?
+            .query_row(params![viewer, cursor], |r| Ok(vec![r.get(0)?]))
+            .optional()?)
+    };
+    page::fetch_merged(conn, queries, page, resolve, map)
+}
+
+/// `POST /v1/attachments`: the record of an upload whose bytes are already stored.
+pub fn create(
+    conn: &Connection,
+    uploader: &str,
+    new: &NewAttachment,
+    now: i64,
+    base_url: &str,
+) -> Result<Attachment> {
+    let size =
+        i64::try_from(new.file_size).map_err(|_| Error::bad_request("The file is too large."))?;
+    conn.prepare_cached(
+        "INSERT INTO attachments (id, uploader_id, filename, file_type, file_size, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        new.id,
+        uploader,
+        new.filename,
+        new.file_type,
+        size,
+        now
+    ])?;
+    if let Some(message) = &new.message_id {
+        let (conversation, seq) =
+            sent_message(conn, uploader, message).map_err(|e| e.with_param("message_id"))?;
+        link(conn, &new.id, message, &conversation, seq)?;
+    }
+    get(conn, uploader, &new.id, base_url)
+}
+
+/// `PUT /v1/attachments/:id`: the filename, by its uploader.
+pub fn rename(
+    conn: &Connection,
+    viewer: &str,
+    id: &str,
+    filename: &str,
+    base_url: &str,
+) -> Result<Attachment> {
+    require_uploader(conn, viewer, id)?;
+    conn.prepare_cached("UPDATE attachments SET filename = ?2 WHERE id = ?1")?
+        .execute(params![id, filename])?;
+    get(conn, viewer, id, base_url)
+}
+
+/// `DELETE /v1/attachments/:id`: by its uploader; the trigger queues the bytes for removal.
+pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+    require_uploader(conn, viewer, id)?;
+    conn.prepare_cached("DELETE FROM attachments WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+fn require_uploader(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+    let uploader: String = conn
+        .prepare_cached(&format!(
+            "SELECT a.uploader_id FROM attachments a WHERE a.id = ?2 AND {VISIBLE}"
+        ))?
+        .query_row(params![viewer, id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::not_found("attachment", id))?;
+    if uploader != viewer {
+        return Err(Error::forbidden(
+            "Only the uploader can change or delete an attachment.",
+        ));
+    }
+    Ok(())
+}
+
+/// The conversation and seq of a message the viewer sent and still sees.
+fn sent_message(conn: &Connection, viewer: &str, message: &str) -> Result<(String, i64)> {
+    let (conversation, seq, sender): (String, i64, String) = conn
+        .prepare_cached("SELECT conversation_id, seq, sender_id FROM messages WHERE id = ?1")?
+        .query_row([message], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?
+        .ok_or_else(|| Error::not_found("message", message))?;
+    let participation = require_participation(conn, viewer, &conversation)
+        .map_err(|_| Error::not_found("message", message))?;
+    if seq <= participation.visible_after {
+        return Err(Error::not_found("message", message));
+    }
+    if sender != viewer {
+        return Err(Error::forbidden(
+            "Attachments can be added only to your own messages.",
+        ));
+    }
+    Ok((conversation, seq))
+}
+
+fn link(conn: &Connection, id: &str, message: &str, conversation: &str, seq: i64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE attachments SET message_id = ?2, conversation_id = ?3, message_seq = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, message, conversation, seq])?;
+    Ok(())
+}
+
+/// Makes `wanted` exactly the attachments of `message` (sent by `sender`). Each must be one the
+/// sender uploaded that belongs to no message yet (or already to this one); attachments left
+/// out go back to being unlinked uploads.
+pub(crate) fn set_for_message(
+    conn: &Connection,
+    sender: &str,
+    message: &str,
+    conversation: &str,
+    seq: i64,
+    wanted: &[String],
+) -> Result<()> {
+    let mut seen: Vec<&String> = Vec::new();
+    for id in wanted {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let row: Option<(String, Option<String>)> = conn
+            .prepare_cached("SELECT uploader_id, message_id FROM attachments WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match row {
+            Some((uploader, linked))
+                if uploader == sender && linked.as_deref().is_none_or(|m| m == message) => {}
+            _ => {
+                return Err(Error::invalid(
+                    "attachments",
+                    format!(
+                        "attachments must name files you uploaded that belong to no message yet; '{}' does not.",
+                        crate::error::printable(id)
+                    ),
+                ));
+            }
+        }
+    }
+    conn.prepare_cached(
+        "UPDATE attachments SET message_id = NULL, conversation_id = NULL, message_seq = NULL
+          WHERE message_id = ?1",
+    )?
+    .execute([message])?;
+    for id in seen {
+        link(conn, id, message, conversation, seq)?;
+    }
+    Ok(())
+}

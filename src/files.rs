@@ -1,0 +1,279 @@
+//! Attachment bytes on disk: one file per attachment, named by its id, in a folder beside the
+//! database (`protocol.db` → `protocol.db-files/`).
+//!
+//! Why files and not SQLite blobs: an upload streams straight to disk without passing through
+//! the WAL (a 25 MiB blob would be written twice and bloat the WAL), downloads and range
+//! requests read the file directly, and the database stays small and fast to back up.
+//!
+//! Crash safety: an upload is written to `.tmp/` and renamed to its final name before its
+//! record is committed. A crash before the commit leaves a file without a record, which the
+//! start-up sweep removes; a deleted record's file is noted in `file_trash` in the same
+//! transaction and removed after the commit (or by the next sweep).
+
+use crate::db::{Db, ids};
+use crate::error::{Error, ErrorKind, Result};
+use actix_web::web;
+use futures_util::{Stream, StreamExt};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Upload bytes are gathered into blocks of this size before each write.
+const WRITE_BLOCK: usize = 256 * 1024;
+
+pub struct FileStore {
+    dir: PathBuf,
+    tmp: PathBuf,
+    /// fsync files before their record is committed (`synchronous = "full"`).
+    sync: bool,
+    started: SystemTime,
+    /// A private folder for an in-memory database, removed with the store.
+    _temporary: Option<tempdir::Guard>,
+}
+
+impl FileStore {
+    /// The store beside `database` (for `:memory:`, a private temporary folder).
+    pub fn open(database: &str, sync: bool) -> std::result::Result<FileStore, String> {
+        let (dir, temporary) = if database == ":memory:" {
+            let guard = tempdir::Guard::new()
+                .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
+            (guard.path().to_owned(), Some(guard))
+        } else {
+            (PathBuf::from(format!("{database}-files")), None)
+        };
+        let tmp = dir.join(".tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| format!("cannot create the attachment folder {}: {e}", dir.display()))?;
+        Ok(FileStore {
+            dir,
+            tmp,
+            sync,
+            started: SystemTime::now(),
+            _temporary: temporary,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where an attachment's bytes live. Only ever called with generated ids.
+    pub fn path(&self, id: &str) -> Option<PathBuf> {
+        ids::is_id(id).then(|| self.dir.join(id))
+    }
+
+    /// Streams `chunks` into a temporary file. More than `limit` bytes: 413, and nothing is
+    /// kept (the rest of the stream is read and dropped, up to a bound, so the client gets the
+    /// answer instead of a reset connection).
+    pub async fn receive<S, E>(&self, mut chunks: S, limit: u64) -> Result<Upload>
+    where
+        S: Stream<Item = std::result::Result<web::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let path = self.tmp.join(ids::new_id());
+        let file = File::create(&path)
+            .map_err(|e| Error::internal(format!("create {}: {e}", path.display())))?;
+        // From here on the guard removes the file on every early return.
+        let mut upload = Upload {
+            path,
+            size: 0,
+            committed: false,
+        };
+        let mut file = Some(file);
+        let mut block: Vec<u8> = Vec::with_capacity(WRITE_BLOCK);
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk
+                .map_err(|e| Error::bad_request(format!("The upload could not be read: {e}.")))?;
+            upload.size += chunk.len() as u64;
+            if upload.size > limit {
+                drop(file.take());
+                drain(&mut chunks, limit).await;
+                return Err(too_large(limit));
+            }
+            block.extend_from_slice(&chunk);
+            if block.len() >= WRITE_BLOCK {
+                let (f, b) = write_block(file.take(), block).await?;
+                file = Some(f);
+                block = b;
+            }
+        }
+        let sync = self.sync;
+        let (f, _) = write_block(file.take(), block).await?;
+        if sync {
+            web::block(move || f.sync_all())
+                .await
+                .map_err(Error::internal)?
+                .map_err(|e| Error::internal(format!("fsync upload: {e}")))?;
+        }
+        Ok(upload)
+    }
+
+    /// Moves a finished upload to its final name. Call before committing its record.
+    pub fn keep(&self, mut upload: Upload, id: &str) -> Result<()> {
+        let target = self
+            .path(id)
+            .ok_or_else(|| Error::internal("attachment id of the wrong shape"))?;
+        std::fs::rename(&upload.path, &target)
+            .map_err(|e| Error::internal(format!("rename upload to {}: {e}", target.display())))?;
+        upload.committed = true;
+        Ok(())
+    }
+
+    /// Removes an attachment's bytes (its record is already gone or was never committed).
+    pub fn remove(&self, id: &str) {
+        if let Some(path) = self.path(id) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => log::warn!("could not remove {}: {e}", path.display()),
+            }
+        }
+    }
+
+    /// Removes the files of records deleted since the last call (`file_trash`).
+    pub async fn empty_trash(&self, db: &Db) -> Result<()> {
+        let ids: Vec<String> = db
+            .read(|conn| {
+                Ok(conn
+                    .prepare_cached("SELECT attachment_id FROM file_trash LIMIT 1000")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?)
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for id in &ids {
+            self.remove(id);
+        }
+        db.write(move |tx| {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM file_trash WHERE attachment_id = ?1")?;
+            for id in &ids {
+                delete.execute([id])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Start-up clean-up of what a crash may have left: unfinished uploads, trashed files, and
+    /// files without a record. Only files older than this process are touched, so uploads in
+    /// flight are safe.
+    pub async fn sweep(&self, db: &Db) -> Result<()> {
+        self.empty_trash(db).await?;
+        let started = self.started;
+        let old = |path: &Path| {
+            std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < started)
+        };
+        for entry in std::fs::read_dir(&self.tmp).into_iter().flatten().flatten() {
+            if old(&entry.path()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let candidates: Vec<String> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| ids::is_id(name) && old(&self.dir.join(name)))
+            .collect();
+        let orphans = db
+            .read(move |conn| {
+                let mut known = conn.prepare_cached("SELECT 1 FROM attachments WHERE id = ?1")?;
+                let mut orphans = Vec::new();
+                for name in candidates {
+                    if !known.exists([&name])? {
+                        orphans.push(name);
+                    }
+                }
+                Ok(orphans)
+            })
+            .await?;
+        for id in &orphans {
+            log::info!("removing orphan attachment file {id}");
+            self.remove(id);
+        }
+        Ok(())
+    }
+}
+
+/// 413 for an upload over `limit` bytes.
+pub fn too_large(limit: u64) -> Error {
+    Error::new(
+        ErrorKind::PayloadTooLarge,
+        format!("The file is larger than the upload limit of {limit} bytes."),
+    )
+    .with_param("file")
+}
+
+async fn write_block(file: Option<File>, block: Vec<u8>) -> Result<(File, Vec<u8>)> {
+    let mut file = file.ok_or_else(|| Error::internal("upload file already closed"))?;
+    web::block(move || {
+        file.write_all(&block)?;
+        let mut block = block;
+        block.clear();
+        Ok::<_, std::io::Error>((file, block))
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(|e| Error::internal(format!("write upload: {e}")))
+}
+
+/// Reads and drops the rest of an oversized upload, up to as much again as the limit.
+async fn drain<S, E>(chunks: &mut S, limit: u64)
+where
+    S: Stream<Item = std::result::Result<web::Bytes, E>> + Unpin,
+{
+    let mut dropped: u64 = 0;
+    while let Some(Ok(chunk)) = chunks.next().await {
+        dropped += chunk.len() as u64;
+        if dropped > limit {
+            break;
+        }
+    }
+}
+
+/// A finished upload in the temporary folder; removed on drop unless kept.
+pub struct Upload {
+    path: PathBuf,
+    pub size: u64,
+    committed: bool,
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    /// A folder under the system's temporary directory, removed on drop.
+    pub struct Guard(PathBuf);
+
+    impl Guard {
+        pub fn new() -> std::io::Result<Guard> {
+            let path =
+                std::env::temp_dir().join(format!("protocol-{}-files", super::ids::new_id()));
+            std::fs::create_dir_all(&path)?;
+            Ok(Guard(path))
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
