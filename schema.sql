@@ -137,3 +137,52 @@ CREATE TRIGGER IF NOT EXISTS attachments_to_trash AFTER DELETE ON attachments
 BEGIN
     INSERT OR IGNORE INTO file_trash (attachment_id) VALUES (old.id);
 END;
+
+-- The outbox (contract sections 7 and 8): every change writes its event here in the same
+-- transaction. `body` is the exact JSON that webhooks and the SSE stream send.
+CREATE TABLE IF NOT EXISTS events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT    NOT NULL UNIQUE,
+    type       TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    body       TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (created_at);
+
+-- Who may see an event on the realtime stream.
+CREATE TABLE IF NOT EXISTS event_audience (
+    contact_id TEXT    NOT NULL,
+    event_seq  INTEGER NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
+    PRIMARY KEY (contact_id, event_seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS event_audience_by_event ON event_audience (event_seq);
+
+-- How far each webhook endpoint (by URL) has got: every event up to `delivered_seq` has been
+-- delivered, skipped (not subscribed) or given up on.
+CREATE TABLE IF NOT EXISTS webhook_cursors (
+    url           TEXT    PRIMARY KEY,
+    delivered_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Deliveries given up on after the last retry.
+CREATE TABLE IF NOT EXISTS webhook_failures (
+    seq        INTEGER PRIMARY KEY,
+    url        TEXT    NOT NULL,
+    event_id   TEXT    NOT NULL,
+    attempts   INTEGER NOT NULL,
+    last_error TEXT    NOT NULL,
+    failed_at  INTEGER NOT NULL
+);
+
+-- Responses to POSTs sent with an Idempotency-Key, kept 24 hours.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    account_id  TEXT    NOT NULL,
+    key         TEXT    NOT NULL,
+    request     TEXT    NOT NULL,  -- method and path
+    fingerprint BLOB    NOT NULL,  -- SHA-256 of the body
+    status      INTEGER NOT NULL,
+    body        BLOB    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (account_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys (created_at);

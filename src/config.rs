@@ -16,6 +16,8 @@ pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
     pub accounts: Vec<AccountConfig>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -37,6 +39,8 @@ pub struct ServerConfig {
     pub max_upload_bytes: u64,
     /// Largest request body outside uploads.
     pub max_body_bytes: usize,
+    /// Events (for SSE replay) are kept this long once every webhook has them.
+    pub event_retention_hours: u64,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +53,7 @@ impl Default for ServerConfig {
             max_message_chars: 16_384,
             max_upload_bytes: 25 * 1024 * 1024,
             max_body_bytes: 1024 * 1024,
+            event_retention_hours: 24 * 7,
         }
     }
 }
@@ -60,6 +65,51 @@ pub struct AccountConfig {
     pub phone_number: String,
     pub avatar_url: Option<String>,
     pub token: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret: String,
+    /// Event types, `resource.*`, or `*`.
+    #[serde(default = "all_events")]
+    pub events: Vec<String>,
+    /// Attempts per event before it is given up on (logged and recorded as failed).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// How long one delivery may take.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// The first retry waits about this long; each next one twice as long (up to 10 minutes).
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+}
+
+fn all_events() -> Vec<String> {
+    vec!["*".into()]
+}
+fn default_max_attempts() -> u32 {
+    10
+}
+fn default_timeout_seconds() -> u64 {
+    10
+}
+fn default_retry_base_ms() -> u64 {
+    1000
+}
+
+impl WebhookConfig {
+    /// Whether this endpoint subscribed to events of `kind` (`message.created`).
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events.iter().any(|pattern| {
+            pattern == "*"
+                || pattern == kind
+                || pattern
+                    .strip_suffix(".*")
+                    .is_some_and(|resource| kind.split('.').next() == Some(resource))
+        })
+    }
 }
 
 impl Config {
@@ -106,6 +156,37 @@ impl Config {
             return Err(
                 "server.max_upload_bytes and server.max_body_bytes must be at least 1.".into(),
             );
+        }
+        if server.event_retention_hours == 0 {
+            return Err("server.event_retention_hours must be at least 1.".into());
+        }
+        for (i, hook) in self.webhooks.iter().enumerate() {
+            let at = format!("webhooks[{i}]");
+            rules::url("url", &hook.url).map_err(|e| format!("{at}: {e}"))?;
+            if hook.secret.is_empty() {
+                return Err(format!("{at}: secret must not be empty."));
+            }
+            if hook.max_attempts == 0 || hook.timeout_seconds == 0 {
+                return Err(format!(
+                    "{at}: max_attempts and timeout_seconds must be at least 1."
+                ));
+            }
+            for pattern in &hook.events {
+                let known = pattern == "*"
+                    || crate::db::events::RESOURCES.iter().any(|r| {
+                        pattern
+                            .strip_prefix(r)
+                            .and_then(|rest| rest.strip_prefix('.'))
+                            .is_some_and(|action| {
+                                action == "*" || crate::db::events::ACTIONS.contains(&action)
+                            })
+                    });
+                if !known {
+                    return Err(format!(
+                        "{at}: unknown event {pattern:?} (use e.g. \"message.created\", \"conversation.*\" or \"*\")."
+                    ));
+                }
+            }
         }
         if self.accounts.is_empty() {
             return Err("at least one [[accounts]] entry is needed.".into());
@@ -255,6 +336,24 @@ mod tests {
         });
         assert_eq!(config.server.listen, "127.0.0.1:0");
         assert_eq!(config.server.database, "/tmp/x.db");
+    }
+
+    #[test]
+    fn webhook_patterns() {
+        let text = format!(
+            "{MINIMAL}\n[[webhooks]]\nurl = \"http://127.0.0.1:9/h\"\nsecret = \"s\"\nevents = [\"message.created\", \"conversation.*\"]\n"
+        );
+        let config = Config::parse(&text).unwrap();
+        config.validate().unwrap();
+        let hook = &config.webhooks[0];
+        assert!(hook.wants("message.created"));
+        assert!(!hook.wants("message.updated"));
+        assert!(hook.wants("conversation.deleted"));
+        assert!(!hook.wants("contact.created"));
+        assert_eq!(hook.max_attempts, 10);
+
+        let bad = text.replace("conversation.*", "conversations.*");
+        assert!(Config::parse(&bad).unwrap().validate().is_err());
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl FromRequest for Body {
     }
 }
 
-fn too_large(limit: usize) -> Error {
+pub(crate) fn too_large(limit: usize) -> Error {
     Error::new(
         ErrorKind::PayloadTooLarge,
         format!("The request body is larger than the limit of {limit} bytes."),

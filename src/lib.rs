@@ -8,8 +8,10 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod files;
+pub mod idempotency;
 pub mod middleware;
 pub mod pagination;
 pub mod rules;
@@ -17,10 +19,14 @@ pub mod rules;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use auth::{Account, Accounts, ActivityTracker};
-use config::Config;
+use config::{Config, WebhookConfig};
 use db::Db;
+use events::hub::Hub;
 use files::FileStore;
+use idempotency::KeyLocks;
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Limits and addresses the handlers need, from the config.
@@ -31,6 +37,7 @@ pub struct Settings {
     pub max_message_chars: usize,
     pub max_upload_bytes: u64,
     pub max_body_bytes: usize,
+    pub event_retention_hours: u64,
 }
 
 /// Everything a request handler can reach.
@@ -40,6 +47,11 @@ pub struct AppState {
     pub settings: Settings,
     pub accounts: Accounts,
     pub activity: ActivityTracker,
+    pub hub: Arc<Hub>,
+    pub idempotency: KeyLocks,
+    pub webhooks: Vec<WebhookConfig>,
+    /// Set when the server stops: background workers end.
+    pub stopping: Arc<AtomicBool>,
 }
 
 /// Opens the database and brings the accounts' contacts in line with the config.
@@ -81,9 +93,14 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
             max_message_chars: server.max_message_chars,
             max_upload_bytes: server.max_upload_bytes,
             max_body_bytes: server.max_body_bytes,
+            event_retention_hours: server.event_retention_hours,
         },
         accounts: Accounts::new(accounts),
         activity: ActivityTracker::default(),
+        hub: Arc::new(Hub::default()),
+        idempotency: KeyLocks::default(),
+        webhooks: config.webhooks.clone(),
+        stopping: Arc::new(AtomicBool::new(false)),
     })
 }
 
@@ -104,31 +121,77 @@ impl Default for RunOptions {
     }
 }
 
-/// Serves the API on `listener` until stopped. On a stop signal it stops accepting, lets the
-/// requests in flight finish (up to 30 s) and resolves.
+/// Serves the API on `listener` until stopped, with the background work beside it: the realtime
+/// hub, webhook delivery, pruning and the attachment sweep. On SIGTERM / Ctrl-C (when
+/// `handle_signals`) it stops accepting, ends the event streams, lets the requests in flight
+/// finish (up to 30 s) and resolves. Call it inside an actix (tokio) runtime.
 pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::io::Result<Server> {
     let state = web::Data::new(state);
-    let sweeper = state.clone();
-    actix_web::rt::spawn(async move {
-        if let Err(e) = sweeper.files.sweep(&sweeper.db).await {
-            log::warn!("attachment clean-up at start-up failed: {e}");
-        }
-    });
+    start_background_work(&state);
+    let app_state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(app_state.clone())
+            .wrap(actix_web::middleware::from_fn(idempotency::idempotency))
             .wrap(actix_web::middleware::from_fn(middleware::render_errors))
             .configure(api::configure)
     })
     // A client gets this long to send its request head (slow-loris guard).
     .client_request_timeout(Duration::from_secs(10))
     .client_disconnect_timeout(Duration::from_secs(5))
-    .shutdown_timeout(30);
+    .shutdown_timeout(30)
+    .disable_signals();
     if let Some(workers) = options.workers {
         server = server.workers(workers);
     }
-    if !options.handle_signals {
-        server = server.disable_signals();
+    let server = server.listen(listener)?.run();
+    if options.handle_signals {
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            wait_for_stop_signal().await;
+            log::info!("stopping: finishing requests in flight");
+            stop_background_work(&state);
+            handle.stop(true).await;
+        });
     }
-    Ok(server.listen(listener)?.run())
+    Ok(server)
+}
+
+fn start_background_work(state: &web::Data<AppState>) {
+    let sweeper = state.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = sweeper.files.sweep(&sweeper.db).await {
+            log::warn!("attachment clean-up at start-up failed: {e}");
+        }
+    });
+    actix_web::rt::spawn(state.hub.clone().run(state.db.clone()));
+    events::webhooks::start(&state.db, &state.webhooks, state.stopping.clone());
+    let urls = state.webhooks.iter().map(|w| w.url.clone()).collect();
+    actix_web::rt::spawn(events::prune_periodically(
+        state.db.clone(),
+        state.settings.event_retention_hours,
+        urls,
+    ));
+}
+
+/// Ends what would keep the process busy: event streams and webhook workers.
+pub fn stop_background_work(state: &AppState) {
+    state.stopping.store(true, Ordering::Relaxed);
+    state.hub.close();
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            log::warn!("cannot listen for SIGTERM ({e}); only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }

@@ -199,9 +199,10 @@ pub async fn delete_attachment(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
+    let base = state.settings.public_url.clone();
     state
         .db
-        .write(move |tx| db::attachments::delete(tx, &account.id, &id))
+        .write(move |tx| db::attachments::delete(tx, &account.id, &id, &base))
         .await?;
     Ok(super::deleted(&state).await)
 }

@@ -70,9 +70,10 @@ pub async fn get_conversation(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
+    let base = state.settings.public_url.clone();
     let conversation = state
         .db
-        .write(move |tx| db::conversations::open(tx, &account.id, &id, db::now()))
+        .write(move |tx| db::conversations::open(tx, &account.id, &id, db::now(), &base))
         .await?;
     Ok(ok(conversation))
 }

@@ -103,9 +103,10 @@ pub async fn delete_message(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
+    let base = state.settings.public_url.clone();
     state
         .db
-        .write(move |tx| db::messages::delete(tx, &account.id, &id))
+        .write(move |tx| db::messages::delete(tx, &account.id, &id, &base))
         .await?;
     Ok(super::deleted(&state).await)
 }

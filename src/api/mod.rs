@@ -3,6 +3,7 @@
 pub mod attachments;
 pub mod contacts;
 pub mod conversations;
+pub mod events;
 pub mod groups;
 pub mod health;
 pub mod messages;
@@ -64,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/attachments/{id}/content")
                         .route(web::get().to(attachments::get_attachment_content)),
                 )
+                .service(resource("/events").route(web::get().to(events::stream_events)))
                 .service(
                     resource("/groups")
                         .route(web::get().to(groups::list_groups))

@@ -1,6 +1,7 @@
 //! Attachment records. A viewer sees an attachment they uploaded, or one whose message they see.
 
 use super::conversations::{require_participation, visible_conversations};
+use super::events;
 use super::page::{self, KeysetQuery};
 use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
@@ -193,8 +194,13 @@ pub fn create(
     if let Some(message) = &new.message_id {
         let (conversation, seq) =
             sent_message(conn, uploader, message).map_err(|e| e.with_param("message_id"))?;
-        link(conn, &new.id, message, &conversation, seq)?;
+        conn.prepare_cached(
+            "UPDATE attachments SET message_id = ?2, conversation_id = ?3, message_seq = ?4
+              WHERE id = ?1",
+        )?
+        .execute(params![new.id, message, conversation, seq])?;
     }
+    emit(conn, "attachment.created", uploader, &new.id, base_url)?;
     get(conn, uploader, &new.id, base_url)
 }
 
@@ -209,12 +215,14 @@ pub fn rename(
     require_uploader(conn, viewer, id)?;
     conn.prepare_cached("UPDATE attachments SET filename = ?2 WHERE id = ?1")?
         .execute(params![id, filename])?;
+    emit(conn, "attachment.updated", viewer, id, base_url)?;
     get(conn, viewer, id, base_url)
 }
 
 /// `DELETE /v1/attachments/:id`: by its uploader; the trigger queues the bytes for removal.
-pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+pub fn delete(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<()> {
     require_uploader(conn, viewer, id)?;
+    emit(conn, "attachment.deleted", viewer, id, base_url)?;
     conn.prepare_cached("DELETE FROM attachments WHERE id = ?1")?
         .execute([id])?;
     Ok(())
@@ -256,38 +264,36 @@ fn sent_message(conn: &Connection, viewer: &str, message: &str) -> Result<(Strin
     Ok((conversation, seq))
 }
 
-fn link(conn: &Connection, id: &str, message: &str, conversation: &str, seq: i64) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE attachments SET message_id = ?2, conversation_id = ?3, message_seq = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, message, conversation, seq])?;
-    Ok(())
+/// The message attachments are linked to.
+pub(crate) struct LinkTarget<'a> {
+    pub message: &'a str,
+    pub conversation: &'a str,
+    pub seq: i64,
 }
 
-/// Makes `wanted` exactly the attachments of `message` (sent by `sender`). Each must be one the
-/// sender uploaded that belongs to no message yet (or already to this one); attachments left
-/// out go back to being unlinked uploads.
+/// Makes `wanted` exactly the attachments of the target message (sent by `sender`). Each must
+/// be one the sender uploaded that belongs to no message yet (or already to this one);
+/// attachments left out go back to being unlinked uploads.
 pub(crate) fn set_for_message(
     conn: &Connection,
     sender: &str,
-    message: &str,
-    conversation: &str,
-    seq: i64,
+    target: &LinkTarget,
     wanted: &[String],
+    base_url: &str,
 ) -> Result<()> {
-    let mut seen: Vec<&String> = Vec::new();
+    let mut linked: Vec<&String> = Vec::new();
     for id in wanted {
-        if seen.contains(&id) {
+        if linked.contains(&id) {
             continue;
         }
-        seen.push(id);
         let row: Option<(String, Option<String>)> = conn
             .prepare_cached("SELECT uploader_id, message_id FROM attachments WHERE id = ?1")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         match row {
-            Some((uploader, linked))
-                if uploader == sender && linked.as_deref().is_none_or(|m| m == message) => {}
+            Some((uploader, current))
+                if uploader == sender && current.as_deref().is_none_or(|m| m == target.message) => {
+            }
             _ => {
                 return Err(Error::invalid(
                     "attachments",
@@ -298,14 +304,46 @@ pub(crate) fn set_for_message(
                 ));
             }
         }
+        linked.push(id);
     }
-    conn.prepare_cached(
-        "UPDATE attachments SET message_id = NULL, conversation_id = NULL, message_seq = NULL
-          WHERE message_id = ?1",
-    )?
-    .execute([message])?;
-    for id in seen {
-        link(conn, id, message, conversation, seq)?;
+    let before: Vec<String> = conn
+        .prepare_cached("SELECT id FROM attachments WHERE message_id = ?1")?
+        .query_map([target.message], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in before.iter().filter(|id| !linked.contains(id)) {
+        conn.prepare_cached(
+            "UPDATE attachments SET message_id = NULL, conversation_id = NULL, message_seq = NULL
+              WHERE id = ?1",
+        )?
+        .execute([id])?;
+        emit(conn, "attachment.updated", sender, id, base_url)?;
+    }
+    for id in linked.into_iter().filter(|id| !before.contains(id)) {
+        conn.prepare_cached(
+            "UPDATE attachments SET message_id = ?2, conversation_id = ?3, message_seq = ?4
+              WHERE id = ?1",
+        )?
+        .execute(params![id, target.message, target.conversation, target.seq])?;
+        emit(conn, "attachment.updated", sender, id, base_url)?;
     }
     Ok(())
+}
+
+/// Records `kind` for an attachment, as `account` sees it, for its uploader and everyone who
+/// sees its message.
+fn emit(conn: &Connection, kind: &str, account: &str, id: &str, base_url: &str) -> Result<()> {
+    let attachment = get(conn, account, id, base_url)?;
+    let (uploader, conversation, seq): (String, Option<String>, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT uploader_id, conversation_id, message_seq FROM attachments WHERE id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let mut audience = match conversation {
+        Some(conversation) => events::conversation_audience(conn, &conversation, seq)?,
+        None => Vec::new(),
+    };
+    if !audience.contains(&uploader) {
+        audience.push(uploader);
+    }
+    events::record(conn, kind, account, &attachment, &audience)
 }

@@ -3,6 +3,7 @@
 //! `conversation_id` are the viewer's own.
 
 use super::conversations;
+use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
 use crate::error::{Error, Result};
@@ -157,7 +158,15 @@ pub fn create(conn: &Connection, viewer: &str, new: &NewContact, now: i64) -> Re
     )?
     .execute(params![viewer, person, new.display_name, now])?;
     conversations::open_direct(conn, viewer, &person, now)?;
-    get(conn, viewer, &person)
+    let contact = get(conn, viewer, &person)?;
+    events::record(
+        conn,
+        "contact.created",
+        viewer,
+        &contact,
+        &[viewer.to_owned()],
+    )?;
+    Ok(contact)
 }
 
 /// `PUT /v1/contacts/:id`: the viewer's name for them.
@@ -176,7 +185,15 @@ pub fn update(
         )?
         .execute(params![viewer, id, display_name])?;
     }
-    get(conn, viewer, id)
+    let contact = get(conn, viewer, id)?;
+    events::record(
+        conn,
+        "contact.updated",
+        viewer,
+        &contact,
+        &[viewer.to_owned()],
+    )?;
+    Ok(contact)
 }
 
 /// `DELETE /v1/contacts/:id`: out of the address book, and the direct conversation out of
@@ -185,6 +202,14 @@ pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
     if !in_address_book(conn, viewer, id)? {
         return Err(Error::not_found("contact", id));
     }
+    let contact = get(conn, viewer, id)?;
+    events::record(
+        conn,
+        "contact.deleted",
+        viewer,
+        &contact,
+        &[viewer.to_owned()],
+    )?;
     conn.prepare_cached("DELETE FROM address_book WHERE owner_id = ?1 AND contact_id = ?2")?
         .execute(params![viewer, id])?;
     if let Some(conversation) = conversations::find_direct(conn, viewer, id)? {
@@ -207,11 +232,16 @@ pub(crate) fn ensure_in_address_book(
     contact: &str,
     now: i64,
 ) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO address_book (owner_id, contact_id, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (owner_id, contact_id) DO NOTHING",
-    )?
-    .execute(params![owner, contact, now])?;
+    let added = conn
+        .prepare_cached(
+            "INSERT INTO address_book (owner_id, contact_id, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (owner_id, contact_id) DO NOTHING",
+        )?
+        .execute(params![owner, contact, now])?;
+    if added > 0 {
+        let entry = get(conn, owner, contact)?;
+        events::record(conn, "contact.created", owner, &entry, &[owner.to_owned()])?;
+    }
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 //! `archived_at`, `last_opened_at` are that participant's own (their `participants` row).
 
 use super::contacts;
+use super::events;
 use super::ids::new_id;
+use super::messages;
 use super::page::{self, KeysetQuery};
 use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
@@ -74,6 +76,16 @@ fn conversation_from_row(row: &Row) -> rusqlite::Result<Conversation> {
     })
 }
 
+/// Records `kind` for each of `people` who see the conversation, each with their own view.
+pub(crate) fn emit(conn: &Connection, kind: &str, id: &str, people: &[String]) -> Result<()> {
+    for person in people {
+        if let Some(view) = find(conn, person, id)? {
+            events::record(conn, kind, person, &view, std::slice::from_ref(person))?;
+        }
+    }
+    Ok(())
+}
+
 /// The viewer's participation in a conversation they can see.
 pub(crate) struct Participation {
     pub visible_after: i64,
@@ -120,26 +132,45 @@ pub(crate) fn require_participation(
 }
 
 pub fn get(conn: &Connection, viewer: &str, id: &str) -> Result<Conversation> {
+    find(conn, viewer, id)?.ok_or_else(|| Error::not_found("conversation", id))
+}
+
+fn find(conn: &Connection, viewer: &str, id: &str) -> Result<Option<Conversation>> {
     let sql = format!("{CONVERSATION_SELECT} AND v.id = ?2");
-    conn.prepare_cached(&sql)?
+    Ok(conn
+        .prepare_cached(&sql)?
         .query_row(params![viewer, id], conversation_from_row)
-        .optional()?
-        .ok_or_else(|| Error::not_found("conversation", id))
+        .optional()?)
 }
 
 /// `GET /v1/conversations/:id` opens the conversation: the viewer's `last_opened_at` becomes
 /// now, and every message of others in their view that nobody had read is read now.
-pub fn open(conn: &Connection, viewer: &str, id: &str, now: i64) -> Result<Conversation> {
+pub fn open(
+    conn: &Connection,
+    viewer: &str,
+    id: &str,
+    now: i64,
+    base_url: &str,
+) -> Result<Conversation> {
     let participation = require_participation(conn, viewer, id)?;
     conn.prepare_cached(
         "UPDATE participants SET last_opened_at = ?3 WHERE conversation_id = ?1 AND contact_id = ?2",
     )?
     .execute(params![id, viewer, now])?;
-    conn.prepare_cached(
-        "UPDATE messages SET read_at = ?3
-          WHERE conversation_id = ?1 AND read_at IS NULL AND sender_id <> ?2 AND seq > ?4",
-    )?
-    .execute(params![id, viewer, now, participation.visible_after])?;
+    let read: Vec<String> = conn
+        .prepare_cached(
+            "UPDATE messages SET read_at = ?3
+              WHERE conversation_id = ?1 AND read_at IS NULL AND sender_id <> ?2 AND seq > ?4
+              RETURNING id",
+        )?
+        .query_map(params![id, viewer, now, participation.visible_after], |r| {
+            r.get(0)
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for message in read {
+        messages::emit(conn, "message.updated", viewer, &message, base_url)?;
+    }
+    emit(conn, "conversation.updated", id, &[viewer.to_owned()])?;
     get(conn, viewer, id)
 }
 
@@ -256,6 +287,7 @@ pub fn update(
         conn.prepare_cached("UPDATE conversations SET pinned_message_id = ?2 WHERE id = ?1")?
             .execute(params![id, pinned])?;
     }
+    let pinned_changed = changes.pinned_message_id.is_some();
     conn.prepare_cached(
         "UPDATE participants
             SET is_pinned = coalesce(?3, is_pinned),
@@ -271,6 +303,13 @@ pub fn update(
         changes.archived_at.is_some(),
         changes.archived_at.flatten(),
     ])?;
+    // The pinned message is everyone's; the rest is the viewer's own.
+    let concerned = if pinned_changed {
+        events::conversation_audience(conn, id, None)?
+    } else {
+        vec![viewer.to_owned()]
+    };
+    emit(conn, "conversation.updated", id, &concerned)?;
     get(conn, viewer, id)
 }
 
@@ -284,6 +323,10 @@ pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
 /// settings; it comes back, holding only newer messages, when a message arrives. When nobody
 /// keeps it any more its messages are purged, and a direct conversation with them.
 pub(crate) fn hide_for(conn: &Connection, id: &str, person: &str) -> Result<()> {
+    if participation(conn, person, id)?.is_none() {
+        return Ok(()); // already out of their view
+    }
+    emit(conn, "conversation.deleted", id, &[person.to_owned()])?;
     conn.prepare_cached(
         "UPDATE participants
             SET hidden = 1, visible_after = ?3, is_pinned = 0, is_muted = 0,
@@ -353,6 +396,12 @@ pub(crate) fn open_direct(
             for person in [viewer, other] {
                 add_participant(conn, &id, seq, person, activity, None)?;
             }
+            emit(
+                conn,
+                "conversation.created",
+                &id,
+                &[viewer.to_owned(), other.to_owned()],
+            )?;
             id
         }
     };
@@ -407,11 +456,18 @@ pub(crate) fn add_participant(
     Ok(())
 }
 
+/// Brings a conversation the person had deleted back into their view (an event tells their
+/// other clients it is there again).
 fn unhide(conn: &Connection, id: &str, person: &str) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND contact_id = ?2",
-    )?
-    .execute(params![id, person])?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE participants SET hidden = 0
+              WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 1",
+        )?
+        .execute(params![id, person])?;
+    if changed > 0 {
+        emit(conn, "conversation.created", id, &[person.to_owned()])?;
+    }
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! Groups. Members are the participants of the group's one conversation; the creator owns it.
 
 use super::contacts::{CONTACT_COLUMNS, Contact, contact_from_row, in_address_book};
-use super::conversations::{add_participant, insert_conversation, newest_message_seq};
+use super::conversations::{self, add_participant, insert_conversation, newest_message_seq};
+use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
 use crate::error::{Error, Result};
@@ -156,7 +157,8 @@ pub fn create(conn: &Connection, owner: &str, new: &NewGroup, now: i64) -> Resul
     let conversation = new_id();
     let conversation_seq = insert_conversation(conn, &conversation, None, Some(&id), now)?;
     let activity = newest_message_seq(conn)?;
-    for person in std::iter::once(owner).chain(members.iter().map(String::as_str)) {
+    let everyone: Vec<String> = std::iter::once(owner.to_owned()).chain(members).collect();
+    for person in &everyone {
         add_participant(
             conn,
             &conversation,
@@ -166,7 +168,28 @@ pub fn create(conn: &Connection, owner: &str, new: &NewGroup, now: i64) -> Resul
             Some(group_seq),
         )?;
     }
+    emit(conn, "group.created", &id, &everyone)?;
+    conversations::emit(conn, "conversation.created", &conversation, &everyone)?;
     get(conn, owner, &id)
+}
+
+/// Records `kind` for each of `people`, each with their own view of the group.
+fn emit(conn: &Connection, kind: &str, id: &str, people: &[String]) -> Result<()> {
+    for person in people {
+        let view = get(conn, person, id)?;
+        events::record(conn, kind, person, &view, std::slice::from_ref(person))?;
+    }
+    Ok(())
+}
+
+/// The member ids of a group conversation.
+fn member_ids(conn: &Connection, conversation: &str) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT contact_id FROM participants WHERE conversation_id = ?1 ORDER BY seq",
+        )?
+        .query_map([conversation], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// `PUT /v1/groups/:id`: owner only.
@@ -191,17 +214,51 @@ pub fn update(conn: &Connection, viewer: &str, id: &str, changes: &GroupChanges)
         changes.archived_at.is_some(),
         changes.archived_at.flatten(),
     ])?;
+    let before = member_ids(conn, &group.conversation_id)?;
     if let Some(contacts) = &changes.contacts {
         let wanted = checked_members(conn, viewer, contacts)?;
+        let removed: Vec<String> = before
+            .iter()
+            .filter(|m| *m != viewer && !wanted.contains(m))
+            .cloned()
+            .collect();
+        // They lose the group: tell them while they can still see it.
+        emit(conn, "group.deleted", id, &removed)?;
+        conversations::emit(
+            conn,
+            "conversation.deleted",
+            &group.conversation_id,
+            &removed,
+        )?;
         replace_members(conn, viewer, &group.conversation_id, &wanted)?;
     }
+    let after = member_ids(conn, &group.conversation_id)?;
+    let (stayed, added): (Vec<String>, Vec<String>) =
+        after.into_iter().partition(|m| before.contains(m));
+    emit(conn, "group.updated", id, &stayed)?;
+    emit(conn, "group.created", id, &added)?;
+    conversations::emit(conn, "conversation.created", &group.conversation_id, &added)?;
     get(conn, viewer, id)
 }
 
 /// `DELETE /v1/groups/:id`: owner only; its conversation and messages go with it.
 pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
-    get(conn, viewer, id)?;
+    let group = get(conn, viewer, id)?;
     require_owner(conn, viewer, id)?;
+    let members = member_ids(conn, &group.conversation_id)?;
+    emit(conn, "group.deleted", id, &members)?;
+    let keeping: Vec<String> = members
+        .into_iter()
+        .filter(|m| {
+            conversations::participation(conn, m, &group.conversation_id).is_ok_and(|p| p.is_some())
+        })
+        .collect();
+    conversations::emit(
+        conn,
+        "conversation.deleted",
+        &group.conversation_id,
+        &keeping,
+    )?;
     conn.prepare_cached("DELETE FROM chat_groups WHERE id = ?1")?
         .execute([id])?;
     Ok(())

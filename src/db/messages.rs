@@ -4,6 +4,7 @@
 use super::attachments::{self, Attachment};
 use super::contacts::{PROFILE_COLUMNS, Profile, ensure_in_address_book, profile_from_row};
 use super::conversations::{self, require_participation, visible_conversations};
+use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
 use crate::auth::Account;
@@ -238,6 +239,20 @@ fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result
     )
 }
 
+/// Records `kind` for a message, as `account` sees it, for everyone who sees it.
+pub(crate) fn emit(
+    conn: &Connection,
+    kind: &str,
+    account: &str,
+    id: &str,
+    base_url: &str,
+) -> Result<()> {
+    let header = visible_header(conn, account, id)?;
+    let message = get(conn, account, id, base_url)?;
+    let audience = events::conversation_audience(conn, &header.conversation, Some(header.seq))?;
+    events::record(conn, kind, account, &message, &audience)
+}
+
 /// `POST /v1/messages`.
 pub fn create(
     conn: &Connection,
@@ -261,22 +276,21 @@ pub fn create(
         now
     ])?;
     let seq = conn.last_insert_rowid();
-    if !new.attachments.is_empty() {
-        attachments::set_for_message(
-            conn,
-            &sender.id,
-            &id,
-            &new.conversation_id,
-            seq,
-            &new.attachments,
-        )?;
-    }
     conversations::touch(conn, &new.conversation_id, seq, now)?;
     // The conversation is back for whoever had deleted it, so they must know the sender.
     if let Some((low, high)) = conversations::direct_pair(conn, &new.conversation_id)? {
         let other = if low == sender.id { high } else { low };
         ensure_in_address_book(conn, &other, &sender.id, now)?;
     }
+    if !new.attachments.is_empty() {
+        let target = attachments::LinkTarget {
+            message: &id,
+            conversation: &new.conversation_id,
+            seq,
+        };
+        attachments::set_for_message(conn, &sender.id, &target, &new.attachments, base_url)?;
+    }
+    emit(conn, "message.created", &sender.id, &id, base_url)?;
     get(conn, &sender.id, &id, base_url)
 }
 
@@ -330,20 +344,19 @@ pub fn update(
             .execute(params![id, text, now])?;
     }
     if let Some(wanted) = &changes.attachments {
-        attachments::set_for_message(
-            conn,
-            &viewer.id,
-            id,
-            &header.conversation,
-            header.seq,
-            wanted,
-        )?;
+        let target = attachments::LinkTarget {
+            message: id,
+            conversation: &header.conversation,
+            seq: header.seq,
+        };
+        attachments::set_for_message(conn, &viewer.id, &target, wanted, base_url)?;
         conn.prepare_cached("UPDATE messages SET updated_at = ?2 WHERE id = ?1")?
             .execute(params![id, now])?;
     }
     if let Some(reactions) = &changes.reactions {
         set_reactions(conn, viewer, id, reactions, now)?;
     }
+    emit(conn, "message.updated", &viewer.id, id, base_url)?;
     get(conn, &viewer.id, id, base_url)
 }
 
@@ -389,11 +402,12 @@ fn set_reactions(
 }
 
 /// `DELETE /v1/messages/:id`: by its sender, for everyone; its attachments go with it.
-pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+pub fn delete(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<()> {
     let header = visible_header(conn, viewer, id)?;
     if header.sender != viewer {
         return Err(Error::forbidden("Only the sender can delete a message."));
     }
+    emit(conn, "message.deleted", viewer, id, base_url)?;
     conn.prepare_cached(
         "UPDATE conversations SET pinned_message_id = NULL
           WHERE id = ?1 AND pinned_message_id = ?2",

@@ -8,7 +8,9 @@
 pub mod attachments;
 pub mod contacts;
 pub mod conversations;
+pub mod events;
 pub mod groups;
+pub mod idempotency;
 pub mod ids;
 pub mod messages;
 pub mod page;
@@ -27,6 +29,8 @@ type SqlitePool = Pool<SqliteConnectionManager>;
 pub struct Db {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// Bumped after every commit, so the realtime hub learns of new events without polling.
+    commits: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 const READERS: u32 = 8;
@@ -91,7 +95,11 @@ impl Db {
                 }))
                 .map_err(|e| format!("cannot open database {path}: {e}"))?
         };
-        Ok(Db { writer, readers })
+        Ok(Db {
+            writer,
+            readers,
+            commits: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+        })
     }
 
     /// Runs read-only work on a reader connection.
@@ -115,13 +123,26 @@ impl Db {
         F: FnOnce(&Transaction) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let writer = self.writer.clone();
-        blocking(move || write_now(&writer, work)).await
+        let db = self.clone();
+        blocking(move || db.write_blocking(work)).await
     }
 
-    /// `write` for callers outside the async runtime (start-up, command line tools).
+    /// `write` for callers outside the async runtime (start-up, worker threads, the CLI).
     pub fn write_blocking<T>(&self, work: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        write_now(&self.writer, work)
+        let out = write_now(&self.writer, work)?;
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(out)
+    }
+
+    /// `read` for callers outside the async runtime.
+    pub fn read_blocking<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.readers.get()?;
+        work(&conn)
+    }
+
+    /// Wakes whenever a write has committed.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 }
 

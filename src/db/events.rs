@@ -1,0 +1,215 @@
+//! The event outbox. Every create, update and delete records its event in the transaction of
+//! the change, so there is never a change without its event or an event without its change.
+//!
+//! Contacts, conversations and groups look different to each person (display names, mute
+//! flags, …), so their events are recorded once per person concerned, each with that person's
+//! view as payload and `account_id` naming them. Messages and attachments look the same to
+//! everyone: one event, with the acting account as `account_id`.
+
+use super::ids::new_id;
+use crate::error::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// The 15 event types: `RESOURCE.ACTION`.
+pub const RESOURCES: [&str; 5] = ["contact", "conversation", "message", "group", "attachment"];
+pub const ACTIONS: [&str; 3] = ["created", "updated", "deleted"];
+
+#[derive(Serialize)]
+struct Body<'a, T: Serialize> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    created_at: i64,
+    account_id: &'a str,
+    payload: &'a T,
+}
+
+/// Records one event. `kind` is e.g. `"message.created"`; `audience` are the people who may
+/// see it on the realtime stream.
+pub fn record<T: Serialize>(
+    conn: &Connection,
+    kind: &str,
+    account: &str,
+    payload: &T,
+    audience: &[String],
+) -> Result<()> {
+    let id = new_id();
+    let now = super::now();
+    let body = serde_json::to_string(&Body {
+        id: &id,
+        kind,
+        created_at: now,
+        account_id: account,
+        payload,
+    })
+    .map_err(|e| Error::internal(format!("event body: {e}")))?;
+    conn.prepare_cached("INSERT INTO events (id, type, created_at, body) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![id, kind, now, body])?;
+    let seq = conn.last_insert_rowid();
+    let mut add = conn.prepare_cached(
+        "INSERT OR IGNORE INTO event_audience (contact_id, event_seq) VALUES (?1, ?2)",
+    )?;
+    for person in audience {
+        add.execute(params![person, seq])?;
+    }
+    Ok(())
+}
+
+/// The people who see a conversation, and (with `message_seq`) a message of it.
+pub(crate) fn conversation_audience(
+    conn: &Connection,
+    conversation: &str,
+    message_seq: Option<i64>,
+) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT contact_id FROM participants
+              WHERE conversation_id = ?1 AND hidden = 0 AND visible_after < ?2
+              ORDER BY seq",
+        )?
+        .query_map(
+            params![conversation, message_seq.unwrap_or(i64::MAX)],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// A stored event.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub id: String,
+    pub kind: String,
+    pub body: String,
+}
+
+/// Up to `limit` events after `after`, oldest first (for webhooks).
+pub fn after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT seq, id, type, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?
+        .query_map(params![after, limit], |r| {
+            Ok(StoredEvent {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                kind: r.get(2)?,
+                body: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Up to `limit` events after `after` that `person` may see, oldest first (for SSE).
+pub fn after_for(
+    conn: &Connection,
+    person: &str,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT e.seq, e.id, e.type, e.body FROM event_audience a
+               JOIN events e ON e.seq = a.event_seq
+              WHERE a.contact_id = ?1 AND a.event_seq > ?2
+              ORDER BY a.event_seq LIMIT ?3",
+        )?
+        .query_map(params![person, after, limit], |r| {
+            Ok(StoredEvent {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                kind: r.get(2)?,
+                body: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Each new event with the people who may see it: (event, audience), oldest first.
+pub fn after_with_audience(
+    conn: &Connection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<(StoredEvent, Vec<String>)>> {
+    let events = self::after(conn, after, limit)?;
+    let mut audience =
+        conn.prepare_cached("SELECT contact_id FROM event_audience WHERE event_seq = ?1")?;
+    events
+        .into_iter()
+        .map(|event| {
+            let people = audience
+                .query_map([event.seq], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok((event, people))
+        })
+        .collect()
+}
+
+/// The seq of an event by id, if still retained.
+pub fn seq_of(conn: &Connection, id: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT seq FROM events WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
+/// The newest event's seq (0 when there is none).
+pub fn newest_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Where a webhook endpoint stands; a new endpoint starts at the newest event, so adding a
+/// webhook does not replay history.
+pub fn webhook_cursor(conn: &Connection, url: &str) -> Result<i64> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT delivered_seq FROM webhook_cursors WHERE url = ?1")?
+        .query_row([url], |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(seq) => Ok(seq),
+        None => {
+            let newest = newest_seq(conn)?;
+            set_webhook_cursor(conn, url, newest)?;
+            Ok(newest)
+        }
+    }
+}
+
+pub fn set_webhook_cursor(conn: &Connection, url: &str, seq: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO webhook_cursors (url, delivered_seq) VALUES (?1, ?2)
+         ON CONFLICT (url) DO UPDATE SET delivered_seq = excluded.delivered_seq",
+    )?
+    .execute(params![url, seq])?;
+    Ok(())
+}
+
+pub fn record_webhook_failure(
+    conn: &Connection,
+    url: &str,
+    event_id: &str,
+    attempts: u32,
+    error: &str,
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO webhook_failures (url, event_id, attempts, last_error, failed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![url, event_id, attempts, error, now])?;
+    Ok(())
+}
+
+/// Deletes events older than `before` that every configured endpoint is past. Returns how many.
+pub fn prune(conn: &Connection, before: i64, webhook_urls: &[String]) -> Result<usize> {
+    let mut limit = i64::MAX;
+    for url in webhook_urls {
+        limit = limit.min(webhook_cursor(conn, url)?);
+    }
+    Ok(conn
+        .prepare_cached("DELETE FROM events WHERE created_at < ?1 AND seq <= ?2")?
+        .execute(params![before, limit])?)
+}

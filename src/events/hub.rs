@@ -1,0 +1,147 @@
+//! The realtime hub: one task reads each newly committed event once, with its audience, and
+//! hands it to the open streams of the people in that audience.
+//!
+//! A stream that cannot keep up (its queue is full) is marked lagged and reads what it missed
+//! from the database; it never blocks the hub or other streams.
+
+use crate::db::Db;
+use crate::db::events::{self, StoredEvent};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Events queued per stream before it is marked lagged.
+const QUEUE: usize = 64;
+/// Events read per query.
+const BATCH: u32 = 500;
+
+struct Subscriber {
+    id: u64,
+    tx: mpsc::Sender<Arc<StoredEvent>>,
+    lagged: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    subscribers: Mutex<HashMap<String, Vec<Subscriber>>>,
+    next_id: AtomicU64,
+    closed: AtomicBool,
+}
+
+/// An open stream's registration; dropping it unregisters.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    person: String,
+    id: u64,
+    pub events: mpsc::Receiver<Arc<StoredEvent>>,
+    pub lagged: Arc<AtomicBool>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Ok(mut subscribers) = self.hub.subscribers.lock()
+            && let Some(list) = subscribers.get_mut(&self.person)
+        {
+            list.retain(|s| s.id != self.id);
+            if list.is_empty() {
+                subscribers.remove(&self.person);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn subscribe(self: &Arc<Self>, person: &str) -> Subscription {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if !self.closed.load(Ordering::Relaxed)
+            && let Ok(mut subscribers) = self.subscribers.lock()
+        {
+            subscribers
+                .entry(person.to_owned())
+                .or_default()
+                .push(Subscriber {
+                    id,
+                    tx,
+                    lagged: lagged.clone(),
+                });
+        }
+        Subscription {
+            hub: self.clone(),
+            person: person.to_owned(),
+            id,
+            events: rx,
+            lagged,
+        }
+    }
+
+    /// Open streams, for figures and tests.
+    pub fn open_streams(&self) -> usize {
+        self.subscribers
+            .lock()
+            .map(|s| s.values().map(Vec::len).sum())
+            .unwrap_or(0)
+    }
+
+    /// Ends every stream (their queues close) and refuses new ones: used at shutdown so that
+    /// long-lived streams do not hold the server open.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        if let Ok(mut subscribers) = self.subscribers.lock() {
+            subscribers.clear();
+        }
+    }
+
+    fn dispatch(&self, event: StoredEvent, audience: &[String]) {
+        let event = Arc::new(event);
+        let Ok(subscribers) = self.subscribers.lock() else {
+            return;
+        };
+        for person in audience {
+            for subscriber in subscribers.get(person).into_iter().flatten() {
+                if subscriber.tx.try_send(event.clone()).is_err() {
+                    subscriber.lagged.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Runs for the life of the server: after each commit, dispatches the new events.
+    pub async fn run(self: Arc<Self>, db: Db) {
+        let mut commits = db.commits();
+        let mut last = match db.read(|c| events::newest_seq(c)).await {
+            Ok(seq) => seq,
+            Err(e) => {
+                log::error!("realtime hub cannot start: {e}");
+                return;
+            }
+        };
+        loop {
+            loop {
+                let batch = db
+                    .read(move |c| events::after_with_audience(c, last, BATCH))
+                    .await;
+                let batch = match batch {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        log::warn!("realtime hub: {e}");
+                        break;
+                    }
+                };
+                let full = batch.len() == BATCH as usize;
+                for (event, audience) in batch {
+                    last = event.seq;
+                    self.dispatch(event, &audience);
+                }
+                if !full {
+                    break;
+                }
+            }
+            if commits.changed().await.is_err() || self.closed.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+}

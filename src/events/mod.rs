@@ -1,0 +1,36 @@
+//! Events beyond the request: the realtime hub (SSE), webhook delivery, and retention.
+//! Recording an event is part of each change, in `db::events`.
+
+pub mod hub;
+pub mod webhooks;
+
+use crate::db::{self, Db};
+use std::time::Duration;
+
+/// How often old events and idempotency keys are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes events older than the retention that every webhook endpoint has passed, and
+/// idempotency keys older than a day. Runs for the life of the server.
+pub async fn prune_periodically(db: Db, retention_hours: u64, webhook_urls: Vec<String>) {
+    loop {
+        let urls = webhook_urls.clone();
+        let now = db::now();
+        let before = now.saturating_sub(retention_hours.saturating_mul(3600) as i64);
+        let pruned = db
+            .write(move |tx| {
+                let events = db::events::prune(tx, before, &urls)?;
+                let keys = db::idempotency::prune(tx, now - db::idempotency::TTL_SECS)?;
+                Ok((events, keys))
+            })
+            .await;
+        match pruned {
+            Ok((0, 0)) => {}
+            Ok((events, keys)) => {
+                log::info!("pruned {events} old events and {keys} old idempotency keys")
+            }
+            Err(e) => log::warn!("pruning failed: {e}"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
