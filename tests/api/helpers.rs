@@ -19,6 +19,8 @@ pub struct TestApp {
     pub base: String,
     pub dir: TempDir,
     client: Client,
+    server: actix_web::dev::ServerHandle,
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -140,6 +142,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let listener = TcpListener::bind(config.listen_addr().expect("addr")).expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("local addr"));
     let state = build_state(&config, &base).expect("state");
+    let stopping = state.stopping.clone();
     let server = run(
         listener,
         state,
@@ -149,6 +152,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         },
     )
     .expect("server starts");
+    let handle = server.handle();
     actix_web::rt::spawn(server);
     TestApp {
         base,
@@ -156,10 +160,24 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         client: Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .finish(),
+        server: handle,
+        stopping,
     }
 }
 
 impl TestApp {
+    /// Stops the server and its background workers (as a restart would), keeping its files.
+    pub async fn stop(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.server.stop(false).await;
+    }
+
+    /// The underlying client, for streaming requests.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Sends a request; `token` None sends no Authorization header.
     pub async fn request(
         &self,
@@ -292,30 +310,7 @@ impl TestApp {
         bytes: &[u8],
         fields: &[(&str, &str)],
     ) -> Response {
-        let boundary = "----protocol-test-boundary-7MA4YWxkTrZu0gW";
-        let mut body = Vec::new();
-        for (name, value) in fields {
-            body.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-                )
-                .as_bytes(),
-            );
-        }
-        let escaped = filename.replace('\\', "\\\\").replace('"', "\\\"");
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{escaped}\"\r\n"
-            )
-            .as_bytes(),
-        );
-        if let Some(content_type) = content_type {
-            body.extend_from_slice(format!("Content-Type: {content_type}\r\n").as_bytes());
-        }
-        body.extend_from_slice(b"\r\n");
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let (content_type, body) = multipart_body(part, filename, content_type, bytes, fields);
         self.request(
             "POST",
             "/v1/attachments",
@@ -325,4 +320,38 @@ impl TestApp {
         )
         .await
     }
+}
+
+/// A multipart body as curl builds it: (Content-Type header, body).
+pub fn multipart_body(
+    part: &str,
+    filename: &str,
+    content_type: Option<&str>,
+    bytes: &[u8],
+    fields: &[(&str, &str)],
+) -> (String, Vec<u8>) {
+    let boundary = "----protocol-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let escaped = filename.replace('\\', "\\\\").replace('"', "\\\"");
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{escaped}\"\r\n"
+        )
+        .as_bytes(),
+    );
+    if let Some(content_type) = content_type {
+        body.extend_from_slice(format!("Content-Type: {content_type}\r\n").as_bytes());
+    }
+    body.extend_from_slice(b"\r\n");
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }

@@ -1,0 +1,170 @@
+use crate::helpers::*;
+use serde_json::json;
+
+async fn send_with_key(app: &TestApp, token: &str, key: &str, body: &str) -> Response {
+    app.request(
+        "POST",
+        "/v1/messages",
+        Some(token),
+        Some((
+            "application/x-www-form-urlencoded",
+            body.as_bytes().to_vec(),
+        )),
+        &[("Idempotency-Key", key)],
+    )
+    .await
+}
+
+async fn message_count(app: &TestApp, conversation: &str) -> usize {
+    app.get(
+        &format!("/v1/messages?conversation_id={conversation}&limit=100"),
+        KEVIN.1,
+    )
+    .await
+    .expect(200)
+    .ids()
+    .len()
+}
+
+#[actix_web::test]
+async fn a_retry_returns_the_first_response_and_creates_nothing() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let body = format!("conversation_id={conversation}&message=once");
+    let first = send_with_key(&app, KEVIN.1, "key-1", &body)
+        .await
+        .expect(201);
+    let retry = send_with_key(&app, KEVIN.1, "key-1", &body)
+        .await
+        .expect(201);
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(message_count(&app, &conversation).await, 1);
+
+    // Another key is another message.
+    send_with_key(&app, KEVIN.1, "key-2", &body)
+        .await
+        .expect(201);
+    assert_eq!(message_count(&app, &conversation).await, 2);
+}
+
+#[actix_web::test]
+async fn the_same_key_with_another_body_is_a_conflict() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    send_with_key(
+        &app,
+        KEVIN.1,
+        "k",
+        &format!("conversation_id={conversation}&message=a"),
+    )
+    .await
+    .expect(201);
+    send_with_key(
+        &app,
+        KEVIN.1,
+        "k",
+        &format!("conversation_id={conversation}&message=b"),
+    )
+    .await
+    .expect_error(409, Some("Idempotency-Key"));
+    // Same key on another path is another request too.
+    app.request(
+        "POST",
+        "/v1/groups",
+        Some(KEVIN.1),
+        Some((
+            "application/json",
+            json!({"name": "x"}).to_string().into_bytes(),
+        )),
+        &[("Idempotency-Key", "k")],
+    )
+    .await
+    .expect_error(409, Some("Idempotency-Key"));
+    assert_eq!(message_count(&app, &conversation).await, 1);
+}
+
+#[actix_web::test]
+async fn keys_belong_to_one_account() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let body = format!("conversation_id={conversation}&message=hi");
+    let kevins = send_with_key(&app, KEVIN.1, "shared", &body)
+        .await
+        .expect(201);
+    let kates = send_with_key(&app, KATE.1, "shared", &body)
+        .await
+        .expect(201);
+    assert_ne!(kevins.id(), kates.id());
+    assert_eq!(kates.body["contact"]["username"], KATE.0);
+}
+
+#[actix_web::test]
+async fn twenty_concurrent_identical_requests_create_one_message() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let body = format!("conversation_id={conversation}&message=concurrent");
+    let requests = (0..20).map(|_| send_with_key(&app, KEVIN.1, "burst", &body));
+    let responses = futures_util::future::join_all(requests).await;
+    let ids: Vec<String> = responses.into_iter().map(|r| r.expect(201).id()).collect();
+    assert!(ids.iter().all(|id| id == &ids[0]), "{ids:?}");
+    assert_eq!(message_count(&app, &conversation).await, 1);
+}
+
+#[actix_web::test]
+async fn failed_requests_are_not_remembered() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    send_with_key(
+        &app,
+        KEVIN.1,
+        "k",
+        "conversation_id=nope0000nope0000&message=x",
+    )
+    .await
+    .expect_error(404, Some("conversation_id"));
+    // Only successes are kept: a corrected retry with the same key goes through.
+    let body = format!("conversation_id={conversation}&message=x");
+    send_with_key(&app, KEVIN.1, "k", &body).await.expect(201);
+    assert_eq!(message_count(&app, &conversation).await, 1);
+}
+
+#[actix_web::test]
+async fn uploads_are_idempotent_too() {
+    let app = spawn_app().await;
+    let (content_type, body) = multipart_body("file", "a.txt", None, b"hello", &[]);
+    let upload = || {
+        app.request(
+            "POST",
+            "/v1/attachments",
+            Some(KEVIN.1),
+            Some((&content_type, body.clone())),
+            &[("Idempotency-Key", "upload-1")],
+        )
+    };
+    let first = upload().await.expect(201);
+    let again = upload().await.expect(201);
+    assert_eq!(first.body, again.body);
+    let list = app.get("/v1/attachments", KEVIN.1).await.expect(200);
+    assert_eq!(list.ids(), vec![first.id()]);
+}
+
+#[actix_web::test]
+async fn bad_keys_are_refused() {
+    let app = spawn_app().await;
+    let long = "k".repeat(256);
+    for key in ["", long.as_str(), "has space"] {
+        app.request(
+            "POST",
+            "/v1/groups",
+            Some(KEVIN.1),
+            Some((
+                "application/json",
+                json!({"name": "x"}).to_string().into_bytes(),
+            )),
+            &[("Idempotency-Key", key)],
+        )
+        .await
+        .expect_error(400, Some("Idempotency-Key"));
+    }
+}
