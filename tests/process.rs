@@ -266,6 +266,37 @@ fn sigterm_finishes_and_exits_zero() {
 }
 
 #[test]
+fn sigterm_does_not_wait_for_open_event_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"",
+            dir.path().join("p.db").display()
+        ),
+    );
+    let server = Server::start(&config, &[]);
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer token-kevin\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 12];
+    stream.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let started = Instant::now();
+    server.signal("TERM");
+    let status = server.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(

@@ -40,7 +40,7 @@ pub async fn stream_events(
             let seq = state.db.read(move |c| events::seq_of(c, &id)).await?;
             (seq.unwrap_or(0), true)
         }
-        None => (state.db.read(|c| events::newest_seq(c)).await?, false),
+        None => (state.db.read(events::newest_seq).await?, false),
     };
     let stream = SseStream {
         db: state.db.clone(),

@@ -213,3 +213,72 @@ pub fn prune(conn: &Connection, before: i64, webhook_urls: &[String]) -> Result<
         .prepare_cached("DELETE FROM events WHERE created_at < ?1 AND seq <= ?2")?
         .execute(params![before, limit])?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::schema::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    fn record_at(conn: &Connection, created_at: i64, audience: &[&str]) -> i64 {
+        let people: Vec<String> = audience.iter().map(|s| s.to_string()).collect();
+        record(
+            conn,
+            "message.created",
+            "A",
+            &serde_json::json!({}),
+            &people,
+        )
+        .unwrap();
+        let seq = conn.last_insert_rowid();
+        let seq: i64 = conn
+            .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))
+            .unwrap_or(seq);
+        conn.execute(
+            "UPDATE events SET created_at = ?1 WHERE seq = ?2",
+            params![created_at, seq],
+        )
+        .unwrap();
+        seq
+    }
+
+    #[test]
+    fn prune_keeps_recent_and_undelivered_events() {
+        let conn = db();
+        let old = record_at(&conn, 100, &["A"]);
+        let old_too = record_at(&conn, 100, &["A"]);
+        let recent = record_at(&conn, 10_000, &["A"]);
+        // One endpoint has delivered only the first event.
+        set_webhook_cursor(&conn, "http://h", old).unwrap();
+        assert_eq!(prune(&conn, 5_000, &["http://h".into()]).unwrap(), 1);
+        let left: Vec<i64> = after(&conn, 0, 10).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(left, [old_too, recent]);
+        // The audience rows went with the pruned event.
+        let audience: i64 = conn
+            .query_row("SELECT count(*) FROM event_audience", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(audience, 2);
+        // Without webhooks only age counts.
+        assert_eq!(prune(&conn, 5_000, &[]).unwrap(), 1);
+        assert_eq!(after(&conn, 0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn audience_filters_the_stream() {
+        let conn = db();
+        record_at(&conn, 1, &["A", "B"]);
+        let only_b = record_at(&conn, 1, &["B"]);
+        assert_eq!(after_for(&conn, "A", 0, 10).unwrap().len(), 1);
+        let for_b: Vec<i64> = after_for(&conn, "B", 0, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(for_b.last(), Some(&only_b));
+        assert_eq!(for_b.len(), 2);
+    }
+}

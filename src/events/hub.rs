@@ -111,7 +111,7 @@ impl Hub {
     /// Runs for the life of the server: after each commit, dispatches the new events.
     pub async fn run(self: Arc<Self>, db: Db) {
         let mut commits = db.commits();
-        let mut last = match db.read(|c| events::newest_seq(c)).await {
+        let mut last = match db.read(events::newest_seq).await {
             Ok(seq) => seq,
             Err(e) => {
                 log::error!("realtime hub cannot start: {e}");
