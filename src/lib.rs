@@ -58,10 +58,10 @@ pub struct AppState {
 pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String> {
     let db = Db::open(&config.server.database, config.server.synchronous)?;
     let now = db::now();
+    let configured = config.accounts.clone();
     let accounts = db
-        .write_blocking(|tx| {
-            config
-                .accounts
+        .write_blocking(move |tx| {
+            configured
                 .iter()
                 .map(|a| {
                     let id = db::contacts::upsert_account(

@@ -8,6 +8,7 @@ use crate::pagination::{List, PageParams};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// Attachments one message may carry.
 pub const MAX_PER_MESSAGE: usize = 32;
@@ -92,19 +93,26 @@ pub fn stored_file(conn: &Connection, viewer: &str, id: &str) -> Result<StoredFi
         .ok_or_else(|| Error::not_found("attachment", id))
 }
 
-/// The attachments of a message, in upload order.
-pub(crate) fn of_message(
+/// The attachments of each of `messages`, in upload order.
+pub(crate) fn of_messages(
     conn: &Connection,
-    message: &str,
+    messages: &[String],
     base_url: &str,
-) -> Result<Vec<Attachment>> {
+) -> Result<HashMap<String, Vec<Attachment>>> {
     let sql = format!(
-        "SELECT {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.message_id = ?1 ORDER BY a.seq"
+        "SELECT {ATTACHMENT_COLUMNS} FROM attachments a
+          WHERE a.message_id IN (SELECT value FROM json_each(?1)) ORDER BY a.seq"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map([message], attachment_from_row(base_url, 0))?
-        .collect::<rusqlite::Result<_>>()?)
+    let ids = serde_json::to_string(messages).map_err(Error::internal)?;
+    let mut out: HashMap<String, Vec<Attachment>> = HashMap::new();
+    let mut statement = conn.prepare_cached(&sql)?;
+    for row in statement.query_map([ids], attachment_from_row(base_url, 0))? {
+        let attachment = row?;
+        if let Some(message) = attachment.message_id.clone() {
+            out.entry(message).or_default().push(attachment);
+        }
+    }
+    Ok(out)
 }
 
 /// `GET /v1/attachments`: newest first; in one conversation, or everything the viewer sees.

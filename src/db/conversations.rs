@@ -483,24 +483,23 @@ pub(crate) fn newest_message_seq(conn: &Connection) -> Result<i64> {
 }
 
 /// A message arrived: the conversation moves to the top of every participant's list and
-/// comes back for those who had deleted it.
-pub(crate) fn touch(conn: &Connection, id: &str, message_seq: i64, now: i64) -> Result<()> {
+/// comes back for those who had deleted it (returned).
+pub(crate) fn touch(
+    conn: &Connection,
+    id: &str,
+    message_seq: i64,
+    now: i64,
+) -> Result<Vec<String>> {
     conn.prepare_cached("UPDATE conversations SET last_active_at = ?2 WHERE id = ?1")?
         .execute(params![id, now])?;
-    conn.prepare_cached(
-        "UPDATE participants SET activity_seq = ?2, hidden = 0 WHERE conversation_id = ?1",
-    )?
-    .execute(params![id, message_seq])?;
-    Ok(())
-}
-
-/// The two people of a direct conversation (`None` for a group conversation).
-pub(crate) fn direct_pair(conn: &Connection, id: &str) -> Result<Option<(String, String)>> {
-    Ok(conn
+    let returning: Vec<String> = conn
         .prepare_cached(
-            "SELECT direct_low, direct_high FROM conversations
-              WHERE id = ?1 AND direct_low IS NOT NULL",
+            "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND hidden = 1
+             RETURNING contact_id",
         )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    conn.prepare_cached("UPDATE participants SET activity_seq = ?2 WHERE conversation_id = ?1")?
+        .execute(params![id, message_seq])?;
+    Ok(returning)
 }

@@ -14,6 +14,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
+use std::collections::HashMap;
 
 /// Distinct reactions one person may leave on one message.
 pub const MAX_REACTIONS_PER_PERSON: usize = 32;
@@ -91,30 +92,57 @@ fn message_from_row(row: &Row) -> rusqlite::Result<(i64, Message)> {
     ))
 }
 
-fn with_details(conn: &Connection, mut message: Message, base_url: &str) -> Result<Message> {
-    message.reactions = reactions(conn, &message.id)?;
-    message.attachments = attachments::of_message(conn, &message.id, base_url)?;
-    Ok(message)
+/// Fills in reactions and attachments: two queries for the whole page.
+fn with_details(
+    conn: &Connection,
+    mut messages: Vec<Message>,
+    base_url: &str,
+) -> Result<Vec<Message>> {
+    if messages.is_empty() {
+        return Ok(messages);
+    }
+    let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+    let mut reactions = reactions(conn, &ids)?;
+    let mut attachments = attachments::of_messages(conn, &ids, base_url)?;
+    for message in &mut messages {
+        message.reactions = reactions.remove(&message.id).unwrap_or_default();
+        message.attachments = attachments.remove(&message.id).unwrap_or_default();
+    }
+    Ok(messages)
 }
 
-fn reactions(conn: &Connection, message: &str) -> Result<Vec<Reaction>> {
+/// The reactions of each of `messages`: emojis in order of first use, people in order.
+fn reactions(conn: &Connection, messages: &[String]) -> Result<HashMap<String, Vec<Reaction>>> {
     let mut statement = conn.prepare_cached(
-        "SELECT r.emoji, c.username FROM reactions r JOIN contacts c ON c.id = r.contact_id
-          WHERE r.message_id = ?1 ORDER BY r.seq",
+        "SELECT r.message_id, r.emoji, c.username FROM reactions r
+           JOIN contacts c ON c.id = r.contact_id
+          WHERE r.message_id IN (SELECT value FROM json_each(?1))
+          ORDER BY r.seq",
     )?;
-    let mut out: Vec<Reaction> = Vec::new();
-    let rows = statement.query_map([message], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let ids = serde_json::to_string(messages).map_err(Error::internal)?;
+    let mut out: HashMap<String, Vec<Reaction>> = HashMap::new();
+    let rows = statement.query_map([ids], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     for row in rows {
-        let (emoji, username): (String, String) = row?;
-        match out.iter_mut().find(|reaction| reaction.emoji == emoji) {
+        let (message, emoji, username): (String, String, String) = row?;
+        let list = out.entry(message).or_default();
+        match list.iter_mut().find(|reaction| reaction.emoji == emoji) {
             Some(reaction) => reaction.usernames.push(username),
-            None => out.push(Reaction {
+            None => list.push(Reaction {
                 emoji,
                 usernames: vec![username],
             }),
         }
     }
     Ok(out)
+}
+
+/// A person's public profile.
+fn profile(conn: &Connection, id: &str) -> Result<Profile> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PROFILE_COLUMNS} FROM contacts c WHERE c.id = ?1"
+        ))?
+        .query_row([id], |r| profile_from_row(r, 0))?)
 }
 
 /// The message if the viewer can see it.
@@ -134,9 +162,10 @@ fn find_visible(
         .prepare_cached(&sql)?
         .query_row(params![viewer, id], message_from_row)
         .optional()?;
-    found
-        .map(|(_, m)| with_details(conn, m, base_url))
-        .transpose()
+    let Some((_, message)) = found else {
+        return Ok(None);
+    };
+    Ok(with_details(conn, vec![message], base_url)?.pop())
 }
 
 pub fn get(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<Message> {
@@ -159,14 +188,9 @@ pub fn list(
         }
         None => list_everywhere(conn, viewer, page)?,
     };
-    let data = list
-        .data
-        .into_iter()
-        .map(|m| with_details(conn, m, base_url))
-        .collect::<Result<_>>()?;
     Ok(List {
         has_more: list.has_more,
-        data,
+        data: with_details(conn, list.data, base_url)?,
     })
 }
 
@@ -276,12 +300,12 @@ pub fn create(
         now
     ])?;
     let seq = conn.last_insert_rowid();
-    conversations::touch(conn, &new.conversation_id, seq, now)?;
+    let returning = conversations::touch(conn, &new.conversation_id, seq, now)?;
     // The conversation is back for whoever had deleted it, so they must know the sender.
-    if let Some((low, high)) = conversations::direct_pair(conn, &new.conversation_id)? {
-        let other = if low == sender.id { high } else { low };
-        ensure_in_address_book(conn, &other, &sender.id, now)?;
+    for person in returning.iter().filter(|p| **p != sender.id) {
+        ensure_in_address_book(conn, person, &sender.id, now)?;
     }
+    let mut attached = Vec::new();
     if !new.attachments.is_empty() {
         let target = attachments::LinkTarget {
             message: &id,
@@ -289,9 +313,26 @@ pub fn create(
             seq,
         };
         attachments::set_for_message(conn, &sender.id, &target, &new.attachments, base_url)?;
+        attached = attachments::of_messages(conn, std::slice::from_ref(&id), base_url)?
+            .into_values()
+            .flatten()
+            .collect();
     }
-    emit(conn, "message.created", &sender.id, &id, base_url)?;
-    get(conn, &sender.id, &id, base_url)
+    // Everything about the new message is known: build it instead of reading it back.
+    let message = Message {
+        id,
+        conversation_id: new.conversation_id.clone(),
+        contact: profile(conn, &sender.id)?,
+        message: new.message.clone(),
+        reactions: Vec::new(),
+        attachments: attached,
+        read_at: None,
+        created_at: now,
+        updated_at: None,
+    };
+    let audience = events::conversation_audience(conn, &new.conversation_id, Some(seq))?;
+    events::record(conn, "message.created", &sender.id, &message, &audience)?;
+    Ok(message)
 }
 
 /// The sender, conversation and seq of a message the viewer sees.

@@ -80,9 +80,10 @@ impl Worker {
     fn run(self) {
         let url = self.hook.url.clone();
         let mut cursor = loop {
+            let at = url.clone();
             match self
                 .db
-                .write_blocking(|tx| events::webhook_cursor(tx, &url))
+                .write_blocking(move |tx| events::webhook_cursor(tx, &at))
             {
                 Ok(seq) => break seq,
                 Err(e) => {
@@ -94,7 +95,10 @@ impl Worker {
             }
         };
         while !self.stopped() {
-            let batch = match self.db.read_blocking(|c| events::after(c, cursor, BATCH)) {
+            let batch = match self
+                .db
+                .read_blocking(move |c| events::after(c, cursor, BATCH))
+            {
                 Ok(batch) => batch,
                 Err(e) => {
                     log::warn!("webhook {url}: {e}");
@@ -110,9 +114,10 @@ impl Worker {
                     return; // stopping
                 }
                 cursor = event.seq;
+                let at = url.clone();
                 if let Err(e) = self
                     .db
-                    .write_blocking(|tx| events::set_webhook_cursor(tx, &url, cursor))
+                    .write_blocking(move |tx| events::set_webhook_cursor(tx, &at, cursor))
                 {
                     log::warn!("webhook {url}: cannot store its cursor: {e}");
                 }
@@ -145,11 +150,11 @@ impl Worker {
                     event.id,
                     event.kind
                 );
-                let (url, id) = (self.hook.url.clone(), event.id.clone());
-                if let Err(e) = self.db.write_blocking(|tx| {
-                    events::record_webhook_failure(tx, &url, &id, attempt, &error, db::now())
+                let (url, id, reason) = (self.hook.url.clone(), event.id.clone(), error.clone());
+                if let Err(e) = self.db.write_blocking(move |tx| {
+                    events::record_webhook_failure(tx, &url, &id, attempt, &reason, db::now())
                 }) {
-                    log::warn!("webhook {url}: cannot record the failure: {e}");
+                    log::warn!("webhook {}: cannot record the failure: {e}", self.hook.url);
                 }
                 return true;
             }
