@@ -37,7 +37,8 @@ pub struct Db {
     commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
-const READERS: u32 = 8;
+/// Reader connections (and blocking threads that use them, see `run`).
+pub const READERS: u32 = 8;
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 const STATEMENT_CACHE: usize = 128;
 
