@@ -242,6 +242,14 @@ impl Config {
             })
     }
 
+    /// The base URL of links in responses: `public_url`, or the address actually listened on.
+    pub fn public_url(&self, listening: SocketAddr) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listening}"))
+    }
+
     /// Usernames whose token is one of the shipped examples.
     pub fn accounts_with_example_tokens(&self) -> Vec<&str> {
         let examples: HashSet<String> = Config::parse(SHIPPED_CONFIG)

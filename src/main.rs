@@ -56,11 +56,7 @@ fn serve(config_path: &std::path::Path) -> Result<(), String> {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let public_url = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
+    let public_url = config.public_url(local);
     let state = build_state(&config, &public_url)?;
 
     if !local.ip().is_loopback() {

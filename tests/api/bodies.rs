@@ -1,1 +1,162 @@
 use crate::helpers::*;
+use serde_json::json;
+
+async fn group_count(app: &TestApp) -> usize {
+    app.get("/v1/groups?limit=100", KEVIN.1)
+        .await
+        .expect(200)
+        .ids()
+        .len()
+}
+
+async fn post(app: &TestApp, content_type: &str, body: &[u8]) -> Response {
+    app.request(
+        "POST",
+        "/v1/groups",
+        Some(KEVIN.1),
+        Some((content_type, body.to_vec())),
+        &[],
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn form_and_json_are_both_accepted() {
+    let app = spawn_app().await;
+    post(&app, "application/x-www-form-urlencoded", b"name=Form")
+        .await
+        .expect(201);
+    post(&app, "application/json", br#"{"name": "Json"}"#)
+        .await
+        .expect(201);
+    post(
+        &app,
+        "application/json; charset=utf-8",
+        br#"{"name": "Charset"}"#,
+    )
+    .await
+    .expect(201);
+    assert_eq!(group_count(&app).await, 3);
+}
+
+#[actix_web::test]
+async fn other_content_types_are_415() {
+    let app = spawn_app().await;
+    post(&app, "text/plain", b"name=x")
+        .await
+        .expect_error(415, None);
+    post(&app, "application/xml", b"<name>x</name>")
+        .await
+        .expect_error(415, None);
+    let (content_type, body) = multipart_body("name", "x", None, b"x", &[]);
+    post(&app, &content_type, &body)
+        .await
+        .expect_error(415, None);
+    assert_eq!(group_count(&app).await, 0);
+}
+
+#[actix_web::test]
+async fn bodies_that_do_not_parse_are_400() {
+    let app = spawn_app().await;
+    for (content_type, body) in [
+        ("application/json", &b"{\"name\": "[..]),
+        ("application/json", b"[1, 2]"),
+        ("application/json", b"\"name\""),
+        ("application/json", b"{\"name\": \"\xff\xfe\"}"),
+        ("application/x-www-form-urlencoded", b"name=%FF%FE"),
+        ("application/x-www-form-urlencoded", b"name=a&name[x]=b"),
+        ("application/x-www-form-urlencoded", b"na[me=x"),
+    ] {
+        let response = post(&app, content_type, body).await;
+        assert_eq!(
+            response.status, 400,
+            "{content_type} {body:?}: {}",
+            response.body
+        );
+    }
+    assert_eq!(group_count(&app).await, 0);
+}
+
+#[actix_web::test]
+async fn wrong_types_name_the_attribute_and_unknown_ones_are_ignored() {
+    let app = spawn_app().await;
+    post(&app, "application/json", br#"{"name": 5}"#)
+        .await
+        .expect_error(400, Some("name"));
+    post(&app, "application/json", br#"{"name": ["a"]}"#)
+        .await
+        .expect_error(400, Some("name"));
+    post(&app, "application/x-www-form-urlencoded", b"name=a&name=b")
+        .await
+        .expect_error(400, Some("name"));
+    let group = post(
+        &app,
+        "application/json",
+        br#"{"name": "ok", "colour": "blue", "x": {"y": 1}}"#,
+    )
+    .await
+    .expect(201);
+    assert!(group.body.get("colour").is_none());
+}
+
+#[actix_web::test]
+async fn bodies_over_the_limit_are_413() {
+    let app = spawn_app_with(|c| c.server.max_body_bytes = 1000).await;
+    let big = format!("name=x&description={}", "d".repeat(2000));
+    post(&app, "application/x-www-form-urlencoded", big.as_bytes())
+        .await
+        .expect_error(413, None);
+    assert_eq!(group_count(&app).await, 0);
+
+    let app = spawn_app().await;
+    let two_mib = format!(
+        r#"{{"name": "x", "description": "{}"}}"#,
+        "d".repeat(2 * 1024 * 1024)
+    );
+    post(&app, "application/json", two_mib.as_bytes())
+        .await
+        .expect_error(413, None);
+    assert_eq!(group_count(&app).await, 0);
+}
+
+#[actix_web::test]
+async fn hostile_forms_get_a_4xx() {
+    let app = spawn_app().await;
+    let deep = format!("name=x&a{}=1", "[a]".repeat(10_000));
+    let response = post(&app, "application/x-www-form-urlencoded", deep.as_bytes()).await;
+    assert!(
+        (400..500).contains(&response.status) || response.status == 201,
+        "{response:?}"
+    );
+    let many = "f=1&".repeat(100_000);
+    let response = post(&app, "application/x-www-form-urlencoded", many.as_bytes()).await;
+    assert!((400..500).contains(&response.status), "{}", response.status);
+    let deep_json = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    post(&app, "application/json", deep_json.as_bytes())
+        .await
+        .expect_error(400, None);
+    app.get("/health", KEVIN.1).await.expect(200);
+}
+
+#[actix_web::test]
+async fn an_empty_put_changes_nothing() {
+    let app = spawn_app().await;
+    let group = post(&app, "application/json", br#"{"name": "same"}"#)
+        .await
+        .expect(201);
+    let path = format!("/v1/groups/{}", group.id());
+    let response = app
+        .request("PUT", &path, Some(KEVIN.1), None, &[])
+        .await
+        .expect(200);
+    for key in [
+        "name",
+        "description",
+        "avatar_url",
+        "archived_at",
+        "conversation_id",
+    ] {
+        assert_eq!(response.body[key], group.body[key], "{key}");
+    }
+    app.put_json(&path, KEVIN.1, json!({})).await.expect(200);
+}

@@ -140,8 +140,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.validate().expect("test config is valid");
 
     let listener = TcpListener::bind(config.listen_addr().expect("addr")).expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("local addr"));
-    let state = build_state(&config, &base).expect("state");
+    let local = listener.local_addr().expect("local addr");
+    let base = format!("http://{local}");
+    let state = build_state(&config, &config.public_url(local)).expect("state");
     let stopping = state.stopping.clone();
     let server = run(
         listener,

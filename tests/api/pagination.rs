@@ -1,1 +1,238 @@
 use crate::helpers::*;
+
+/// Walks `path` (a list, maybe with filters) forward and backward with `limit=7`, checking
+/// every page against `expected` (the whole list, in order) and `has_more` in both directions.
+async fn walk(app: &TestApp, token: &str, path: &str, expected: &[String]) {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let page = |query: String| {
+        let url = format!("{path}{sep}{query}");
+        async move { app.get(&url, token).await.expect(200) }
+    };
+    // Default limit: 10.
+    let first = page(String::new()).await;
+    assert_eq!(first.ids(), expected[..expected.len().min(10)], "{path}");
+    assert_eq!(first.has_more(), expected.len() > 10);
+
+    // Forward.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            None => "limit=7".to_owned(),
+            Some(id) => format!("limit=7&starting_after={id}"),
+        };
+        let response = page(query).await;
+        let ids = response.ids();
+        let start = seen.len();
+        assert_eq!(
+            ids,
+            expected[start..(start + 7).min(expected.len())],
+            "{path}"
+        );
+        seen.extend(ids.iter().cloned());
+        assert_eq!(
+            response.has_more(),
+            seen.len() < expected.len(),
+            "{path} at {start}"
+        );
+        if !response.has_more() {
+            break;
+        }
+        cursor = ids.last().cloned();
+    }
+    assert_eq!(seen, expected);
+
+    // Backward from the end.
+    let mut end = expected.len() - 1;
+    let mut before = expected[end].clone();
+    loop {
+        let response = page(format!("limit=7&ending_before={before}")).await;
+        let ids = response.ids();
+        let start = end.saturating_sub(7);
+        assert_eq!(ids, expected[start..end], "{path} before {end}");
+        assert_eq!(response.has_more(), start > 0, "{path} before {end}");
+        if start == 0 {
+            break;
+        }
+        end = start;
+        before = expected[start].clone();
+    }
+    // Before the first item: nothing, and nothing more.
+    let empty = page(format!("ending_before={}", expected[0])).await;
+    assert!(empty.ids().is_empty());
+    assert!(!empty.has_more());
+    // After the last item: nothing.
+    let empty = page(format!("starting_after={}", expected[expected.len() - 1])).await;
+    assert!(empty.ids().is_empty());
+    assert!(!empty.has_more());
+}
+
+/// Every refusal a list must give.
+async fn refusals(app: &TestApp, token: &str, path: &str, foreign_id: &str) {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    for limit in ["0", "101", "-1", "abc", "99999999999999999999", "1.5"] {
+        app.get(&format!("{path}{sep}limit={limit}"), token)
+            .await
+            .expect_error(400, Some("limit"));
+    }
+    app.get(&format!("{path}{sep}limit=1"), token)
+        .await
+        .expect(200);
+    app.get(&format!("{path}{sep}limit=100"), token)
+        .await
+        .expect(200);
+    app.get(
+        &format!("{path}{sep}starting_after={foreign_id}&ending_before={foreign_id}"),
+        token,
+    )
+    .await
+    .expect_error(400, Some("ending_before"));
+    for param in ["starting_after", "ending_before"] {
+        for bad in [foreign_id, "%27%20OR%201%3D1%20--", "nope"] {
+            app.get(&format!("{path}{sep}{param}={bad}"), token)
+                .await
+                .expect_error(400, Some(param));
+        }
+    }
+}
+
+#[actix_web::test]
+async fn contacts() {
+    let app = spawn_app().await;
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        expected.push(
+            app.add_contact(KEVIN.1, &format!("person{i}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    expected.reverse();
+    walk(&app, KEVIN.1, "/v1/contacts", &expected).await;
+    // Kate's contact id is not in Kevin's list.
+    let kates = app.add_contact(KATE.1, "someone_else").await;
+    refusals(&app, KEVIN.1, "/v1/contacts", kates["id"].as_str().unwrap()).await;
+}
+
+#[actix_web::test]
+async fn conversations_with_and_without_a_filter() {
+    let app = spawn_app().await;
+    let mut expected = Vec::new();
+    for i in 0..23 {
+        let contact = app.add_contact(KEVIN.1, &format!("person{i}")).await;
+        let id = contact["conversation_id"].as_str().unwrap().to_owned();
+        if i % 2 == 0 {
+            app.put_form(&format!("/v1/conversations/{id}"), KEVIN.1, "is_muted=true")
+                .await
+                .expect(200);
+        }
+        expected.push(id);
+    }
+    expected.reverse();
+    walk(&app, KEVIN.1, "/v1/conversations", &expected).await;
+    // Muted ones only (every other one, created with even i: the list's odd positions after the
+    // reversal of 23 items start at index 0).
+    let muted: Vec<String> = expected.iter().step_by(2).cloned().collect();
+    walk(&app, KEVIN.1, "/v1/conversations?muted=true", &muted).await;
+    let message = app.send(KEVIN.1, &expected[0], "x").await;
+    refusals(
+        &app,
+        KEVIN.1,
+        "/v1/conversations",
+        message["id"].as_str().unwrap(),
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn messages_in_a_conversation_and_everywhere() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let other = app.add_contact(KEVIN.1, PETER.0).await["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut in_conversation = Vec::new();
+    let mut everywhere = Vec::new();
+    for i in 0..26 {
+        let target = if i % 3 == 0 { &other } else { &conversation };
+        let id = app.send(KEVIN.1, target, &format!("m{i}")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if target == &conversation {
+            in_conversation.push(id.clone());
+        }
+        everywhere.push(id);
+    }
+    in_conversation.reverse();
+    everywhere.reverse();
+    // The query string exactly as `curl -G -d conversation_id=…` sends it.
+    walk(
+        &app,
+        KEVIN.1,
+        &format!("/v1/messages?conversation_id={conversation}"),
+        &in_conversation,
+    )
+    .await;
+    walk(&app, KEVIN.1, "/v1/messages", &everywhere).await;
+    // A message of another conversation is not an item of this list.
+    let foreign = everywhere
+        .iter()
+        .find(|id| !in_conversation.contains(id))
+        .unwrap();
+    refusals(
+        &app,
+        KEVIN.1,
+        &format!("/v1/messages?conversation_id={conversation}"),
+        foreign,
+    )
+    .await;
+    // A conversation id given as a message cursor.
+    refusals(&app, KEVIN.1, "/v1/messages", &conversation).await;
+}
+
+#[actix_web::test]
+async fn groups() {
+    let app = spawn_app().await;
+    let mut expected = Vec::new();
+    for i in 0..21 {
+        expected.push(
+            app.post_form("/v1/groups", KEVIN.1, &format!("name=g{i}"))
+                .await
+                .expect(201)
+                .id(),
+        );
+    }
+    expected.reverse();
+    walk(&app, KEVIN.1, "/v1/groups", &expected).await;
+    let kates = app
+        .post_form("/v1/groups", KATE.1, "name=hers")
+        .await
+        .expect(201)
+        .id();
+    refusals(&app, KEVIN.1, "/v1/groups", &kates).await;
+}
+
+#[actix_web::test]
+async fn attachments() {
+    let app = spawn_app().await;
+    let mut expected = Vec::new();
+    for i in 0..18 {
+        expected.push(
+            app.upload(KEVIN.1, "file", &format!("{i}.txt"), None, b"x", &[])
+                .await
+                .expect(201)
+                .id(),
+        );
+    }
+    expected.reverse();
+    walk(&app, KEVIN.1, "/v1/attachments", &expected).await;
+    let kates = app
+        .upload(KATE.1, "file", "k.txt", None, b"k", &[])
+        .await
+        .expect(201)
+        .id();
+    refusals(&app, KEVIN.1, "/v1/attachments", &kates).await;
+}
