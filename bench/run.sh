@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The one benchmark command: Protocol server side by side with PocketBase on 127.0.0.1.
+# Options: --quick (short runs, 1M-message deep table), --only ours, --seconds N, --deep N.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec python3 bench/bench.py "$@"
