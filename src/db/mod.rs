@@ -74,6 +74,13 @@ impl Db {
             }
         }
         schema::migrate(&mut conn).map_err(|e| format!("database {path}: {e}"))?;
+        if !in_memory {
+            // Checkpoints (copying the WAL back into the file, with an fsync) run on their own
+            // thread, so commits never wait for one.
+            conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+                .map_err(|e| cannot(&e))?;
+            start_checkpointer(path, &pragmas).map_err(|e| cannot(&e))?;
+        }
 
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let notify = commits.clone();
@@ -82,7 +89,8 @@ impl Db {
         let readers = if in_memory {
             None
         } else {
-            let reader_init = format!("{pragmas} PRAGMA query_only = ON;");
+            // Readers map the file (256 MiB window) instead of copying pages through read().
+            let reader_init = format!("{pragmas} PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;");
             Some(
                 Pool::builder()
                     .max_size(READERS)
@@ -176,6 +184,26 @@ impl Db {
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
     }
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+fn start_checkpointer(path: &str, pragmas: &str) -> std::io::Result<()> {
+    let conn = Connection::open(path).map_err(std::io::Error::other)?;
+    conn.execute_batch(pragmas).map_err(std::io::Error::other)?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                // PASSIVE: copies what it can without blocking the writer or the readers.
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    log::warn!("checkpoint: {e}");
+                }
+            }
+        })?;
+    Ok(())
 }
 
 async fn blocking<T, F>(work: F) -> Result<T>

@@ -93,7 +93,8 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, after_commit: impl Fn()) {
 
 /// Runs `work` in a savepoint: released when it succeeds, rolled back when it fails or panics.
 fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT job")?;
+    // Cached statements: these run for every job.
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let out = catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -103,8 +104,8 @@ fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T
         Err(Error::internal(format!("database work panicked: {what}")))
     });
     if out.is_err() {
-        conn.execute_batch("ROLLBACK TO job")?;
+        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
     }
-    conn.execute_batch("RELEASE job")?;
+    conn.prepare_cached("RELEASE job")?.execute([])?;
     out
 }
