@@ -145,17 +145,11 @@ CREATE TABLE IF NOT EXISTS events (
     id         TEXT    NOT NULL UNIQUE,
     type       TEXT    NOT NULL,
     created_at INTEGER NOT NULL,
-    body       TEXT    NOT NULL
+    body       TEXT    NOT NULL,
+    -- Who may see it on the realtime stream: contact ids, space-separated.
+    audience   TEXT    NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_time ON events (created_at);
 
--- Who may see an event on the realtime stream.
-CREATE TABLE IF NOT EXISTS event_audience (
-    contact_id TEXT    NOT NULL,
-    event_seq  INTEGER NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
-    PRIMARY KEY (contact_id, event_seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS event_audience_by_event ON event_audience (event_seq);
 
 -- How far each webhook endpoint (by URL) has got: every event up to `delivered_seq` has been
 -- delivered, skipped (not subscribed) or given up on.

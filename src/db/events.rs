@@ -10,6 +10,7 @@ use super::ids::new_id;
 use crate::error::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use std::cell::RefCell;
 
 /// The 15 event types: `RESOURCE.ACTION`.
 pub const RESOURCES: [&str; 5] = ["contact", "conversation", "message", "group", "attachment"];
@@ -23,6 +24,34 @@ struct Body<'a, T: Serialize> {
     created_at: i64,
     account_id: &'a str,
     payload: &'a T,
+}
+
+/// An event of the transaction in progress, with who may see it: handed to the realtime hub
+/// straight from memory once the transaction commits, so the hub never reads it back.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub event: StoredEvent,
+    pub audience: Vec<String>,
+}
+
+thread_local! {
+    /// Events recorded by the current transaction on this (the writer) thread.
+    static PENDING: RefCell<Vec<Published>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How many events the current transaction has recorded so far (a savepoint's mark).
+pub(crate) fn pending_mark() -> usize {
+    PENDING.with(|p| p.borrow().len())
+}
+
+/// Forgets events recorded after `mark` (their savepoint was rolled back).
+pub(crate) fn rollback_pending(mark: usize) {
+    PENDING.with(|p| p.borrow_mut().truncate(mark));
+}
+
+/// The events of the transaction that just ended.
+pub(crate) fn take_pending() -> Vec<Published> {
+    PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))
 }
 
 /// Records one event. `kind` is e.g. `"message.created"`; `audience` are the people who may
@@ -44,15 +73,22 @@ pub fn record<T: Serialize>(
         payload,
     })
     .map_err(|e| Error::internal(format!("event body: {e}")))?;
-    conn.prepare_cached("INSERT INTO events (id, type, created_at, body) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![id, kind, now, body])?;
+    // Ids are [A-Za-z0-9], so a space separates them safely.
+    conn.prepare_cached(
+        "INSERT INTO events (id, type, created_at, body, audience) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, kind, now, body, audience.join(" ")])?;
     let seq = conn.last_insert_rowid();
-    let mut add = conn.prepare_cached(
-        "INSERT OR IGNORE INTO event_audience (contact_id, event_seq) VALUES (?1, ?2)",
-    )?;
-    for person in audience {
-        add.execute(params![person, seq])?;
-    }
+    let published = Published {
+        event: StoredEvent {
+            seq,
+            id,
+            kind: kind.to_owned(),
+            body,
+        },
+        audience: audience.to_vec(),
+    };
+    PENDING.with(|p| p.borrow_mut().push(published));
     Ok(())
 }
 
@@ -101,49 +137,63 @@ pub fn after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredEven
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// Up to `limit` events after `after` that `person` may see, oldest first (for SSE).
+/// Up to `limit` events after `after` that `person` may see, oldest first (for SSE replay).
+/// It walks the outbox from `after` (a reconnecting stream's gap), so its cost is the gap's size.
 pub fn after_for(
     conn: &Connection,
     person: &str,
     after: i64,
     limit: u32,
 ) -> Result<Vec<StoredEvent>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT e.seq, e.id, e.type, e.body FROM event_audience a
-               JOIN events e ON e.seq = a.event_seq
-              WHERE a.contact_id = ?1 AND a.event_seq > ?2
-              ORDER BY a.event_seq LIMIT ?3",
-        )?
-        .query_map(params![person, after, limit], |r| {
-            Ok(StoredEvent {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                kind: r.get(2)?,
-                body: r.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?)
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, id, type, body, audience FROM events WHERE seq > ?1 ORDER BY seq",
+    )?;
+    let mut rows = statement.query([after])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let audience: String = row.get(4)?;
+        if audience.split(' ').any(|p| p == person) {
+            out.push(StoredEvent {
+                seq: row.get(0)?,
+                id: row.get(1)?,
+                kind: row.get(2)?,
+                body: row.get(3)?,
+            });
+            if out.len() >= limit as usize {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
-/// Each new event with the people who may see it: (event, audience), oldest first.
+/// Each event after `after` with the people who may see it, oldest first.
 pub fn after_with_audience(
     conn: &Connection,
     after: i64,
     limit: u32,
 ) -> Result<Vec<(StoredEvent, Vec<String>)>> {
-    let events = self::after(conn, after, limit)?;
-    let mut audience =
-        conn.prepare_cached("SELECT contact_id FROM event_audience WHERE event_seq = ?1")?;
-    events
-        .into_iter()
-        .map(|event| {
-            let people = audience
-                .query_map([event.seq], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok((event, people))
-        })
-        .collect()
+    Ok(conn
+        .prepare_cached(
+            "SELECT seq, id, type, body, audience FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?
+        .query_map(params![after, limit], |r| {
+            let audience: String = r.get(4)?;
+            Ok((
+                StoredEvent {
+                    seq: r.get(0)?,
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    body: r.get(3)?,
+                },
+                audience
+                    .split(' ')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// The seq of an event by id, if still retained.
@@ -209,8 +259,16 @@ pub fn prune(conn: &Connection, before: i64, webhook_urls: &[String]) -> Result<
     for url in webhook_urls {
         limit = limit.min(webhook_cursor(conn, url)?);
     }
+    // Events are in time order, so the old ones are those before the first recent one (found
+    // walking from the oldest, which touches only rows about to go).
     Ok(conn
-        .prepare_cached("DELETE FROM events WHERE created_at < ?1 AND seq <= ?2")?
+        .prepare_cached(
+            "DELETE FROM events
+              WHERE seq <= ?2
+                AND seq < coalesce(
+                    (SELECT seq FROM events WHERE created_at >= ?1 ORDER BY seq LIMIT 1),
+                    (SELECT max(seq) + 1 FROM events))",
+        )?
         .execute(params![before, limit])?)
 }
 
@@ -257,11 +315,6 @@ mod tests {
         assert_eq!(prune(&conn, 5_000, &["http://h".into()]).unwrap(), 1);
         let left: Vec<i64> = after(&conn, 0, 10).unwrap().iter().map(|e| e.seq).collect();
         assert_eq!(left, [old_too, recent]);
-        // The audience rows went with the pruned event.
-        let audience: i64 = conn
-            .query_row("SELECT count(*) FROM event_audience", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(audience, 2);
         // Without webhooks only age counts.
         assert_eq!(prune(&conn, 5_000, &[]).unwrap(), 1);
         assert_eq!(after(&conn, 0, 10).unwrap().len(), 1);

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use writer::Writer;
 
@@ -35,7 +35,19 @@ pub struct Db {
     readers: Option<SqlitePool>,
     /// Bumped after every commit, so the realtime hub learns of new events without polling.
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Events committed and not yet taken by the realtime hub.
+    published: Arc<Mutex<Waiting>>,
 }
+
+/// The committed events waiting for the hub; past `MAX_WAITING` (no hub running, or one far
+/// behind) they are dropped and `overflowed` tells the hub to read the outbox instead.
+#[derive(Default)]
+pub struct Waiting {
+    pub events: Vec<events::Published>,
+    pub overflowed: bool,
+}
+
+const MAX_WAITING: usize = 100_000;
 
 /// Reader connections (and blocking threads that use them, see `run`).
 pub const READERS: u32 = 8;
@@ -83,14 +95,27 @@ impl Db {
         }
 
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
-        let notify = commits.clone();
-        let writer = Writer::start(conn, move || notify.send_modify(|n| *n = n.wrapping_add(1)))
-            .map_err(|e| cannot(&e))?;
+        let published = Arc::new(Mutex::new(Waiting::default()));
+        let (notify, waiting) = (commits.clone(), published.clone());
+        let writer = Writer::start(conn, move |events| {
+            if !events.is_empty() {
+                let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
+                if waiting.events.len() + events.len() > MAX_WAITING {
+                    waiting.events.clear();
+                    waiting.overflowed = true;
+                } else {
+                    waiting.events.extend(events);
+                }
+            }
+            notify.send_modify(|n| *n = n.wrapping_add(1));
+        })
+        .map_err(|e| cannot(&e))?;
         let readers = if in_memory {
             None
         } else {
             // Readers map the file (256 MiB window) instead of copying pages through read().
-            let reader_init = format!("{pragmas} PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;");
+            let reader_init =
+                format!("{pragmas} PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;");
             Some(
                 Pool::builder()
                     .max_size(READERS)
@@ -107,6 +132,7 @@ impl Db {
             writer,
             readers,
             commits,
+            published,
         })
     }
 
@@ -183,6 +209,18 @@ impl Db {
     /// Wakes whenever a write has committed.
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
+    }
+
+    /// Takes the committed events waiting for the hub (`None`: some were dropped, read the
+    /// outbox instead).
+    pub fn take_published(&self) -> Option<Vec<events::Published>> {
+        let mut waiting = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        let events = std::mem::take(&mut waiting.events);
+        if std::mem::take(&mut waiting.overflowed) {
+            None
+        } else {
+            Some(events)
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! "2xx means committed" holds, and the cost of a commit is shared by everything in the batch.
 //! A job that fails (or panics) is rolled back to its savepoint alone; the rest still commit.
 
+use super::events::{self, Published};
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,10 +26,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread that owns `conn`. `after_commit` runs after every commit.
+    /// Starts the thread that owns `conn`. `after_commit` runs after every commit, with the
+    /// events the transaction recorded.
     pub fn start(
         conn: Connection,
-        after_commit: impl Fn() + Send + 'static,
+        after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
@@ -63,7 +65,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>, after_commit: impl Fn()) {
+fn run(conn: Connection, queue: mpsc::Receiver<Job>, after_commit: impl Fn(Vec<Published>)) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -84,10 +86,13 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, after_commit: impl Fn()) {
             let _ = conn.execute_batch("ROLLBACK");
             Error::from(e)
         });
+        let published = events::take_pending();
         for completion in completions {
             completion(committed.clone());
         }
-        after_commit();
+        if committed.is_ok() {
+            after_commit(published);
+        }
     }
 }
 
@@ -95,6 +100,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, after_commit: impl Fn()) {
 fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     // Cached statements: these run for every job.
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let mark = events::pending_mark();
     let out = catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -105,6 +111,7 @@ fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T
     });
     if out.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+        events::rollback_pending(mark);
     }
     conn.prepare_cached("RELEASE job")?.execute([])?;
     out

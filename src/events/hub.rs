@@ -108,7 +108,8 @@ impl Hub {
         }
     }
 
-    /// Runs for the life of the server: after each commit, dispatches the new events.
+    /// Runs for the life of the server: after each commit, dispatches the new events, as the
+    /// writer handed them over (or, if it had to drop some, read back from the outbox).
     pub async fn run(self: Arc<Self>, db: Db) {
         let mut commits = db.commits();
         let mut last = match db.read(events::newest_seq).await {
@@ -118,29 +119,45 @@ impl Hub {
                 return;
             }
         };
+        // Events committed before `last` was read may still be waiting: skip them.
         loop {
-            loop {
-                let batch = db
-                    .read(move |c| events::after_with_audience(c, last, BATCH))
-                    .await;
-                let batch = match batch {
-                    Ok(batch) => batch,
-                    Err(e) => {
-                        log::warn!("realtime hub: {e}");
-                        break;
+            match db.take_published() {
+                Some(published) => {
+                    for item in published {
+                        if item.event.seq > last {
+                            last = item.event.seq;
+                            self.dispatch(item.event, &item.audience);
+                        }
                     }
-                };
-                let full = batch.len() == BATCH as usize;
-                for (event, audience) in batch {
-                    last = event.seq;
-                    self.dispatch(event, &audience);
                 }
-                if !full {
-                    break;
-                }
+                None => last = self.catch_up(&db, last).await,
             }
             if commits.changed().await.is_err() || self.closed.load(Ordering::Relaxed) {
                 return;
+            }
+        }
+    }
+
+    /// Reads and dispatches everything after `last` from the outbox; returns the new `last`.
+    async fn catch_up(&self, db: &Db, mut last: i64) -> i64 {
+        loop {
+            let batch = db
+                .read(move |c| events::after_with_audience(c, last, BATCH))
+                .await;
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    log::warn!("realtime hub: {e}");
+                    return last;
+                }
+            };
+            let full = batch.len() == BATCH as usize;
+            for (event, audience) in batch {
+                last = event.seq;
+                self.dispatch(event, &audience);
+            }
+            if !full {
+                return last;
             }
         }
     }
