@@ -8,9 +8,10 @@
 use crate::AppState;
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
+use crate::limits::too_many;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -106,13 +107,38 @@ impl FromRequest for Account {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
             return ready(Err(Error::internal("AppState is missing from the app")));
         };
+        let client = req.peer_addr().map(|a| a.ip());
+        // An address that failed too often is refused before its token is even looked at.
+        if let Some(wait) = client.and_then(|ip| state.limits.auth_failures.blocked(&ip)) {
+            return ready(Err(too_many(
+                "Too many failed authentications from this address; retry later.",
+                wait,
+            )));
+        }
         let authorization = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let result = state.accounts.authenticate(authorization);
-        if let Ok(account) = &result {
-            state.activity.touch(&state.db, &account.id);
+        let result = state.accounts().authenticate(authorization);
+        match &result {
+            Ok(account) => {
+                if let Some(wait) = state.limits.requests.hit(&account.id) {
+                    return ready(Err(too_many(
+                        "This account is over its request rate; retry later.",
+                        wait,
+                    )));
+                }
+                state.activity.touch(&state.db, &account.id);
+                // For the access log.
+                req.extensions_mut().insert(account.clone());
+            }
+            // Only a presented credential that fails is a guess worth counting.
+            Err(_) if authorization.is_some() => {
+                if let Some(ip) = client {
+                    state.limits.auth_failures.count(&ip);
+                }
+            }
+            Err(_) => {}
         }
         ready(result)
     }

@@ -41,6 +41,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Events (for SSE replay) are kept this long once every webhook has them.
     pub event_retention_hours: u64,
+    /// Failed authentications allowed per client address per minute before 429 (0: no limit).
+    pub auth_failures_per_minute: u32,
+    /// Requests allowed per account per minute before 429 (0: no limit).
+    pub requests_per_minute: u32,
+    /// Load the Protocol docs' example data at start-up.
+    pub demo_data: bool,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +60,9 @@ impl Default for ServerConfig {
             max_upload_bytes: 25 * 1024 * 1024,
             max_body_bytes: 1024 * 1024,
             event_retention_hours: 24 * 7,
+            auth_failures_per_minute: 20,
+            requests_per_minute: 0,
+            demo_data: false,
         }
     }
 }

@@ -22,6 +22,7 @@ pub enum ErrorKind {
     PayloadTooLarge,
     UnsupportedMediaType,
     RangeNotSatisfiable,
+    RequestTimeout,
     TooManyRequests,
     Internal,
 }
@@ -38,6 +39,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -50,6 +52,7 @@ impl ErrorKind {
             403 => ErrorKind::Forbidden,
             404 => ErrorKind::NotFound,
             405 => ErrorKind::MethodNotAllowed,
+            408 => ErrorKind::RequestTimeout,
             409 => ErrorKind::Conflict,
             413 => ErrorKind::PayloadTooLarge,
             415 => ErrorKind::UnsupportedMediaType,
@@ -182,6 +185,26 @@ pub fn printable(input: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// How long a request body may go without sending a byte (slow-loris guard for bodies; the
+/// request head has its own timeout in `run`).
+pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The next chunk of a body, or 408 when the client has sent nothing for `BODY_IDLE_TIMEOUT`.
+pub async fn next_chunk<S, T>(stream: &mut S) -> Result<Option<T>>
+where
+    S: futures_util::Stream<Item = T> + Unpin,
+{
+    use futures_util::StreamExt;
+    tokio::time::timeout(BODY_IDLE_TIMEOUT, stream.next())
+        .await
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::RequestTimeout,
+                "The request body stopped arriving; send it without long pauses.",
+            )
+        })
 }
 
 impl fmt::Display for Error {

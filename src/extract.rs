@@ -11,7 +11,6 @@ use crate::rules;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -62,7 +61,7 @@ impl FromRequest for Body {
                 return Err(too_large(limit));
             }
             let mut bytes = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
+            while let Some(chunk) = crate::error::next_chunk(&mut payload).await? {
                 let chunk = chunk.map_err(|e| {
                     Error::bad_request(format!("The request body could not be read: {e}."))
                 })?;

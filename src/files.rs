@@ -13,7 +13,7 @@
 use crate::db::{Db, ids};
 use crate::error::{Error, ErrorKind, Result};
 use actix_web::web;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -82,7 +82,7 @@ impl FileStore {
         };
         let mut file = Some(file);
         let mut block: Vec<u8> = Vec::with_capacity(WRITE_BLOCK);
-        while let Some(chunk) = chunks.next().await {
+        while let Some(chunk) = crate::error::next_chunk(&mut chunks).await? {
             let chunk = chunk
                 .map_err(|e| Error::bad_request(format!("The upload could not be read: {e}.")))?;
             upload.size += chunk.len() as u64;
@@ -229,7 +229,7 @@ where
     S: Stream<Item = std::result::Result<web::Bytes, E>> + Unpin,
 {
     let mut dropped: u64 = 0;
-    while let Some(Ok(chunk)) = chunks.next().await {
+    while let Ok(Some(Ok(chunk))) = crate::error::next_chunk(chunks).await {
         dropped += chunk.len() as u64;
         if dropped > limit {
             break;

@@ -19,7 +19,6 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
-use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -82,7 +81,7 @@ pub async fn idempotency(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let Ok(account) = state.accounts.authenticate(authorization) else {
+    let Ok(account) = state.accounts().authenticate(authorization) else {
         // The handler answers 401.
         return next
             .call(req)
@@ -199,7 +198,7 @@ async fn fingerprint(state: &AppState, req: &mut ServiceRequest) -> Result<Vec<u
     let limit = state.settings.max_body_bytes;
     let mut payload = req.take_payload();
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = crate::error::next_chunk(&mut payload).await? {
         let chunk = chunk
             .map_err(|e| Error::bad_request(format!("The request body could not be read: {e}.")))?;
         if body.len() + chunk.len() > limit {

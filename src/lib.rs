@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -12,97 +13,19 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod idempotency;
+pub mod limits;
 pub mod middleware;
 pub mod pagination;
 pub mod rules;
+pub mod state;
+
+pub use state::{AppState, Settings, build_state, sync_accounts};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use auth::{Account, Accounts, ActivityTracker};
-use config::{Config, WebhookConfig};
-use db::Db;
-use events::hub::Hub;
-use files::FileStore;
-use idempotency::KeyLocks;
 use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// Limits and addresses the handlers need, from the config.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Base of `file_url` and `documentation_url`, without a trailing slash.
-    pub public_url: String,
-    pub max_message_chars: usize,
-    pub max_upload_bytes: u64,
-    pub max_body_bytes: usize,
-    pub event_retention_hours: u64,
-}
-
-/// Everything a request handler can reach.
-pub struct AppState {
-    pub db: Db,
-    pub files: FileStore,
-    pub settings: Settings,
-    pub accounts: Accounts,
-    pub activity: ActivityTracker,
-    pub hub: Arc<Hub>,
-    pub idempotency: KeyLocks,
-    pub webhooks: Vec<WebhookConfig>,
-    /// Set when the server stops: background workers end.
-    pub stopping: Arc<AtomicBool>,
-}
-
-/// Opens the database and brings the accounts' contacts in line with the config.
-pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String> {
-    let db = Db::open(&config.server.database, config.server.synchronous)?;
-    let now = db::now();
-    let configured = config.accounts.clone();
-    let accounts = db
-        .write_blocking(move |tx| {
-            configured
-                .iter()
-                .map(|a| {
-                    let id = db::contacts::upsert_account(
-                        tx,
-                        &a.username,
-                        &a.phone_number,
-                        a.avatar_url.as_deref(),
-                        now,
-                    )?;
-                    let account = Account {
-                        id,
-                        username: a.username.clone(),
-                    };
-                    Ok((a.token.clone(), account))
-                })
-                .collect::<error::Result<Vec<_>>>()
-        })
-        .map_err(|e| format!("cannot set up the accounts: {e}"))?;
-    let server = &config.server;
-    let files = FileStore::open(
-        &server.database,
-        server.synchronous == config::Synchronous::Full,
-    )?;
-    Ok(AppState {
-        db,
-        files,
-        settings: Settings {
-            public_url: public_url.trim_end_matches('/').to_owned(),
-            max_message_chars: server.max_message_chars,
-            max_upload_bytes: server.max_upload_bytes,
-            max_body_bytes: server.max_body_bytes,
-            event_retention_hours: server.event_retention_hours,
-        },
-        accounts: Accounts::new(accounts),
-        activity: ActivityTracker::default(),
-        hub: Arc::new(Hub::default()),
-        idempotency: KeyLocks::default(),
-        webhooks: config.webhooks.clone(),
-        stopping: Arc::new(AtomicBool::new(false)),
-    })
-}
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -134,6 +57,7 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
             .app_data(app_state.clone())
             .wrap(actix_web::middleware::from_fn(idempotency::idempotency))
             .wrap(actix_web::middleware::from_fn(middleware::render_errors))
+            .wrap(actix_web::middleware::from_fn(middleware::access_log))
             .configure(api::configure)
     })
     // A client gets this long to send its request head (slow-loris guard).
@@ -149,6 +73,7 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
     }
     let server = server.listen(listener)?.run();
     if options.handle_signals {
+        actix_web::rt::spawn(reload_on_sighup(state.clone()));
         let handle = server.handle();
         actix_web::rt::spawn(async move {
             wait_for_stop_signal().await;
@@ -168,19 +93,33 @@ fn start_background_work(state: &web::Data<AppState>) {
         }
     });
     actix_web::rt::spawn(state.hub.clone().run(state.db.clone()));
-    events::webhooks::start(&state.db, &state.webhooks, state.stopping.clone());
-    let urls = state.webhooks.iter().map(|w| w.url.clone()).collect();
-    actix_web::rt::spawn(events::prune_periodically(
-        state.db.clone(),
-        state.settings.event_retention_hours,
-        urls,
-    ));
+    state.start_webhooks();
+    actix_web::rt::spawn(events::prune_periodically(state.clone()));
 }
 
 /// Ends what would keep the process busy: event streams and webhook workers.
 pub fn stop_background_work(state: &AppState) {
     state.stopping.store(true, Ordering::Relaxed);
+    state.stop_webhooks();
     state.hub.close();
+}
+
+/// SIGHUP reloads the accounts and webhooks from the config file; a bad file is refused with a
+/// log line and the running config stays.
+async fn reload_on_sighup(state: web::Data<AppState>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        log::warn!("cannot listen for SIGHUP; reload by restarting");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        let target = state.clone();
+        match actix_web::web::block(move || target.reload()).await {
+            Ok(Ok(summary)) => log::info!("config reloaded: {summary}"),
+            Ok(Err(e)) => log::error!("config not reloaded, the running one stays: {e}"),
+            Err(e) => log::error!("config not reloaded: {e}"),
+        }
+    }
 }
 
 async fn wait_for_stop_signal() {

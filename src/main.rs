@@ -1,11 +1,6 @@
-//! `protocol`: the command line. It reads the config, binds, prints the address and hands over
-//! to `protocol::run`.
+//! `protocol`: the command line (the subcommands live in `protocol::cli`).
 
 use clap::{Parser, Subcommand};
-use protocol::config::Config;
-use protocol::{RunOptions, build_state, run};
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,7 +8,8 @@ use std::process::ExitCode;
 #[command(
     name = "protocol",
     version,
-    about = "Protocol server: a self-hosted chat API on SQLite"
+    about = "Protocol server: a self-hosted chat API on SQLite",
+    after_help = "Exit codes: 0 success, 1 failure (one line on stderr says why), 2 bad usage."
 )]
 struct Cli {
     /// The config file.
@@ -32,13 +28,31 @@ struct Cli {
 enum Command {
     /// Start the server (the default).
     Serve,
+    /// Write a fresh protocol.toml with a strong random token into DIR (default: here).
+    Init {
+        /// Where to write protocol.toml.
+        dir: Option<PathBuf>,
+    },
+    /// Print a new strong random token.
+    Token,
+    /// Check the config file and say what it sets up.
+    CheckConfig,
+    /// Copy the live database (consistently, while the server runs) and its attachment files.
+    Backup {
+        /// The copy to create; its attachments go to FILE-files/.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&cli.config),
+        Command::Serve => protocol::cli::serve(&cli.config),
+        Command::Init { dir } => protocol::cli::init(dir.as_deref()),
+        Command::Token => protocol::cli::token(),
+        Command::CheckConfig => protocol::cli::check_config(&cli.config),
+        Command::Backup { file } => protocol::cli::backup(&cli.config, &file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,35 +61,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn serve(config_path: &std::path::Path) -> Result<(), String> {
-    let config = Config::load(config_path)?;
-    let addr = config.listen_addr()?;
-    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let public_url = config.public_url(local);
-    let state = build_state(&config, &public_url)?;
-
-    if !local.ip().is_loopback() {
-        let exposed = config.accounts_with_example_tokens();
-        if !exposed.is_empty() {
-            log::warn!(
-                "the accounts {} use the example tokens shipped in protocol.toml, on the non-loopback \
-                 address {local}: anyone can read those tokens; replace them",
-                exposed.join(", ")
-            );
-        }
-    }
-
-    actix_web::rt::System::new().block_on(async move {
-        let server = run(listener, state, RunOptions::default())
-            .map_err(|e| format!("cannot start the server: {e}"))?;
-        let mut stdout = std::io::stdout();
-        let _ = writeln!(stdout, "listening on http://{local}");
-        let _ = stdout.flush();
-        server.await.map_err(|e| format!("server error: {e}"))
-    })
 }

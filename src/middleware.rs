@@ -7,9 +7,45 @@ use crate::error::{Error, ErrorKind};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, web};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
+
+/// App-wide, outermost: one log line per request (target `access`): method, path (never the
+/// query string, which may carry ids and cursors), status, duration and the account. Tokens
+/// never reach the log.
+pub async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let (method, path) = (req.method().clone(), req.path().to_owned());
+    let result = next
+        .call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body);
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(response) => {
+            let account = response
+                .request()
+                .extensions()
+                .get::<crate::auth::Account>()
+                .map(|a| a.username.clone())
+                .unwrap_or_else(|| "-".into());
+            log::info!(
+                target: "access",
+                "{method} {} {} {elapsed:.1}ms {account}",
+                crate::error::printable(&path),
+                response.status().as_u16()
+            );
+        }
+        Err(e) => {
+            log::info!(target: "access", "{method} {} error {elapsed:.1}ms: {e}", crate::error::printable(&path))
+        }
+    }
+    result
+}
 
 /// App-wide: gives every error response the contract's JSON body, with `documentation_url`
 /// based on `public_url`.

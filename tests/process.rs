@@ -36,13 +36,21 @@ struct Server {
 
 impl Server {
     fn start(config: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_logging(config, env, None)
+    }
+
+    /// Starts with `RUST_LOG=info` and stderr into `log` when given.
+    fn start_logging(config: &Path, env: &[(&str, &str)], log: Option<&Path>) -> Server {
         let mut command = Command::new(BIN);
         command
             .arg("--config")
             .arg(config)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::null(),
+            });
         for (k, v) in env {
             command.env(k, v);
         }
@@ -349,4 +357,259 @@ fn acknowledged_writes_survive_kill_9() {
         .collect();
     found.reverse();
     assert_eq!(found, sent);
+}
+
+fn run_cli(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("PROTOCOL_CONFIG")
+        .env_remove("PROTOCOL_LISTEN")
+        .env_remove("PROTOCOL_DATABASE")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn token_prints_a_strong_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = run_cli(&["token"], dir.path());
+    let b = run_cli(&["token"], dir.path());
+    assert!(a.status.success());
+    let (a, b) = (
+        String::from_utf8(a.stdout).unwrap(),
+        String::from_utf8(b.stdout).unwrap(),
+    );
+    assert_eq!(a.trim().len(), 32);
+    assert!(a.trim().chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_ne!(a, b);
+}
+
+#[test]
+fn init_writes_a_config_that_checks_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(&["init", "site"], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let config = dir.path().join("site/protocol.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("demo_data = false"));
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_owned();
+    assert_eq!(token.len(), 32);
+    assert!(String::from_utf8(out.stdout).unwrap().contains(&token));
+    // Not twice.
+    let again = run_cli(&["init", "site"], dir.path());
+    assert_eq!(again.status.code(), Some(1));
+
+    let check = run_cli(
+        &["--config", config.to_str().unwrap(), "check-config"],
+        dir.path(),
+    );
+    assert!(check.status.success(), "{check:?}");
+    assert!(
+        String::from_utf8(check.stdout)
+            .unwrap()
+            .contains("1 account")
+    );
+
+    // It serves (on another port and database, through the environment).
+    let server = Server::start(
+        &config,
+        &[
+            ("PROTOCOL_LISTEN", "127.0.0.1:0"),
+            (
+                "PROTOCOL_DATABASE",
+                dir.path().join("site.db").to_str().unwrap(),
+            ),
+        ],
+    );
+    let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some(&token), "");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn check_config_and_usage_errors_have_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "[server]\nlisten = 5\n").unwrap();
+    let bad = run_cli(&["--config", "bad.toml", "check-config"], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(bad.stderr)
+            .unwrap()
+            .trim()
+            .lines()
+            .count(),
+        1
+    );
+    let usage = run_cli(&["no-such-command"], dir.path());
+    assert_eq!(usage.status.code(), Some(2));
+    for command in ["serve", "init", "token", "check-config", "backup"] {
+        let help = run_cli(&[command, "--help"], dir.path());
+        assert!(help.status.success(), "{command}");
+        assert!(!help.stdout.is_empty());
+    }
+}
+
+#[test]
+fn backup_while_writes_run_is_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let config = write_config(
+        dir.path(),
+        &format!("listen = \"127.0.0.1:0\"\ndatabase = \"{}\"", db.display()),
+    );
+    let server = Server::start(&config, &[]);
+    let (_, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/contacts",
+        Some("token-kevin"),
+        "username=KateMcCallister&phone_number=1",
+    );
+    let conversation = json(&body)["conversation_id"].as_str().unwrap().to_owned();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (addr, stop, conversation) = (server.addr.clone(), stop.clone(), conversation.clone());
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (status, _) = http(
+                    &addr,
+                    "POST",
+                    "/v1/messages",
+                    Some("token-kevin"),
+                    &format!("conversation_id={conversation}&message=during+backup"),
+                );
+                assert_eq!(status, 201);
+                sent += 1;
+            }
+            sent
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let copy = dir.path().join("copy.db");
+    let out = run_cli(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "backup",
+            copy.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = writer.join().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let copy = rusqlite::Connection::open(&copy).unwrap();
+    let check: String = copy
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let messages: i64 = copy
+        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    assert!(messages > 0 && messages <= sent, "{messages} of {sent}");
+    // A second backup to the same file is refused.
+    let again = run_cli(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "backup",
+            dir.path().join("copy.db").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(again.status.code(), Some(1));
+}
+
+#[test]
+fn sighup_reloads_accounts_and_refuses_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_part = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"",
+        dir.path().join("p.db").display()
+    );
+    let config = write_config(dir.path(), &server_part);
+    let log = dir.path().join("server.log");
+    let server = Server::start_logging(&config, &[], Some(&log));
+    let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some("token-peter"), "");
+    assert_eq!(status, 401);
+
+    let added = format!(
+        "[server]\n{server_part}\n{ACCOUNTS}\n[[accounts]]\nusername = \"PeterMcCallister\"\nphone_number = \"1\"\ntoken = \"token-peter\"\n"
+    );
+    std::fs::write(&config, added).unwrap();
+    server.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some("token-peter"), "");
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reload did not take");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A broken file is refused; the running accounts stay.
+    std::fs::write(&config, "[server]\nnonsense = true\n").unwrap();
+    server.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some("token-peter"), "");
+    assert_eq!(status, 200);
+    let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some("token-kevin"), "");
+    assert_eq!(status, 200);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("config reloaded"), "{text}");
+    assert!(text.contains("config not reloaded"), "{text}");
+}
+
+#[test]
+fn one_log_line_per_request_without_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"",
+            dir.path().join("p.db").display()
+        ),
+    );
+    let log = dir.path().join("server.log");
+    let server = Server::start_logging(&config, &[], Some(&log));
+    http(
+        &server.addr,
+        "GET",
+        "/v1/contacts?limit=5",
+        Some("token-kevin"),
+        "",
+    );
+    http(
+        &server.addr,
+        "GET",
+        "/v1/contacts",
+        Some("wrong-secret-token"),
+        "",
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("GET /v1/contacts"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains(" 200 ") && lines[0].contains("KevinMcCallister"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains(" 401 "), "{}", lines[1]);
+    assert!(!text.contains("token-kevin") && !text.contains("wrong-secret-token"));
+    assert!(
+        !text.contains("limit=5"),
+        "the query string stays out of the log"
+    );
 }

@@ -13,7 +13,6 @@ use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 
 type Id = web::Path<String>;
 
@@ -73,7 +72,7 @@ pub async fn create_attachment(
     let mut form = Multipart::new(req.headers(), payload);
     let mut upload = None;
     let mut message_id = None;
-    while let Some(field) = form.next().await {
+    while let Some(field) = crate::error::next_chunk(&mut form).await? {
         let field = field.map_err(unreadable)?;
         match field.name() {
             Some("file") if upload.is_none() => {
@@ -246,7 +245,7 @@ fn file_type(declared: Option<&str>, filename: &str) -> String {
 
 async fn text_field(mut field: Field) -> Result<String> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.next().await {
+    while let Some(chunk) = crate::error::next_chunk(&mut field).await? {
         let chunk = chunk.map_err(unreadable)?;
         if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
             return Err(Error::invalid("message_id", "message_id is too long."));
@@ -258,7 +257,7 @@ async fn text_field(mut field: Field) -> Result<String> {
 
 async fn drain(mut field: Field) -> Result<()> {
     let mut total = 0;
-    while let Some(chunk) = field.next().await {
+    while let Some(chunk) = crate::error::next_chunk(&mut field).await? {
         total += chunk.map_err(unreadable)?.len();
         if total > MAX_TEXT_FIELD {
             return Err(Error::bad_request(

@@ -4,7 +4,8 @@
 pub mod hub;
 pub mod webhooks;
 
-use crate::db::{self, Db};
+use crate::AppState;
+use crate::db;
 use std::time::Duration;
 
 /// How often old events and idempotency keys are pruned.
@@ -12,9 +13,11 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// Deletes events older than the retention that every webhook endpoint has passed, and
 /// idempotency keys older than a day. Runs for the life of the server.
-pub async fn prune_periodically(db: Db, retention_hours: u64, webhook_urls: Vec<String>) {
+pub async fn prune_periodically(state: actix_web::web::Data<AppState>) {
+    let db = state.db.clone();
+    let retention_hours = state.settings.event_retention_hours;
     loop {
-        let urls = webhook_urls.clone();
+        let urls = state.webhook_urls();
         let now = db::now();
         let before = now.saturating_sub(retention_hours.saturating_mul(3600) as i64);
         let pruned = db

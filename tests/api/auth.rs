@@ -102,3 +102,46 @@ async fn every_endpoint_needs_a_token() {
         .await
         .expect_error(401, None);
 }
+
+#[actix_web::test]
+async fn failed_authentication_is_rate_limited_per_address() {
+    let app = spawn_app_with(|c| c.server.auth_failures_per_minute = 3).await;
+    for _ in 0..3 {
+        with_authorization(&app, "Bearer guess")
+            .await
+            .expect_error(401, None);
+    }
+    let limited = with_authorization(&app, "Bearer guess")
+        .await
+        .expect_error(429, None);
+    let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    // The address is blocked for now, right token or not.
+    app.get("/v1/contacts", KEVIN.1)
+        .await
+        .expect_error(429, None);
+    // Requests without any token are not guesses and do not count.
+    let fresh = spawn_app_with(|c| c.server.auth_failures_per_minute = 3).await;
+    for _ in 0..10 {
+        fresh
+            .request("GET", "/v1/contacts", None, None, &[])
+            .await
+            .expect_error(401, None);
+    }
+    fresh.get("/v1/contacts", KEVIN.1).await.expect(200);
+}
+
+#[actix_web::test]
+async fn the_per_account_rate_limit_is_optional() {
+    let app = spawn_app_with(|c| c.server.requests_per_minute = 5).await;
+    for _ in 0..5 {
+        app.get("/v1/contacts", KEVIN.1).await.expect(200);
+    }
+    let limited = app
+        .get("/v1/contacts", KEVIN.1)
+        .await
+        .expect_error(429, None);
+    assert!(limited.header("retry-after").is_some());
+    // Another account has its own budget.
+    app.get("/v1/contacts", KATE.1).await.expect(200);
+}

@@ -1,0 +1,174 @@
+//! The state every request handler reaches, built from the config, and its reload.
+
+use crate::auth::{Account, Accounts, ActivityTracker};
+use crate::config::{Config, WebhookConfig};
+use crate::db::{self, Db};
+use crate::error;
+use crate::events::hub::Hub;
+use crate::events::webhooks;
+use crate::files::FileStore;
+use crate::idempotency::KeyLocks;
+use crate::limits::WindowCounter;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Limits and addresses the handlers need, from the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base of `file_url` and `documentation_url`, without a trailing slash.
+    pub public_url: String,
+    pub max_message_chars: usize,
+    pub max_upload_bytes: u64,
+    pub max_body_bytes: usize,
+    pub event_retention_hours: u64,
+}
+
+/// Everything a request handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub files: FileStore,
+    pub settings: Settings,
+    /// Swapped whole when the config is reloaded.
+    accounts: RwLock<Arc<Accounts>>,
+    pub activity: ActivityTracker,
+    pub hub: Arc<Hub>,
+    pub idempotency: KeyLocks,
+    webhooks: Mutex<Webhooks>,
+    /// Set when the server stops: background workers end.
+    pub stopping: Arc<AtomicBool>,
+    /// The file the config came from, for reloads (None: built in code, as tests do).
+    pub config_path: Option<PathBuf>,
+    pub limits: Limits,
+}
+
+/// Rate limits (see `limits.rs`).
+pub struct Limits {
+    /// Failed authentications per client address per minute.
+    pub auth_failures: WindowCounter<IpAddr>,
+    /// Requests per account per minute (0: no limit).
+    pub requests: WindowCounter<String>,
+}
+
+/// The configured endpoints and the flag that stops their workers.
+struct Webhooks {
+    configs: Vec<WebhookConfig>,
+    stop: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn accounts(&self) -> Arc<Accounts> {
+        self.accounts
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn webhook_urls(&self) -> Vec<String> {
+        self.with_webhooks(|w| w.configs.iter().map(|c| c.url.clone()).collect())
+    }
+
+    fn with_webhooks<T>(&self, f: impl FnOnce(&mut Webhooks) -> T) -> T {
+        let mut guard = self.webhooks.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard)
+    }
+
+    /// Starts a delivery thread per configured endpoint.
+    pub fn start_webhooks(&self) {
+        self.with_webhooks(|w| webhooks::start(&self.db, &w.configs, w.stop.clone()));
+    }
+
+    /// Stops the webhook workers (at shutdown, or before a reload replaces them).
+    pub fn stop_webhooks(&self) {
+        self.with_webhooks(|w| w.stop.store(true, Ordering::Relaxed));
+    }
+
+    /// Reads the config file again and applies what can change while running: the accounts
+    /// and the webhooks. A config that does not load leaves everything as it was.
+    pub fn reload(&self) -> Result<String, String> {
+        let path = self
+            .config_path
+            .as_ref()
+            .ok_or("this server was not started from a config file")?;
+        let config = Config::load(path)?;
+        let accounts = sync_accounts(&self.db, &config)?;
+        let summary = format!(
+            "{} account(s), {} webhook(s)",
+            accounts.len(),
+            config.webhooks.len()
+        );
+        *self.accounts.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(Accounts::new(accounts));
+        self.with_webhooks(|w| {
+            w.stop.store(true, Ordering::Relaxed);
+            w.configs = config.webhooks.clone();
+            w.stop = Arc::new(AtomicBool::new(self.stopping.load(Ordering::Relaxed)));
+            webhooks::start(&self.db, &w.configs, w.stop.clone());
+        });
+        Ok(summary)
+    }
+}
+
+/// Creates or updates each account's contact (matched by username); returns the accounts
+/// with their tokens.
+pub fn sync_accounts(db: &Db, config: &Config) -> Result<Vec<(String, Account)>, String> {
+    let configured = config.accounts.clone();
+    let now = db::now();
+    db.write_blocking(move |tx| {
+        configured
+            .iter()
+            .map(|a| {
+                let id = db::contacts::upsert_account(
+                    tx,
+                    &a.username,
+                    &a.phone_number,
+                    a.avatar_url.as_deref(),
+                    now,
+                )?;
+                let account = Account {
+                    id,
+                    username: a.username.clone(),
+                };
+                Ok((a.token.clone(), account))
+            })
+            .collect::<error::Result<Vec<_>>>()
+    })
+    .map_err(|e| format!("cannot set up the accounts: {e}"))
+}
+
+/// Opens the database and brings the accounts' contacts in line with the config.
+pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String> {
+    let db = Db::open(&config.server.database, config.server.synchronous)?;
+    let accounts = sync_accounts(&db, config)?;
+    let server = &config.server;
+    let files = FileStore::open(
+        &server.database,
+        server.synchronous == crate::config::Synchronous::Full,
+    )?;
+    Ok(AppState {
+        db,
+        files,
+        settings: Settings {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            max_message_chars: server.max_message_chars,
+            max_upload_bytes: server.max_upload_bytes,
+            max_body_bytes: server.max_body_bytes,
+            event_retention_hours: server.event_retention_hours,
+        },
+        accounts: RwLock::new(Arc::new(Accounts::new(accounts))),
+        activity: ActivityTracker::default(),
+        hub: Arc::new(Hub::default()),
+        idempotency: KeyLocks::default(),
+        webhooks: Mutex::new(Webhooks {
+            configs: config.webhooks.clone(),
+            stop: Arc::new(AtomicBool::new(false)),
+        }),
+        stopping: Arc::new(AtomicBool::new(false)),
+        config_path: None,
+        limits: Limits {
+            auth_failures: WindowCounter::new(server.auth_failures_per_minute),
+            requests: WindowCounter::new(server.requests_per_minute),
+        },
+    })
+}

@@ -1,0 +1,251 @@
+//! Crash safety and hostile connections against the real binary.
+//!
+//! `CRASH_ROUNDS` (default 5; the issue's full run is 20) rounds of: 16 clients send messages as
+//! fast as they can, the server is killed with SIGKILL at a random moment, restarted, and every
+//! message acknowledged with a 2xx must be there, unchanged, in a file that passes
+//! `PRAGMA integrity_check`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_protocol");
+
+fn start(config: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    (child, addr)
+}
+
+/// One request on a fresh connection: (status, body); None if the connection broke.
+fn request(addr: &str, method: &str, path: &str, form: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let body_headers = if form.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        )
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer token-kevin\r\n{body_headers}\r\n{form}"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+fn config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("protocol.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{}\"\n\
+             [[accounts]]\nusername = \"KevinMcCallister\"\nphone_number = \"1\"\ntoken = \"token-kevin\"\n\
+             [[accounts]]\nusername = \"KateMcCallister\"\nphone_number = \"2\"\ntoken = \"token-kate\"\n",
+            dir.join("crash.db").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn acknowledged_messages_survive_sigkill() {
+    let rounds: usize = std::env::var("CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path());
+    let (mut child, addr) = start(&config);
+    let (_, body) = request(
+        &addr,
+        "POST",
+        "/v1/contacts",
+        "username=KateMcCallister&phone_number=2",
+    )
+    .unwrap();
+    let conversation = serde_json::from_str::<serde_json::Value>(&body).unwrap()["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut addr = addr;
+    for round in 0..rounds {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..16)
+            .map(|client| {
+                let (addr, stop, acked, conversation) = (
+                    addr.clone(),
+                    stop.clone(),
+                    acknowledged.clone(),
+                    conversation.clone(),
+                );
+                std::thread::spawn(move || {
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let text = format!("round{round}-client{client}-n{n}");
+                        let form = format!("conversation_id={conversation}&message={text}");
+                        match request(&addr, "POST", "/v1/messages", &form) {
+                            Some((201, body)) => {
+                                let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()
+                                    ["id"]
+                                    .as_str()
+                                    .unwrap()
+                                    .to_owned();
+                                acked.lock().unwrap().push((id, text));
+                            }
+                            Some((status, body)) => panic!("unexpected {status}: {body}"),
+                            None => {} // killed mid-request: not acknowledged
+                        }
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        // Kill at a random moment between 50 and 450 ms into the round.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        std::thread::sleep(Duration::from_millis(50 + u64::from(nanos % 400)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for client in clients {
+            client.join().unwrap();
+        }
+
+        let db = rusqlite::Connection::open(dir.path().join("crash.db")).unwrap();
+        let check: String = db
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "round {round}");
+        drop(db);
+
+        let (next, next_addr) = start(&config);
+        child = next;
+        addr = next_addr;
+        let acked = acknowledged.lock().unwrap().clone();
+        for (id, text) in &acked {
+            let (status, body) = request(&addr, "GET", &format!("/v1/messages/{id}"), "").unwrap();
+            assert_eq!(
+                status, 200,
+                "round {round}: acknowledged message {id} is lost"
+            );
+            let message: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(message["message"], text.as_str());
+        }
+        eprintln!(
+            "round {round}: {} acknowledged so far, all found",
+            acked.len()
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!acknowledged.lock().unwrap().is_empty());
+}
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start(&config(dir.path()));
+    // A head that trickles in: the server closes within its 10 s head timeout.
+    let mut head = TcpStream::connect(&addr).unwrap();
+    head.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    head.write_all(b"GET /v1/contacts HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    // A body that stops after one byte: 408 within the body idle timeout.
+    let mut body = TcpStream::connect(&addr).unwrap();
+    body.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    body.write_all(
+        b"POST /v1/groups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer token-kevin\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut answer = String::new();
+    let mut buffer = [0u8; 4096];
+    while !answer.ends_with('}') {
+        match body.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.push_str(&String::from_utf8_lossy(&buffer[..n])),
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"type\":\"invalid_request\""), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(13),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut first = [0u8; 12];
+    let _ = head.read_exact(&mut first);
+    assert_eq!(&first, b"HTTP/1.1 408");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    // Meanwhile and after, the server answers others.
+    assert_eq!(request(&addr, "GET", "/health", "").unwrap().0, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_huge_header_is_refused_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr) = start(&config(dir.path()));
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let big = "x".repeat(1024 * 1024);
+    let _ = write!(
+        stream,
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"
+    );
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    assert_eq!(request(&addr, "GET", "/health", "").unwrap().0, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
