@@ -1,0 +1,111 @@
+//! Property tests (proptest) on what parses client input: form and JSON bodies, the query
+//! string, pagination parameters and cursors. Whatever the bytes, parsing returns a value or a
+//! 4xx error; it never panics, and it never answers 5xx.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use proptest::prelude::*;
+use protocol::error::ErrorKind;
+use protocol::extract::{Body, Query};
+use protocol::pagination::PageParams;
+
+fn client_error(kind: ErrorKind) -> bool {
+    !matches!(kind, ErrorKind::Internal)
+}
+
+/// Form-ish text: the characters that matter to the bracket parser, often.
+fn formish() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just("[".to_owned()),
+            Just("]".to_owned()),
+            Just("&".to_owned()),
+            Just("=".to_owned()),
+            Just("%".to_owned()),
+            Just("%5B".to_owned()),
+            Just("%FF".to_owned()),
+            Just("reactions".to_owned()),
+            Just("attachments[]".to_owned()),
+            "[a-z0-9_]{0,6}",
+            any::<char>().prop_map(|c| c.to_string()),
+        ],
+        0..40,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn form_bodies_never_panic(text in formish()) {
+        match Body::parse(Some("application/x-www-form-urlencoded"), text.as_bytes()) {
+            Ok(body) => {
+                // The typed accessors cope with whatever shape came out.
+                let _ = body.string("message");
+                let _ = body.bool("is_muted");
+                let _ = body.nullable_timestamp("archived_at");
+                let _ = body.string_list("attachments", 32);
+                let _ = body.string_list_map("reactions", 32);
+            }
+            Err(e) => prop_assert!(client_error(e.kind)),
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512),
+                                   json in any::<bool>()) {
+        let content_type = if json { "application/json" } else { "application/x-www-form-urlencoded" };
+        if let Err(e) = Body::parse(Some(content_type), &bytes) {
+            prop_assert!(client_error(e.kind));
+        }
+    }
+
+    #[test]
+    fn json_values_never_panic(value in json_value()) {
+        let text = serde_json::json!({"reactions": value.clone(), "attachments": value.clone(),
+                                      "archived_at": value.clone(), "message": value}).to_string();
+        let body = Body::parse(Some("application/json"), text.as_bytes()).unwrap();
+        let _ = body.string_list_map("reactions", 32);
+        let _ = body.string_list("attachments", 32);
+        let _ = body.nullable_timestamp("archived_at");
+        let _ = body.string("message");
+    }
+
+    #[test]
+    fn queries_and_cursors_never_panic(text in formish()) {
+        match Query::parse(&text) {
+            Ok(query) => match PageParams::from_query(&query) {
+                Ok(page) => prop_assert!((1..=100).contains(&page.limit)),
+                Err(e) => {
+                    prop_assert!(client_error(e.kind));
+                    prop_assert!(e.param.is_some());
+                }
+            },
+            Err(e) => prop_assert!(client_error(e.kind)),
+        }
+    }
+
+    #[test]
+    fn limits_outside_1_to_100_are_refused(limit in any::<i128>()) {
+        let query = Query::parse(&format!("limit={limit}")).unwrap();
+        let parsed = PageParams::from_query(&query);
+        prop_assert_eq!(parsed.is_ok(), (1..=100).contains(&limit));
+    }
+}
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|f| serde_json::json!(f)),
+        ".{0,20}".prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+            proptest::collection::hash_map("[a-z_]{1,8}", inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
