@@ -226,17 +226,30 @@ impl Db {
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// A WAL larger than this is checkpointed and truncated even if that means waiting a moment for
+/// readers: under constant load some reader always holds an old snapshot, and a passive
+/// checkpoint alone would let the WAL grow without end.
+const WAL_LIMIT_BYTES: u64 = 32 * 1024 * 1024;
 
 fn start_checkpointer(path: &str, pragmas: &str) -> std::io::Result<()> {
     let conn = Connection::open(path).map_err(std::io::Error::other)?;
     conn.execute_batch(pragmas).map_err(std::io::Error::other)?;
+    let wal = std::path::PathBuf::from(format!("{path}-wal"));
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             loop {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                // PASSIVE: copies what it can without blocking the writer or the readers.
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+                // PASSIVE copies what it can without blocking anyone; TRUNCATE waits for the
+                // readers of old snapshots, then resets the WAL to empty.
+                let mode = if size > WAL_LIMIT_BYTES {
+                    "TRUNCATE"
+                } else {
+                    "PASSIVE"
+                };
+                let sql = format!("PRAGMA wal_checkpoint({mode})");
+                if let Err(e) = conn.query_row(&sql, [], |_| Ok(())) {
                     log::warn!("checkpoint: {e}");
                 }
             }

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Sustained mixed load: 64 connections for 60 s across 4 accounts (send, list, react, open,
+edit, delete), against the release binary on 127.0.0.1.
+
+    bench/soak.py                    # the full run: 60 s, 64 connections
+    bench/soak.py --seconds 15       # what CI runs
+
+Prints the request counts per operation, every response the traffic did not ask for (anything
+but the expected 2xx), whether the server logged "database is locked", and its memory over time
+(sampled every 2 s; growth after the warm-up is what matters). Exits 1 on any unexpected response
+or a lock error.
+"""
+import argparse, asyncio, json, os, random, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACCOUNTS = ["kevin", "kate", "peter", "buzz"]
+
+
+class Connection:
+    def __init__(self, host, port):
+        self.host, self.port, self.reader, self.writer = host, port, None, None
+
+    async def request(self, method, path, token, form=None):
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        body = form.encode() if form is not None else b""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {token}\r\n"
+        if form is not None:
+            head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length, close = 0, False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            if name.lower() == "connection" and "close" in value.lower():
+                close = True
+        data = await self.reader.readexactly(length) if length else b""
+        if close:
+            self.writer.close()
+            self.writer = None
+        return status, (json.loads(data) if data else None)
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/protocol"))
+    args = ap.parse_args()
+    if args.binary.endswith("target/release/protocol"):
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+
+    work = tempfile.mkdtemp(prefix="protocol-soak-")
+    config = os.path.join(work, "protocol.toml")
+    with open(config, "w") as f:
+        f.write(f'[server]\nlisten = "127.0.0.1:0"\ndatabase = "{work}/soak.db"\n')
+        for name in ACCOUNTS:
+            f.write(f'[[accounts]]\nusername = "{name}"\nphone_number = "1"\ntoken = "token-{name}"\n')
+    log = open(os.path.join(work, "server.log"), "w")
+    server = subprocess.Popen([args.binary, "--config", config], stdout=subprocess.PIPE, stderr=log,
+                              env={**os.environ, "RUST_LOG": "warn"})
+    try:
+        base = server.stdout.readline().decode().strip().removeprefix("listening on http://")
+        host, port = base.split(":")
+        port = int(port)
+
+        # Everyone knows everyone; collect the conversations each account is in.
+        setup = Connection(host, port)
+        conversations = {name: [] for name in ACCOUNTS}
+        for i, a in enumerate(ACCOUNTS):
+            for b in ACCOUNTS[i + 1:]:
+                status, contact = await setup.request("POST", "/v1/contacts", f"token-{a}",
+                                                      f"username={b}&phone_number=1")
+                assert status == 201, (status, contact)
+                conversations[a].append(contact["conversation_id"])
+                conversations[b].append(contact["conversation_id"])
+
+        counts, unexpected = {}, []
+        mine = {name: [] for name in ACCOUNTS}  # message ids each account sent
+        deadline = time.monotonic() + args.seconds
+
+        async def worker(n):
+            conn = Connection(host, port)
+            rng = random.Random(n)
+            while time.monotonic() < deadline:
+                me = rng.choice(ACCOUNTS)
+                token = f"token-{me}"
+                conversation = rng.choice(conversations[me])
+                op = rng.choices(["send", "list", "react", "open", "edit", "delete"],
+                                 [40, 30, 10, 10, 5, 5])[0]
+                if op in ("react", "edit", "delete") and not mine[me]:
+                    op = "send"
+                if op == "send":
+                    status, body = await conn.request("POST", "/v1/messages", token,
+                                                      f"conversation_id={conversation}&message=soak+{n}")
+                    ok = status == 201
+                    if ok:
+                        mine[me].append(body["id"])
+                elif op == "list":
+                    status, _ = await conn.request("GET", f"/v1/messages?conversation_id={conversation}&limit=10", token)
+                    ok = status == 200
+                elif op == "open":
+                    status, _ = await conn.request("GET", f"/v1/conversations/{conversation}", token)
+                    ok = status == 200
+                elif op == "react":
+                    message = rng.choice(mine[me])
+                    status, _ = await conn.request("PUT", f"/v1/messages/{message}", token,
+                                                   f"reactions[thumbs_up][]={me}")
+                    ok = status == 200 or (status == 404 and message not in mine[me])
+                elif op == "edit":
+                    message = rng.choice(mine[me])
+                    status, _ = await conn.request("PUT", f"/v1/messages/{message}", token, "message=edited")
+                    ok = status == 200 or (status == 404 and message not in mine[me])
+                else:
+                    message = mine[me].pop(rng.randrange(len(mine[me])))
+                    status, _ = await conn.request("DELETE", f"/v1/messages/{message}", token)
+                    ok = status == 204 or status == 404  # a concurrent delete of the same id
+                counts[op] = counts.get(op, 0) + 1
+                if not ok:
+                    unexpected.append((op, status))
+
+        memory, anonymous = [], []
+
+        async def sample():
+            while time.monotonic() < deadline:
+                with open(f"/proc/{server.pid}/status") as f:
+                    fields = {l.split(":")[0]: l.split()[1] for l in f if l.startswith(("VmRSS", "RssAnon"))}
+                memory.append(int(fields["VmRSS"]))
+                anonymous.append(int(fields["RssAnon"]))
+                await asyncio.sleep(2)
+
+        started = time.monotonic()
+        await asyncio.gather(sample(), *[worker(n) for n in range(args.connections)])
+        elapsed = time.monotonic() - started
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+    locked = "database is locked" in open(os.path.join(work, "server.log")).read()
+    wal = os.path.join(work, "soak.db-wal")
+    print(f"database {os.path.getsize(os.path.join(work, 'soak.db')) / 2**20:.1f} MiB, "
+          f"WAL {os.path.getsize(wal) / 2**20 if os.path.exists(wal) else 0:.1f} MiB at the end")
+    total = sum(counts.values())
+    print(f"{total} requests in {elapsed:.0f} s ({total / elapsed:.0f}/s) on {args.connections} connections")
+    print("  " + ", ".join(f"{op} {n}" for op, n in sorted(counts.items())))
+    print(f"unexpected responses: {len(unexpected)} {unexpected[:10]}")
+    print(f"'database is locked' in the log: {'yes' if locked else 'no'}")
+    warm = memory[len(memory) // 4:] or memory
+    print(f"RSS (MiB) every 2 s: {' '.join(f'{m / 1024:.0f}' for m in memory)}")
+    print(f"of which heap (RssAnon): {' '.join(f'{m / 1024:.0f}' for m in anonymous)}")
+    print(f"after warm-up: min {min(warm) / 1024:.1f} MiB, max {max(warm) / 1024:.1f} MiB, "
+          f"last {warm[-1] / 1024:.1f} MiB")
+    sys.exit(1 if unexpected or locked else 0)
+
+
+asyncio.run(main())
