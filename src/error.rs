@@ -74,9 +74,11 @@ pub struct Error {
 }
 
 /// The body a client receives.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
+    /// `invalid_request` for every 4xx, `api_error` for every 5xx.
     #[serde(rename = "type")]
+    #[schema(value_type = String, pattern = "^(invalid_request|api_error)$")]
     pub kind: &'static str,
     pub message: &'a str,
     pub documentation_url: String,

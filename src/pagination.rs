@@ -4,9 +4,23 @@
 use crate::error::{Error, Result};
 use crate::extract::Query;
 use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 pub const DEFAULT_LIMIT: u32 = 10;
 pub const MAX_LIMIT: u32 = 100;
+
+/// The pagination parameters every list takes (for the OpenAPI document; `PageParams` parses).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 100; 10 by default.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The page after this item (an id from the list).
+    pub starting_after: Option<String>,
+    /// The page before this item (an id from the list).
+    pub ending_before: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageParams {
@@ -70,8 +84,9 @@ impl PageParams {
 }
 
 /// A page of a list, in the list's order.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct List<T> {
+    /// Whether more items exist beyond this page in the direction of travel.
     pub has_more: bool,
     pub data: Vec<T>,
 }

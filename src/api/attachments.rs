@@ -2,10 +2,13 @@
 
 use super::{check, created, ok};
 use crate::auth::Account;
+use crate::db::attachments::Attachment;
 use crate::db::{self, attachments::NewAttachment, ids::new_id};
+use crate::error::ErrorBody;
 use crate::error::{Error, ErrorKind, Result};
 use crate::extract::{Body, Query};
 use crate::pagination::PageParams;
+use crate::pagination::{List, PageQuery};
 use crate::{AppState, rules};
 use actix_files::NamedFile;
 use actix_multipart::{Field, Multipart};
@@ -13,6 +16,7 @@ use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
 use actix_web::{HttpRequest, HttpResponse, web};
+use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
 
@@ -22,6 +26,13 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 const MAX_TEXT_FIELD: usize = 1024;
 
 /// `GET /v1/attachments`: `conversation_id` optional.
+#[utoipa::path(
+    get,
+    path = "/v1/attachments",
+    tag = "attachments",
+    params(PageQuery, AttachmentQuery),
+    responses((status = 200, description = "Attachments, newest first", body = List<Attachment>)),
+)]
 pub async fn list_attachments(
     state: web::Data<AppState>,
     account: Account,
@@ -42,6 +53,13 @@ pub async fn list_attachments(
 
 /// `POST /v1/attachments`: multipart with `file` and optional `message_id`. The file streams to
 /// disk as it arrives; its record is committed once all of it is there.
+#[utoipa::path(
+    post,
+    path = "/v1/attachments",
+    tag = "attachments",
+    request_body(content((UploadRequest = "multipart/form-data"))),
+    responses((status = 201, description = "Stored", body = Attachment), (status = 403, description = "message_id names a message that is not yours", body = ErrorBody)),
+)]
 pub async fn create_attachment(
     state: web::Data<AppState>,
     account: Account,
@@ -121,6 +139,13 @@ pub async fn create_attachment(
 }
 
 /// `GET /v1/attachments/:id`
+#[utoipa::path(
+    get,
+    path = "/v1/attachments/{id}",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 200, description = "The attachment", body = Attachment)),
+)]
 pub async fn get_attachment(
     state: web::Data<AppState>,
     account: Account,
@@ -135,6 +160,13 @@ pub async fn get_attachment(
 }
 
 /// `GET /v1/attachments/:id/content`: the bytes, with ranges (206) and the filename.
+#[utoipa::path(
+    get,
+    path = "/v1/attachments/{id}/content",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The object's id"), ("Range" = Option<String>, Header, description = "bytes=START-END")),
+    responses((status = 200, description = "The bytes, with the file's own Content-Type", content_type = "*/*", body = Vec<u8>), (status = 206, description = "The requested range", content_type = "*/*", body = Vec<u8>), (status = 416, description = "The range is outside the file", body = ErrorBody)),
+)]
 pub async fn get_attachment_content(
     state: web::Data<AppState>,
     account: Account,
@@ -166,6 +198,14 @@ pub async fn get_attachment_content(
 }
 
 /// `PUT /v1/attachments/:id`: `filename` only, by the uploader.
+#[utoipa::path(
+    put,
+    path = "/v1/attachments/{id}",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body(content((UpdateAttachmentRequest = "application/json"), (UpdateAttachmentRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Renamed", body = Attachment), (status = 403, description = "Only the uploader may", body = ErrorBody)),
+)]
 pub async fn update_attachment(
     state: web::Data<AppState>,
     account: Account,
@@ -193,6 +233,13 @@ pub async fn update_attachment(
 }
 
 /// `DELETE /v1/attachments/:id`: the record and the bytes, by the uploader.
+#[utoipa::path(
+    delete,
+    path = "/v1/attachments/{id}",
+    tag = "attachments",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 204, description = "Deleted with its bytes"), (status = 403, description = "Only the uploader may", body = ErrorBody)),
+)]
 pub async fn delete_attachment(
     state: web::Data<AppState>,
     account: Account,
@@ -270,4 +317,27 @@ async fn drain(mut field: Field) -> Result<()> {
 
 fn unreadable(e: impl std::fmt::Display) -> Error {
     Error::bad_request(format!("The multipart body could not be read: {e}."))
+}
+
+/// `POST /v1/attachments` (`curl -F file=@PATH`).
+#[derive(ToSchema)]
+pub struct UploadRequest {
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// A message you sent, to attach the file to.
+    pub message_id: Option<String>,
+}
+
+/// `PUT /v1/attachments/:id`
+#[derive(ToSchema)]
+pub struct UpdateAttachmentRequest {
+    /// A plain name: no slashes or control characters, at most 255 characters.
+    pub filename: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AttachmentQuery {
+    /// Only the attachments of this conversation's messages.
+    pub conversation_id: Option<String>,
 }

@@ -2,16 +2,27 @@
 
 use super::{check, created, ok};
 use crate::auth::Account;
+use crate::db::contacts::Contact;
 use crate::db::{self, contacts::NewContact};
+use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::extract::{Body, Query};
 use crate::pagination::PageParams;
+use crate::pagination::{List, PageQuery};
 use crate::{AppState, rules};
 use actix_web::{HttpResponse, web};
+use utoipa::ToSchema;
 
 type Id = web::Path<String>;
 
 /// `GET /v1/contacts`
+#[utoipa::path(
+    get,
+    path = "/v1/contacts",
+    tag = "contacts",
+    params(PageQuery),
+    responses((status = 200, description = "Your address book, most recently added first", body = List<Contact>)),
+)]
 pub async fn list_contacts(
     state: web::Data<AppState>,
     account: Account,
@@ -26,6 +37,13 @@ pub async fn list_contacts(
 }
 
 /// `POST /v1/contacts`
+#[utoipa::path(
+    post,
+    path = "/v1/contacts",
+    tag = "contacts",
+    request_body(content((NewContactRequest = "application/json"), (NewContactRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 201, description = "Added", body = Contact), (status = 409, description = "Already in your address book", body = ErrorBody)),
+)]
 pub async fn create_contact(
     state: web::Data<AppState>,
     account: Account,
@@ -40,6 +58,13 @@ pub async fn create_contact(
 }
 
 /// `GET /v1/contacts/:id`
+#[utoipa::path(
+    get,
+    path = "/v1/contacts/{id}",
+    tag = "contacts",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 200, description = "The contact", body = Contact)),
+)]
 pub async fn get_contact(
     state: web::Data<AppState>,
     account: Account,
@@ -53,6 +78,14 @@ pub async fn get_contact(
 }
 
 /// `PUT /v1/contacts/:id`: `display_name` only.
+#[utoipa::path(
+    put,
+    path = "/v1/contacts/{id}",
+    tag = "contacts",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body(content((UpdateContactRequest = "application/json"), (UpdateContactRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Updated", body = Contact)),
+)]
 pub async fn update_contact(
     state: web::Data<AppState>,
     account: Account,
@@ -74,6 +107,13 @@ pub async fn update_contact(
 }
 
 /// `DELETE /v1/contacts/:id`
+#[utoipa::path(
+    delete,
+    path = "/v1/contacts/{id}",
+    tag = "contacts",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 204, description = "Removed from your address book")),
+)]
 pub async fn delete_contact(
     state: web::Data<AppState>,
     account: Account,
@@ -108,4 +148,23 @@ fn new_contact(body: &Body) -> Result<NewContact> {
         avatar_url,
         display_name,
     })
+}
+
+/// `POST /v1/contacts`: adds a person to your address book (creating them if the server does
+/// not know the username).
+#[derive(ToSchema)]
+pub struct NewContactRequest {
+    /// 1-64 letters, digits, `_`, `.`, `-`.
+    pub username: String,
+    pub phone_number: String,
+    pub avatar_url: Option<String>,
+    /// Your name for them.
+    pub display_name: Option<String>,
+}
+
+/// `PUT /v1/contacts/:id`
+#[derive(ToSchema)]
+pub struct UpdateContactRequest {
+    /// Your name for them; null (or an empty form value) clears it.
+    pub display_name: Option<String>,
 }

@@ -3,6 +3,7 @@
 use super::{created, ok};
 use crate::AppState;
 use crate::auth::Account;
+use crate::db::conversations::Conversation;
 use crate::db::{
     self, conversations::ConversationChanges, conversations::ConversationFilter,
     conversations::Target,
@@ -10,11 +11,20 @@ use crate::db::{
 use crate::error::{Error, Result};
 use crate::extract::{Body, Query};
 use crate::pagination::PageParams;
+use crate::pagination::{List, PageQuery};
 use actix_web::{HttpResponse, web};
+use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
 
 /// `GET /v1/conversations`: filters `muted`, `archived`, `pinned`, `group_id`.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations",
+    tag = "conversations",
+    params(PageQuery, ConversationQuery),
+    responses((status = 200, description = "Your conversations, most recently active first", body = List<Conversation>)),
+)]
 pub async fn list_conversations(
     state: web::Data<AppState>,
     account: Account,
@@ -38,6 +48,13 @@ pub async fn list_conversations(
 }
 
 /// `POST /v1/conversations`: 201 when created, 200 when it already existed.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations",
+    tag = "conversations",
+    request_body(content((NewConversationRequest = "application/json"), (NewConversationRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 201, description = "Created", body = Conversation), (status = 200, description = "It already existed", body = Conversation)),
+)]
 pub async fn create_conversation(
     state: web::Data<AppState>,
     account: Account,
@@ -65,6 +82,13 @@ pub async fn create_conversation(
 }
 
 /// `GET /v1/conversations/:id`: opening it marks it and its messages read.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{id}",
+    tag = "conversations",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 200, description = "The conversation, now opened: its messages from others are read", body = Conversation)),
+)]
 pub async fn get_conversation(
     state: web::Data<AppState>,
     account: Account,
@@ -79,6 +103,14 @@ pub async fn get_conversation(
 }
 
 /// `PUT /v1/conversations/:id`: `pinned_message_id`, `is_pinned`, `is_muted`, `archived_at`.
+#[utoipa::path(
+    put,
+    path = "/v1/conversations/{id}",
+    tag = "conversations",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body(content((UpdateConversationRequest = "application/json"), (UpdateConversationRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Updated", body = Conversation)),
+)]
 pub async fn update_conversation(
     state: web::Data<AppState>,
     account: Account,
@@ -99,6 +131,13 @@ pub async fn update_conversation(
 }
 
 /// `DELETE /v1/conversations/:id`: gone from the caller's view; others keep theirs.
+#[utoipa::path(
+    delete,
+    path = "/v1/conversations/{id}",
+    tag = "conversations",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 204, description = "Removed from your view")),
+)]
 pub async fn delete_conversation(
     state: web::Data<AppState>,
     account: Account,
@@ -109,4 +148,36 @@ pub async fn delete_conversation(
         .write(move |tx| db::conversations::delete(tx, &account.id, &id))
         .await?;
     Ok(super::deleted(&state).await)
+}
+
+/// `POST /v1/conversations`: exactly one of the two.
+#[derive(ToSchema)]
+pub struct NewConversationRequest {
+    /// One of your contacts: their direct conversation with you.
+    pub contact_id: Option<String>,
+    /// A group you are in: its conversation.
+    pub group_id: Option<String>,
+}
+
+/// `PUT /v1/conversations/:id`: every attribute optional.
+#[derive(ToSchema)]
+pub struct UpdateConversationRequest {
+    /// A message of this conversation (shared by everyone in it); null unpins.
+    pub pinned_message_id: Option<String>,
+    pub is_pinned: Option<bool>,
+    pub is_muted: Option<bool>,
+    /// Unix seconds; null unarchives.
+    #[schema(minimum = 0, maximum = 253402300799_i64)]
+    pub archived_at: Option<i64>,
+}
+
+/// List filters: `true` only those, `false` only those not, absent: all.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationQuery {
+    pub muted: Option<bool>,
+    pub archived: Option<bool>,
+    pub pinned: Option<bool>,
+    /// Only the conversation of this group.
+    pub group_id: Option<String>,
 }

@@ -22,6 +22,13 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const CATCH_UP_BATCH: u32 = 500;
 
 /// `GET /v1/events`
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    params(("Last-Event-ID" = Option<String>, Header, description = "Replay everything after this event")),
+    responses((status = 200, description = "Server-Sent Events: `id`, `event` (the type) and `data` (the event JSON) per event", content_type = "text/event-stream", body = String)),
+)]
 pub async fn stream_events(
     state: web::Data<AppState>,
     account: Account,

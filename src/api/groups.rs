@@ -2,16 +2,27 @@
 
 use super::{check, created, ok};
 use crate::auth::Account;
+use crate::db::groups::Group;
 use crate::db::{self, groups::GroupChanges, groups::MAX_MEMBERS, groups::NewGroup};
+use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::extract::{Body, Query};
 use crate::pagination::PageParams;
+use crate::pagination::{List, PageQuery};
 use crate::{AppState, rules};
 use actix_web::{HttpResponse, web};
+use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
 
 /// `GET /v1/groups`: filter `archived`.
+#[utoipa::path(
+    get,
+    path = "/v1/groups",
+    tag = "groups",
+    params(PageQuery, GroupQuery),
+    responses((status = 200, description = "Your groups, newest first", body = List<Group>)),
+)]
 pub async fn list_groups(
     state: web::Data<AppState>,
     account: Account,
@@ -27,6 +38,13 @@ pub async fn list_groups(
 }
 
 /// `POST /v1/groups`
+#[utoipa::path(
+    post,
+    path = "/v1/groups",
+    tag = "groups",
+    request_body(content((NewGroupRequest = "application/json"), (NewGroupRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 201, description = "Created", body = Group)),
+)]
 pub async fn create_group(
     state: web::Data<AppState>,
     account: Account,
@@ -50,6 +68,13 @@ pub async fn create_group(
 }
 
 /// `GET /v1/groups/:id`
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{id}",
+    tag = "groups",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 200, description = "The group", body = Group)),
+)]
 pub async fn get_group(
     state: web::Data<AppState>,
     account: Account,
@@ -63,6 +88,14 @@ pub async fn get_group(
 }
 
 /// `PUT /v1/groups/:id`: owner only.
+#[utoipa::path(
+    put,
+    path = "/v1/groups/{id}",
+    tag = "groups",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body(content((UpdateGroupRequest = "application/json"), (UpdateGroupRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Updated", body = Group), (status = 403, description = "Only the owner may", body = ErrorBody)),
+)]
 pub async fn update_group(
     state: web::Data<AppState>,
     account: Account,
@@ -88,6 +121,13 @@ pub async fn update_group(
 }
 
 /// `DELETE /v1/groups/:id`: owner only; its conversation and messages go too.
+#[utoipa::path(
+    delete,
+    path = "/v1/groups/{id}",
+    tag = "groups",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 204, description = "Deleted with its conversation"), (status = 403, description = "Only the owner may", body = ErrorBody)),
+)]
 pub async fn delete_group(
     state: web::Data<AppState>,
     account: Account,
@@ -124,4 +164,34 @@ fn checked_avatar_url(body: &Body) -> Result<Option<Option<String>>> {
         check(rules::url("avatar_url", url), "avatar_url")?;
     }
     Ok(url)
+}
+
+/// `POST /v1/groups`
+#[derive(ToSchema)]
+pub struct NewGroupRequest {
+    /// 1-128 characters.
+    pub name: String,
+    pub description: Option<String>,
+    pub avatar_url: Option<String>,
+    /// Contact ids from your address book (`contacts[]=ID`).
+    pub contacts: Option<Vec<String>>,
+}
+
+/// `PUT /v1/groups/:id`: the owner only.
+#[derive(ToSchema)]
+pub struct UpdateGroupRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub avatar_url: Option<String>,
+    /// The full new member list; the owner stays.
+    pub contacts: Option<Vec<String>>,
+    /// Unix seconds; null unarchives.
+    #[schema(minimum = 0, maximum = 253402300799_i64)]
+    pub archived_at: Option<i64>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GroupQuery {
+    pub archived: Option<bool>,
 }

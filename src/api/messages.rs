@@ -3,12 +3,16 @@
 use super::{check, created, ok};
 use crate::auth::Account;
 use crate::db::attachments::MAX_PER_MESSAGE;
+use crate::db::messages::Message;
 use crate::db::{self, messages::MessageChanges, messages::NewMessage};
+use crate::error::ErrorBody;
 use crate::error::{Error, Result};
 use crate::extract::{Body, Query};
 use crate::pagination::PageParams;
+use crate::pagination::{List, PageQuery};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
+use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
 
@@ -16,6 +20,13 @@ type Id = web::Path<String>;
 const MAX_REACTIONS_PER_REQUEST: usize = 32;
 
 /// `GET /v1/messages`: `conversation_id` optional.
+#[utoipa::path(
+    get,
+    path = "/v1/messages",
+    tag = "messages",
+    params(PageQuery, MessageQuery),
+    responses((status = 200, description = "Messages, newest first", body = List<Message>)),
+)]
 pub async fn list_messages(
     state: web::Data<AppState>,
     account: Account,
@@ -35,6 +46,13 @@ pub async fn list_messages(
 }
 
 /// `POST /v1/messages`
+#[utoipa::path(
+    post,
+    path = "/v1/messages",
+    tag = "messages",
+    request_body(content((NewMessageRequest = "application/json"), (NewMessageRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 201, description = "Sent", body = Message)),
+)]
 pub async fn create_message(
     state: web::Data<AppState>,
     account: Account,
@@ -56,6 +74,13 @@ pub async fn create_message(
 }
 
 /// `GET /v1/messages/:id`
+#[utoipa::path(
+    get,
+    path = "/v1/messages/{id}",
+    tag = "messages",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 200, description = "The message", body = Message)),
+)]
 pub async fn get_message(
     state: web::Data<AppState>,
     account: Account,
@@ -70,6 +95,14 @@ pub async fn get_message(
 }
 
 /// `PUT /v1/messages/:id`: `message` and `attachments` (sender only), `reactions` (as yourself).
+#[utoipa::path(
+    put,
+    path = "/v1/messages/{id}",
+    tag = "messages",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body(content((UpdateMessageRequest = "application/json"), (UpdateMessageRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "Updated", body = Message), (status = 403, description = "Not yours to edit, or a reaction not as yourself", body = ErrorBody)),
+)]
 pub async fn update_message(
     state: web::Data<AppState>,
     account: Account,
@@ -98,6 +131,13 @@ pub async fn update_message(
 }
 
 /// `DELETE /v1/messages/:id`: sender only, for everyone.
+#[utoipa::path(
+    delete,
+    path = "/v1/messages/{id}",
+    tag = "messages",
+    params(("id" = String, Path, description = "The object's id")),
+    responses((status = 204, description = "Deleted for everyone"), (status = 403, description = "Not your message", body = ErrorBody)),
+)]
 pub async fn delete_message(
     state: web::Data<AppState>,
     account: Account,
@@ -126,4 +166,34 @@ fn message_text(text: &str, settings: &Settings) -> Result<String> {
     }
     check(rules::text("message", text, 1, max), "message")?;
     Ok(text.to_owned())
+}
+
+/// `POST /v1/messages`
+#[derive(ToSchema)]
+pub struct NewMessageRequest {
+    pub conversation_id: String,
+    /// Not blank; at most `max_message_chars` characters (16,384 by default).
+    pub message: String,
+    /// Ids of attachments you uploaded that belong to no message yet (`attachments[]=ID`).
+    pub attachments: Option<Vec<String>>,
+}
+
+/// `PUT /v1/messages/:id`
+#[derive(ToSchema)]
+pub struct UpdateMessageRequest {
+    /// The sender only.
+    pub message: Option<String>,
+    /// The full new list (the sender only).
+    pub attachments: Option<Vec<String>>,
+    /// `{"EMOJI": ["YOUR_USERNAME"]}` adds your reaction, `{"EMOJI": []}` removes it
+    /// (`reactions[EMOJI][]=USERNAME` in a form).
+    #[schema(value_type = Option<HashMap<String, Vec<String>>>)]
+    pub reactions: Option<()>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MessageQuery {
+    /// Only this conversation's messages (else: all your conversations').
+    pub conversation_id: Option<String>,
 }

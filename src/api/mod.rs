@@ -7,6 +7,7 @@ pub mod events;
 pub mod groups;
 pub mod health;
 pub mod messages;
+pub mod openapi;
 
 use crate::error::{Error, Result};
 use crate::middleware::{catch_panic, method_not_allowed, not_found};
@@ -15,6 +16,8 @@ use serde::Serialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health").route(web::get().to(health::health)))
+        .service(openapi::docs())
+        .service(resource("/docs").route(web::get().to(openapi::docs_redirect)))
         .service(
             web::scope("/v1")
                 .service(

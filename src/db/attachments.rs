@@ -9,11 +9,12 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// Attachments one message may carry.
 pub const MAX_PER_MESSAGE: usize = 32;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Attachment {
     pub id: String,
     pub message_id: Option<String>,

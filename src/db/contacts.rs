@@ -11,8 +11,9 @@ use crate::pagination::{List, PageParams};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Contact {
     pub id: String,
     pub username: String,
@@ -27,7 +28,7 @@ pub struct Contact {
 }
 
 /// A person's public profile, as embedded in a message (`message.contact`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Profile {
     pub id: String,
     pub username: String,

@@ -10,11 +10,12 @@ use crate::pagination::{List, PageParams};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Members a group may have, the owner included.
 pub const MAX_MEMBERS: usize = 256;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Group {
     pub id: String,
     pub name: String,

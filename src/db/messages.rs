@@ -15,16 +15,19 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// Distinct reactions one person may leave on one message.
 pub const MAX_REACTIONS_PER_PERSON: usize = 32;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Message {
     pub id: String,
     pub conversation_id: String,
     pub contact: Profile,
     pub message: String,
+    /// One object per emoji, in order of first use: `{"EMOJI": ["username", …]}`.
+    #[schema(value_type = Vec<HashMap<String, Vec<String>>>)]
     pub reactions: Vec<Reaction>,
     pub attachments: Vec<Attachment>,
     pub read_at: Option<i64>,

@@ -15,4 +15,5 @@ mod groups;
 mod idempotency;
 mod isolation;
 mod messages;
+mod openapi;
 mod pagination;

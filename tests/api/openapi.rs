@@ -1,0 +1,516 @@
+//! The OpenAPI document (`/openapi.json`) against the server itself: every route the server
+//! registers is documented with its methods, and real responses of every endpoint, errors
+//! included, validate against the documented schema for their status.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+async fn document(app: &TestApp) -> Value {
+    let response = app
+        .request("GET", "/openapi.json", None, None, &[])
+        .await
+        .expect(200);
+    assert_eq!(response.body["openapi"], "3.1.0");
+    response.body
+}
+
+/// Asserts that `response`, answered to `method template`, is documented and matches.
+#[track_caller]
+fn conforms(doc: &Value, method: &str, template: &str, response: &Response) {
+    let operation = &doc["paths"][template][method];
+    assert!(
+        operation.is_object(),
+        "{method} {template} is not documented"
+    );
+    let spec = &operation["responses"][response.status.to_string()];
+    assert!(
+        spec.is_object(),
+        "{method} {template} answered {} which is not documented: {}",
+        response.status,
+        response.body
+    );
+    let content = &spec["content"];
+    if response.raw.is_empty() {
+        assert!(
+            content.is_null(),
+            "{method} {template} {}: documented with a body",
+            response.status
+        );
+        return;
+    }
+    let media = response
+        .header("content-type")
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let schema = match &content[media.as_str()]["schema"] {
+        Value::Null => &content["*/*"]["schema"],
+        found => found,
+    };
+    assert!(
+        schema.is_object(),
+        "{method} {template} {}: {media} not documented",
+        response.status
+    );
+    if media != "application/json" {
+        return;
+    }
+    let mut root = schema.clone();
+    root["components"] = doc["components"].clone();
+    let validator = jsonschema::validator_for(&root).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&response.body)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {template} {}: {errors:?}\n{}",
+        response.status,
+        response.body
+    );
+}
+
+/// The routes of the route table (`src/api/mod.rs`): (path, methods).
+fn registered_routes() -> Vec<(String, Vec<String>)> {
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/mod.rs")).unwrap();
+    let mut routes: Vec<(String, Vec<String>)> = Vec::new();
+    let mut scope = String::new();
+    for line in source.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("web::scope(\"") {
+            scope = rest.split('"').next().unwrap().to_owned();
+        }
+        if let Some(rest) = line.split("resource(\"").nth(1) {
+            let path = rest.split('"').next().unwrap();
+            let full = if path == "/health" || path == "/docs" {
+                path.to_owned()
+            } else {
+                format!("{scope}{path}")
+            };
+            routes.push((full, Vec::new()));
+        }
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if line.contains(&format!("web::{method}()")) {
+                routes.last_mut().unwrap().1.push(method.to_owned());
+            }
+        }
+    }
+    routes
+}
+
+#[actix_web::test]
+async fn every_registered_route_is_documented_and_nothing_else() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let routes = registered_routes();
+    assert!(routes.len() >= 13, "{routes:?}");
+    for (path, methods) in &routes {
+        if path == "/docs" {
+            continue; // the page that shows the document
+        }
+        let documented = &doc["paths"][path.as_str()];
+        assert!(
+            documented.is_object(),
+            "{path} is registered but not documented"
+        );
+        for method in ["get", "post", "put", "delete", "patch"] {
+            assert_eq!(
+                methods.contains(&method.to_owned()),
+                documented[method].is_object(),
+                "{method} {path}: registered and documented disagree"
+            );
+        }
+    }
+    let documented: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    for path in documented {
+        assert!(
+            routes.iter().any(|(p, _)| p == path),
+            "{path} is documented but not registered"
+        );
+    }
+    // And the server agrees with the table: documented methods are served, others are 405.
+    for (path, methods) in &routes {
+        if path == "/docs" || path == "/v1/events" {
+            continue;
+        }
+        let concrete = path.replace("{id}", "AAAAAAAAAAAAAAAA");
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let response = app
+                .request(method, &concrete, Some(KEVIN.1), None, &[])
+                .await;
+            let allowed = methods.contains(&method.to_lowercase());
+            assert_eq!(
+                response.status == 405,
+                !allowed,
+                "{method} {concrete}: {}",
+                response.status
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn real_responses_match_the_document() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let check = |method: &str, template: &str, response: &Response| {
+        conforms(&doc, method, template, response)
+    };
+
+    check(
+        "get",
+        "/health",
+        &app.request("GET", "/health", None, None, &[]).await,
+    );
+
+    // Contacts.
+    let created = app
+        .post_form(
+            "/v1/contacts",
+            KEVIN.1,
+            &format!("username={}&phone_number=1&display_name=Mom", KATE.0),
+        )
+        .await;
+    check("post", "/v1/contacts", &created);
+    let kate = created.id();
+    let conversation = created.body["conversation_id"].as_str().unwrap().to_owned();
+    check(
+        "post",
+        "/v1/contacts",
+        &app.post_form(
+            "/v1/contacts",
+            KEVIN.1,
+            &format!("username={}&phone_number=1", KATE.0),
+        )
+        .await,
+    );
+    check(
+        "post",
+        "/v1/contacts",
+        &app.post_form("/v1/contacts", KEVIN.1, "username=bad name&phone_number=1")
+            .await,
+    );
+    check(
+        "post",
+        "/v1/contacts",
+        &app.request(
+            "POST",
+            "/v1/contacts",
+            Some(KEVIN.1),
+            Some(("text/plain", b"x".to_vec())),
+            &[],
+        )
+        .await,
+    );
+    check(
+        "get",
+        "/v1/contacts",
+        &app.get("/v1/contacts", KEVIN.1).await,
+    );
+    check(
+        "get",
+        "/v1/contacts",
+        &app.get("/v1/contacts?limit=0", KEVIN.1).await,
+    );
+    check(
+        "get",
+        "/v1/contacts",
+        &app.request("GET", "/v1/contacts", None, None, &[]).await,
+    );
+    check(
+        "get",
+        "/v1/contacts/{id}",
+        &app.get(&format!("/v1/contacts/{kate}"), KEVIN.1).await,
+    );
+    check(
+        "get",
+        "/v1/contacts/{id}",
+        &app.get("/v1/contacts/AAAAAAAAAAAAAAAA", KEVIN.1).await,
+    );
+    check(
+        "put",
+        "/v1/contacts/{id}",
+        &app.put_json(
+            &format!("/v1/contacts/{kate}"),
+            KEVIN.1,
+            json!({"display_name": null}),
+        )
+        .await,
+    );
+
+    // Conversations.
+    check(
+        "get",
+        "/v1/conversations",
+        &app.get("/v1/conversations?muted=false", KEVIN.1).await,
+    );
+    check(
+        "post",
+        "/v1/conversations",
+        &app.post_json("/v1/conversations", KEVIN.1, json!({"contact_id": kate}))
+            .await,
+    );
+    check(
+        "get",
+        "/v1/conversations/{id}",
+        &app.get(&format!("/v1/conversations/{conversation}"), KATE.1)
+            .await,
+    );
+    check(
+        "put",
+        "/v1/conversations/{id}",
+        &app.put_form(
+            &format!("/v1/conversations/{conversation}"),
+            KEVIN.1,
+            "is_muted=true&archived_at=5",
+        )
+        .await,
+    );
+
+    // Attachments and messages.
+    let upload = app
+        .upload(KEVIN.1, "file", "a.txt", None, b"hello", &[])
+        .await;
+    check("post", "/v1/attachments", &upload);
+    let attachment = upload.id();
+    check(
+        "post",
+        "/v1/attachments",
+        &app.upload(KEVIN.1, "nofile", "a.txt", None, b"x", &[])
+            .await,
+    );
+    let sent = app
+        .post_json(
+            "/v1/messages",
+            KEVIN.1,
+            json!({"conversation_id": conversation, "message": "hi", "attachments": [attachment]}),
+        )
+        .await;
+    check("post", "/v1/messages", &sent);
+    let message = sent.id();
+    check(
+        "post",
+        "/v1/messages",
+        &app.post_json(
+            "/v1/messages",
+            KEVIN.1,
+            json!({"conversation_id": conversation}),
+        )
+        .await,
+    );
+    check(
+        "put",
+        "/v1/messages/{id}",
+        &app.put_form(
+            &format!("/v1/messages/{message}"),
+            KATE.1,
+            "reactions[smile][]=KateMcCallister",
+        )
+        .await,
+    );
+    check(
+        "put",
+        "/v1/messages/{id}",
+        &app.put_form(&format!("/v1/messages/{message}"), KATE.1, "message=mine")
+            .await,
+    );
+    check(
+        "get",
+        "/v1/messages",
+        &app.get(
+            &format!("/v1/messages?conversation_id={conversation}"),
+            KEVIN.1,
+        )
+        .await,
+    );
+    check(
+        "get",
+        "/v1/messages",
+        &app.get("/v1/messages?starting_after=nope", KEVIN.1).await,
+    );
+    check(
+        "get",
+        "/v1/messages/{id}",
+        &app.get(&format!("/v1/messages/{message}"), KATE.1).await,
+    );
+    check(
+        "get",
+        "/v1/attachments",
+        &app.get("/v1/attachments", KATE.1).await,
+    );
+    check(
+        "get",
+        "/v1/attachments/{id}",
+        &app.get(&format!("/v1/attachments/{attachment}"), KATE.1)
+            .await,
+    );
+    check(
+        "get",
+        "/v1/attachments/{id}/content",
+        &app.get(&format!("/v1/attachments/{attachment}/content"), KATE.1)
+            .await,
+    );
+    check(
+        "get",
+        "/v1/attachments/{id}/content",
+        &app.request(
+            "GET",
+            &format!("/v1/attachments/{attachment}/content"),
+            Some(KATE.1),
+            None,
+            &[("Range", "bytes=0-1")],
+        )
+        .await,
+    );
+    check(
+        "put",
+        "/v1/attachments/{id}",
+        &app.put_form(
+            &format!("/v1/attachments/{attachment}"),
+            KEVIN.1,
+            "filename=b.txt",
+        )
+        .await,
+    );
+    check(
+        "put",
+        "/v1/attachments/{id}",
+        &app.put_form(
+            &format!("/v1/attachments/{attachment}"),
+            KATE.1,
+            "filename=c.txt",
+        )
+        .await,
+    );
+
+    // Groups.
+    let group = app
+        .post_json(
+            "/v1/groups",
+            KEVIN.1,
+            json!({"name": "Family", "contacts": [kate]}),
+        )
+        .await;
+    check("post", "/v1/groups", &group);
+    let group_id = group.id();
+    check("get", "/v1/groups", &app.get("/v1/groups", KATE.1).await);
+    check(
+        "get",
+        "/v1/groups/{id}",
+        &app.get(&format!("/v1/groups/{group_id}"), KATE.1).await,
+    );
+    check(
+        "put",
+        "/v1/groups/{id}",
+        &app.put_form(&format!("/v1/groups/{group_id}"), KATE.1, "name=x")
+            .await,
+    );
+    check(
+        "put",
+        "/v1/groups/{id}",
+        &app.put_form(&format!("/v1/groups/{group_id}"), KEVIN.1, "description=d")
+            .await,
+    );
+
+    // Deletes, last.
+    check(
+        "delete",
+        "/v1/messages/{id}",
+        &app.delete(&format!("/v1/messages/{message}"), KATE.1).await,
+    );
+    check(
+        "delete",
+        "/v1/messages/{id}",
+        &app.delete(&format!("/v1/messages/{message}"), KEVIN.1)
+            .await,
+    );
+    let loose = app
+        .upload(KEVIN.1, "file", "l.txt", None, b"x", &[])
+        .await
+        .id();
+    check(
+        "delete",
+        "/v1/attachments/{id}",
+        &app.delete(&format!("/v1/attachments/{loose}"), KEVIN.1)
+            .await,
+    );
+    check(
+        "delete",
+        "/v1/groups/{id}",
+        &app.delete(&format!("/v1/groups/{group_id}"), KATE.1).await,
+    );
+    check(
+        "delete",
+        "/v1/groups/{id}",
+        &app.delete(&format!("/v1/groups/{group_id}"), KEVIN.1).await,
+    );
+    check(
+        "delete",
+        "/v1/conversations/{id}",
+        &app.delete(&format!("/v1/conversations/{conversation}"), KEVIN.1)
+            .await,
+    );
+    check(
+        "delete",
+        "/v1/contacts/{id}",
+        &app.delete(&format!("/v1/contacts/{kate}"), KEVIN.1).await,
+    );
+    check(
+        "delete",
+        "/v1/contacts/{id}",
+        &app.delete(&format!("/v1/contacts/{kate}"), KEVIN.1).await,
+    );
+
+    // Wrong methods are documented as 405.
+    check(
+        "get",
+        "/v1/messages",
+        &app.request("GET", "/v1/messages?limit=101", Some(KEVIN.1), None, &[])
+            .await,
+    );
+}
+
+#[actix_web::test]
+async fn the_docs_page_is_served_from_the_binary() {
+    let app = spawn_app().await;
+    // /docs redirects to /docs/ (the client follows it).
+    let redirected = app
+        .request("GET", "/docs", None, None, &[])
+        .await
+        .expect(200);
+    assert!(String::from_utf8_lossy(&redirected.raw).contains("swagger-ui"));
+    let page = app
+        .request("GET", "/docs/", None, None, &[])
+        .await
+        .expect(200);
+    let html = String::from_utf8(page.raw).unwrap();
+    assert!(html.contains("swagger-ui"));
+    // Every asset it loads is local: no URL with a scheme or a protocol-relative one.
+    for attribute in ["src=\"", "href=\""] {
+        for part in html.split(attribute).skip(1) {
+            let url = part.split('"').next().unwrap();
+            assert!(
+                !url.contains("://") && !url.starts_with("//"),
+                "external asset {url}"
+            );
+        }
+    }
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
+        let response = app
+            .request("GET", &format!("/docs/{asset}"), None, None, &[])
+            .await
+            .expect(200);
+        let text = String::from_utf8_lossy(&response.raw);
+        if asset == "swagger-initializer.js" {
+            assert!(text.contains("/openapi.json"), "{text}");
+            assert!(!text.contains("https://"), "{text}");
+        }
+    }
+}
