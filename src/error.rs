@@ -71,6 +71,8 @@ pub struct Error {
     pub param: Option<String>,
     /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
+    /// The methods for an `Allow` header (405).
+    pub allow: Option<&'static str>,
 }
 
 /// The body a client receives.
@@ -96,6 +98,7 @@ impl Error {
             message: message.into(),
             param: None,
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -167,6 +170,9 @@ impl Error {
         let mut response = HttpResponse::build(self.status());
         if self.kind == ErrorKind::Unauthorized {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"protocol\""));
+        }
+        if let Some(methods) = self.allow {
+            response.insert_header((header::ALLOW, methods));
         }
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));

@@ -129,14 +129,19 @@ pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Erro
     ))
 }
 
-/// For a known path with a method it does not have.
-pub async fn method_not_allowed(req: actix_web::HttpRequest) -> Result<HttpResponse, Error> {
-    Err(Error::new(
+/// For a known path with a method it does not have; `allow` lists the ones it has.
+pub async fn method_not_allowed(
+    req: actix_web::HttpRequest,
+    allow: &'static str,
+) -> Result<HttpResponse, Error> {
+    let mut error = Error::new(
         ErrorKind::MethodNotAllowed,
         format!(
-            "{} is not allowed on {}.",
+            "{} is not allowed on {}; use {allow}.",
             req.method(),
             crate::error::printable(req.path())
         ),
-    ))
+    );
+    error.allow = Some(allow);
+    Err(error)
 }

@@ -190,11 +190,19 @@ pub async fn get_attachment_content(
         .file_type
         .parse()
         .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
-    Ok(file
+    let response = file
         .set_content_type(mime)
         .use_etag(true)
         .set_content_disposition(disposition(&stored.filename))
-        .into_response(&req))
+        .into_response(&req);
+    if response.status() == actix_web::http::StatusCode::RANGE_NOT_SATISFIABLE {
+        return Err(Error::new(
+            ErrorKind::RangeNotSatisfiable,
+            "The Range header names no bytes of this file (e.g. Range: bytes=0-1023).",
+        )
+        .with_param("Range"));
+    }
+    Ok(response)
 }
 
 /// `PUT /v1/attachments/:id`: `filename` only, by the uploader.
@@ -325,6 +333,7 @@ pub struct UploadRequest {
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
     /// A message you sent, to attach the file to.
+    #[schema(nullable = false)]
     pub message_id: Option<String>,
 }
 
@@ -332,6 +341,12 @@ pub struct UploadRequest {
 #[derive(ToSchema)]
 pub struct UpdateAttachmentRequest {
     /// A plain name: no slashes or control characters, at most 255 characters.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^/\\\x00-\x1f\x7f]*\S[^/\\\x00-\x1f\x7f]*$"
+    )]
     pub filename: Option<String>,
 }
 

@@ -155,10 +155,15 @@ fn new_contact(body: &Body) -> Result<NewContact> {
 #[derive(ToSchema)]
 pub struct NewContactRequest {
     /// 1-64 letters, digits, `_`, `.`, `-`.
+    #[schema(pattern = r"^[\p{L}\p{N}_.\-]{1,64}$")]
     pub username: String,
+    /// Digits, spaces and `+-().`, at most 32 characters.
+    #[schema(pattern = r"^[0-9+\-(). ]*[0-9][0-9+\-(). ]*$", max_length = 32)]
     pub phone_number: String,
+    #[schema(pattern = r"^(https?://[^\s\x00-\x1f]+)?$", max_length = 2048)]
     pub avatar_url: Option<String>,
     /// Your name for them.
+    #[schema(max_length = 128, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
     pub display_name: Option<String>,
 }
 
@@ -166,5 +171,6 @@ pub struct NewContactRequest {
 #[derive(ToSchema)]
 pub struct UpdateContactRequest {
     /// Your name for them; null (or an empty form value) clears it.
+    #[schema(max_length = 128, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
     pub display_name: Option<String>,
 }

@@ -154,8 +154,10 @@ pub async fn delete_conversation(
 #[derive(ToSchema)]
 pub struct NewConversationRequest {
     /// One of your contacts: their direct conversation with you.
+    #[schema(nullable = false)]
     pub contact_id: Option<String>,
     /// A group you are in: its conversation.
+    #[schema(nullable = false)]
     pub group_id: Option<String>,
 }
 
@@ -164,7 +166,9 @@ pub struct NewConversationRequest {
 pub struct UpdateConversationRequest {
     /// A message of this conversation (shared by everyone in it); null unpins.
     pub pinned_message_id: Option<String>,
+    #[schema(schema_with = super::openapi::form_bool)]
     pub is_pinned: Option<bool>,
+    #[schema(schema_with = super::openapi::form_bool)]
     pub is_muted: Option<bool>,
     /// Unix seconds; null unarchives.
     #[schema(minimum = 0, maximum = 253402300799_i64)]

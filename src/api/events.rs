@@ -18,6 +18,21 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// One event, as the `data:` of an SSE frame and the body of a webhook POST.
+#[derive(utoipa::ToSchema)]
+pub struct EventBody {
+    pub id: String,
+    /// `RESOURCE.ACTION`, e.g. `message.created`.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub kind: String,
+    pub created_at: i64,
+    /// Whose view the payload shows (who acted, for messages and attachments).
+    pub account_id: String,
+    /// The object as it is after the change (before it, for a delete).
+    pub payload: serde_json::Value,
+}
+
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const CATCH_UP_BATCH: u32 = 500;
 
@@ -27,7 +42,7 @@ const CATCH_UP_BATCH: u32 = 500;
     path = "/v1/events",
     tag = "events",
     params(("Last-Event-ID" = Option<String>, Header, description = "Replay everything after this event")),
-    responses((status = 200, description = "Server-Sent Events: `id`, `event` (the type) and `data` (the event JSON) per event", content_type = "text/event-stream", body = String)),
+    responses((status = 200, description = "Server-Sent Events: `id`, `event` (the type) and `data` (the event JSON) per event", content_type = "text/event-stream", body = EventBody)),
 )]
 pub async fn stream_events(
     state: web::Data<AppState>,

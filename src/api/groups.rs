@@ -169,21 +169,36 @@ fn checked_avatar_url(body: &Body) -> Result<Option<Option<String>>> {
 /// `POST /v1/groups`
 #[derive(ToSchema)]
 pub struct NewGroupRequest {
-    /// 1-128 characters.
+    /// 1-128 characters, not blank.
+    #[schema(
+        max_length = 128,
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b-\x1f\x7f]*$"
+    )]
     pub name: String,
+    #[schema(max_length = 2048, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
     pub description: Option<String>,
+    #[schema(pattern = r"^(https?://[^\s\x00-\x1f]+)?$", max_length = 2048)]
     pub avatar_url: Option<String>,
     /// Contact ids from your address book (`contacts[]=ID`).
+    #[schema(nullable = false, max_items = 255)]
     pub contacts: Option<Vec<String>>,
 }
 
 /// `PUT /v1/groups/:id`: the owner only.
 #[derive(ToSchema)]
 pub struct UpdateGroupRequest {
+    #[schema(
+        nullable = false,
+        max_length = 128,
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b-\x1f\x7f]*$"
+    )]
     pub name: Option<String>,
+    #[schema(max_length = 2048, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
     pub description: Option<String>,
+    #[schema(pattern = r"^(https?://[^\s\x00-\x1f]+)?$", max_length = 2048)]
     pub avatar_url: Option<String>,
     /// The full new member list; the owner stays.
+    #[schema(nullable = false, max_items = 255)]
     pub contacts: Option<Vec<String>>,
     /// Unix seconds; null unarchives.
     #[schema(minimum = 0, maximum = 253402300799_i64)]

@@ -172,9 +172,15 @@ fn message_text(text: &str, settings: &Settings) -> Result<String> {
 #[derive(ToSchema)]
 pub struct NewMessageRequest {
     pub conversation_id: String,
-    /// Not blank; at most `max_message_chars` characters (16,384 by default).
+    /// Not blank; at most `max_message_chars` characters (16,384 by default); no control
+    /// characters but line breaks and tabs.
+    #[schema(
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b-\x1f\x7f]*$",
+        max_length = 16384
+    )]
     pub message: String,
     /// Ids of attachments you uploaded that belong to no message yet (`attachments[]=ID`).
+    #[schema(nullable = false, max_items = 32)]
     pub attachments: Option<Vec<String>>,
 }
 
@@ -182,8 +188,14 @@ pub struct NewMessageRequest {
 #[derive(ToSchema)]
 pub struct UpdateMessageRequest {
     /// The sender only.
+    #[schema(
+        nullable = false,
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b-\x1f\x7f]*$",
+        max_length = 16384
+    )]
     pub message: Option<String>,
     /// The full new list (the sender only).
+    #[schema(nullable = false, max_items = 32)]
     pub attachments: Option<Vec<String>>,
     /// `{"EMOJI": ["YOUR_USERNAME"]}` adds your reaction, `{"EMOJI": []}` removes it
     /// (`reactions[EMOJI][]=USERNAME` in a form).

@@ -15,67 +15,67 @@ use actix_web::{HttpResponse, Resource, web};
 use serde::Serialize;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/health").route(web::get().to(health::health)))
+    cfg.service(resource("/health", "GET").route(web::get().to(health::health)))
         .service(openapi::docs())
-        .service(resource("/docs").route(web::get().to(openapi::docs_redirect)))
+        .service(resource("/docs", "GET").route(web::get().to(openapi::docs_redirect)))
         .service(
             web::scope("/v1")
                 .service(
-                    resource("/contacts")
+                    resource("/contacts", "GET, POST")
                         .route(web::get().to(contacts::list_contacts))
                         .route(web::post().to(contacts::create_contact)),
                 )
                 .service(
-                    resource("/contacts/{id}")
+                    resource("/contacts/{id}", "GET, PUT, DELETE")
                         .route(web::get().to(contacts::get_contact))
                         .route(web::put().to(contacts::update_contact))
                         .route(web::delete().to(contacts::delete_contact)),
                 )
                 .service(
-                    resource("/conversations")
+                    resource("/conversations", "GET, POST")
                         .route(web::get().to(conversations::list_conversations))
                         .route(web::post().to(conversations::create_conversation)),
                 )
                 .service(
-                    resource("/conversations/{id}")
+                    resource("/conversations/{id}", "GET, PUT, DELETE")
                         .route(web::get().to(conversations::get_conversation))
                         .route(web::put().to(conversations::update_conversation))
                         .route(web::delete().to(conversations::delete_conversation)),
                 )
                 .service(
-                    resource("/messages")
+                    resource("/messages", "GET, POST")
                         .route(web::get().to(messages::list_messages))
                         .route(web::post().to(messages::create_message)),
                 )
                 .service(
-                    resource("/messages/{id}")
+                    resource("/messages/{id}", "GET, PUT, DELETE")
                         .route(web::get().to(messages::get_message))
                         .route(web::put().to(messages::update_message))
                         .route(web::delete().to(messages::delete_message)),
                 )
                 .service(
-                    resource("/attachments")
+                    resource("/attachments", "GET, POST")
                         .route(web::get().to(attachments::list_attachments))
                         .route(web::post().to(attachments::create_attachment)),
                 )
                 .service(
-                    resource("/attachments/{id}")
+                    resource("/attachments/{id}", "GET, PUT, DELETE")
                         .route(web::get().to(attachments::get_attachment))
                         .route(web::put().to(attachments::update_attachment))
                         .route(web::delete().to(attachments::delete_attachment)),
                 )
                 .service(
-                    resource("/attachments/{id}/content")
+                    resource("/attachments/{id}/content", "GET")
                         .route(web::get().to(attachments::get_attachment_content)),
                 )
-                .service(resource("/events").route(web::get().to(events::stream_events)))
+                .service(resource("/events", "GET").route(web::get().to(events::stream_events)))
                 .service(
-                    resource("/groups")
+                    resource("/groups", "GET, POST")
                         .route(web::get().to(groups::list_groups))
                         .route(web::post().to(groups::create_group)),
                 )
                 .service(
-                    resource("/groups/{id}")
+                    resource("/groups/{id}", "GET, PUT, DELETE")
                         .route(web::get().to(groups::get_group))
                         .route(web::put().to(groups::update_group))
                         .route(web::delete().to(groups::delete_group)),
@@ -84,9 +84,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// A resource whose unknown methods get the JSON 405 and whose handlers' panics become 500s.
+/// A resource whose other methods get the JSON 405 with `Allow: allow`, and whose handlers'
+/// panics become 500s. `allow` lists the methods of its routes (a test checks they agree).
 fn resource(
     path: &str,
+    allow: &'static str,
 ) -> Resource<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -98,7 +100,7 @@ fn resource(
 > {
     web::resource(path)
         .wrap(actix_web::middleware::from_fn(catch_panic))
-        .default_service(web::to(method_not_allowed))
+        .default_service(web::to(move |req| method_not_allowed(req, allow)))
 }
 
 pub(crate) fn ok(body: impl Serialize) -> HttpResponse {

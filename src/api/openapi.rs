@@ -109,6 +109,10 @@ impl Modify for Conventions {
             ("500", "The server failed; the cause is in its log"),
         ];
         for item in openapi.paths.paths.values_mut() {
+            // A partial update may change nothing: its body is optional.
+            if let Some(body) = item.put.as_mut().and_then(|op| op.request_body.as_mut()) {
+                body.required = Some(utoipa::openapi::Required::False);
+            }
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -152,4 +156,20 @@ pub async fn docs_redirect() -> HttpResponse {
     HttpResponse::MovedPermanently()
         .insert_header(("Location", "/docs/"))
         .finish()
+}
+
+/// A boolean attribute: `true`/`false` in JSON; in a form, `true`/`false` or `1`/`0`.
+pub fn form_bool() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["true", "false", "1", "0"])),
+            )
+            .description(Some("true or false (a form may also send 1 or 0)"))
+            .build(),
+    )
 }

@@ -77,6 +77,7 @@ fn registered_routes() -> Vec<(String, Vec<String>)> {
     let source =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/mod.rs")).unwrap();
     let mut routes: Vec<(String, Vec<String>)> = Vec::new();
+    let mut allows: Vec<String> = Vec::new();
     let mut scope = String::new();
     for line in source.lines() {
         let line = line.trim();
@@ -97,6 +98,11 @@ fn registered_routes() -> Vec<(String, Vec<String>)> {
                 routes.last_mut().unwrap().1.push(method.to_owned());
             }
         }
+    }
+    // Each resource's Allow list names exactly its routes' methods.
+    for ((path, methods), allow) in routes.iter().zip(&allows) {
+        let listed: Vec<String> = allow.split(", ").map(str::to_lowercase).collect();
+        assert_eq!(&listed, methods, "{path}: Allow says {allow}");
     }
     routes
 }
