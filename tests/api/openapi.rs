@@ -85,13 +85,16 @@ fn registered_routes() -> Vec<(String, Vec<String>)> {
             scope = rest.split('"').next().unwrap().to_owned();
         }
         if let Some(rest) = line.split("resource(\"").nth(1) {
-            let path = rest.split('"').next().unwrap();
+            let mut quoted = rest.split('"');
+            let path = quoted.next().unwrap();
+            let allow = quoted.nth(1).unwrap();
             let full = if path == "/health" || path == "/docs" {
                 path.to_owned()
             } else {
                 format!("{scope}{path}")
             };
             routes.push((full, Vec::new()));
+            allows.push(allow.to_owned());
         }
         for method in ["get", "post", "put", "delete", "patch"] {
             if line.contains(&format!("web::{method}()")) {
