@@ -73,7 +73,6 @@ pub fn init(dir: Option<&Path>) -> Outcome {
 listen = "127.0.0.1:8080"      # address:port; port 0 picks a free port
 database = "protocol.db"       # SQLite file, created if missing
 synchronous = "normal"         # "full" also survives power loss, at some cost in write speed
-demo_data = false              # true loads the Protocol docs' example data at start-up
 # public_url = "https://chat.example.com"   # when behind a reverse proxy
 
 [[accounts]]                   # one per person who may call the API

@@ -45,8 +45,6 @@ pub struct ServerConfig {
     pub auth_failures_per_minute: u32,
     /// Requests allowed per account per minute before 429 (0: no limit).
     pub requests_per_minute: u32,
-    /// Load the Protocol docs' example data at start-up.
-    pub demo_data: bool,
 }
 
 impl Default for ServerConfig {
@@ -62,7 +60,6 @@ impl Default for ServerConfig {
             event_retention_hours: 24 * 7,
             auth_failures_per_minute: 20,
             requests_per_minute: 0,
-            demo_data: false,
         }
     }
 }

@@ -392,7 +392,7 @@ fn init_writes_a_config_that_checks_and_serves() {
     assert!(out.status.success(), "{out:?}");
     let config = dir.path().join("site/protocol.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    assert!(text.contains("demo_data = false"));
+    assert!(text.contains("[[accounts]]"));
     let token = text
         .lines()
         .find_map(|l| l.strip_prefix("token = \""))

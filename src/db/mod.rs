@@ -14,6 +14,8 @@ pub mod idempotency;
 pub mod ids;
 pub mod messages;
 pub mod page;
+#[cfg(test)]
+mod query_plans;
 pub mod schema;
 pub mod writer;
 

@@ -1,0 +1,147 @@
+//! Every list query uses an index: this test runs each list (first pages and pages after a
+//! cursor, with every filter) on a populated database while tracing the SQL that runs, then asks
+//! SQLite for the plan of each statement and fails on any full table scan.
+
+use super::*;
+use crate::auth::Account;
+use crate::pagination::{Cursor, PageParams};
+use std::sync::Mutex;
+
+static TRACED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn remember(sql: &str) {
+    if let Ok(mut traced) = TRACED.lock() {
+        traced.push(sql.to_owned());
+    }
+}
+
+fn account(conn: &Connection, name: &str) -> Account {
+    let id = contacts::upsert_account(conn, name, "1", None, 1).unwrap();
+    Account {
+        id,
+        username: name.into(),
+    }
+}
+
+fn pages(first_ids: &[&str]) -> Vec<PageParams> {
+    let mut all = vec![PageParams {
+        limit: 2,
+        cursor: None,
+    }];
+    for id in first_ids {
+        all.push(PageParams {
+            limit: 2,
+            cursor: Some(Cursor::After((*id).to_owned())),
+        });
+        all.push(PageParams {
+            limit: 2,
+            cursor: Some(Cursor::Before((*id).to_owned())),
+        });
+    }
+    all
+}
+
+#[test]
+fn no_list_query_scans_a_table() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    schema::migrate(&mut conn).unwrap();
+    let (kevin, kate) = (account(&conn, "kevin"), account(&conn, "kate"));
+    let base = "http://h";
+    let new = contacts::NewContact {
+        username: "kate".into(),
+        phone_number: "1".into(),
+        avatar_url: None,
+        display_name: None,
+    };
+    let contact = contacts::create(&conn, &kevin.id, &new, 1).unwrap();
+    let conversation = contact.conversation_id.clone().unwrap();
+    let mut message_ids = Vec::new();
+    for i in 0..5 {
+        let message = messages::NewMessage {
+            conversation_id: conversation.clone(),
+            message: format!("m{i}"),
+            attachments: vec![],
+        };
+        message_ids.push(
+            messages::create(&conn, &kevin, &message, 1, base)
+                .unwrap()
+                .id,
+        );
+    }
+    let group = groups::create(
+        &conn,
+        &kevin.id,
+        &groups::NewGroup {
+            name: "g".into(),
+            description: None,
+            avatar_url: None,
+            contacts: vec![kate.id.clone()],
+        },
+        1,
+    )
+    .unwrap();
+    let attachment = attachments::NewAttachment {
+        id: ids::new_id(),
+        filename: "f".into(),
+        file_type: "text/plain".into(),
+        file_size: 1,
+        message_id: Some(message_ids[0].clone()),
+    };
+    let attachment = attachments::create(&conn, &kevin.id, &attachment, 1, base)
+        .unwrap()
+        .id;
+
+    conn.trace(Some(remember));
+    let viewer = &kevin.id;
+    for page in pages(&[&kate.id]) {
+        contacts::list(&conn, viewer, &page).unwrap();
+    }
+    for page in pages(&[&conversation]) {
+        for filter in [
+            conversations::ConversationFilter::default(),
+            conversations::ConversationFilter {
+                muted: Some(true),
+                archived: Some(false),
+                pinned: Some(true),
+                group_id: Some(group.id.clone()),
+            },
+        ] {
+            conversations::list(&conn, viewer, &filter, &page).unwrap();
+        }
+    }
+    for page in pages(&[&message_ids[2]]) {
+        messages::list(&conn, viewer, Some(&conversation), &page, base).unwrap();
+        messages::list(&conn, viewer, None, &page, base).unwrap();
+    }
+    for page in pages(&[&group.id]) {
+        for archived in [None, Some(true)] {
+            groups::list(&conn, viewer, archived, &page).unwrap();
+        }
+    }
+    for page in pages(&[&attachment]) {
+        attachments::list(&conn, viewer, Some(&conversation), &page, base).unwrap();
+        attachments::list(&conn, viewer, None, &page, base).unwrap();
+    }
+    conn.trace(None);
+
+    let traced = std::mem::take(&mut *TRACED.lock().unwrap());
+    assert!(traced.len() > 20, "{traced:?}");
+    let mut scans = Vec::new();
+    for sql in &traced {
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for step in plan {
+            // `SCAN json_each` walks the ids handed in, not a table.
+            let is_scan = step.starts_with("SCAN ") && !step.contains("json_each");
+            if is_scan && !step.contains("USING INDEX") && !step.contains("USING COVERING INDEX") {
+                scans.push(format!("{step}  <-  {sql}"));
+            }
+        }
+    }
+    assert!(scans.is_empty(), "table scans:\n{}", scans.join("\n"));
+}
