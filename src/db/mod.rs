@@ -99,7 +99,8 @@ impl Db {
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let published = Arc::new(Mutex::new(Waiting::default()));
         let (notify, waiting) = (commits.clone(), published.clone());
-        let writer = Writer::start(conn, move |events| {
+        let wal = (!in_memory).then(|| std::path::PathBuf::from(format!("{path}-wal")));
+        let writer = Writer::start(conn, wal, move |events| {
             if !events.is_empty() {
                 let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
                 if waiting.events.len() + events.len() > MAX_WAITING {
@@ -228,30 +229,19 @@ impl Db {
 
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-/// A WAL larger than this is checkpointed and truncated even if that means waiting a moment for
-/// readers: under constant load some reader always holds an old snapshot, and a passive
-/// checkpoint alone would let the WAL grow without end.
-const WAL_LIMIT_BYTES: u64 = 32 * 1024 * 1024;
 
+/// Passive checkpoints on their own connection and thread: they copy what they can without
+/// blocking the writer or the readers. (The writer truncates the WAL itself when constant
+/// readers keep these from finishing: see `writer.rs`.)
 fn start_checkpointer(path: &str, pragmas: &str) -> std::io::Result<()> {
     let conn = Connection::open(path).map_err(std::io::Error::other)?;
     conn.execute_batch(pragmas).map_err(std::io::Error::other)?;
-    let wal = std::path::PathBuf::from(format!("{path}-wal"));
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             loop {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-                // PASSIVE copies what it can without blocking anyone; TRUNCATE waits for the
-                // readers of old snapshots, then resets the WAL to empty.
-                let mode = if size > WAL_LIMIT_BYTES {
-                    "TRUNCATE"
-                } else {
-                    "PASSIVE"
-                };
-                let sql = format!("PRAGMA wal_checkpoint({mode})");
-                if let Err(e) = conn.query_row(&sql, [], |_| Ok(())) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     log::warn!("checkpoint: {e}");
                 }
             }

@@ -10,10 +10,16 @@ use super::events::{self, Published};
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::mpsc;
 
 /// Most jobs in one transaction: bounds how long the first of them waits for its answer.
 const MAX_BATCH: usize = 128;
+/// Past this size the writer truncates the WAL between two batches. Under constant load some
+/// reader always holds an old snapshot, so passive checkpoints alone would let it grow without
+/// end; the writer can do it without waiting for any other writer (there is none), and the
+/// jobs that arrive meanwhile simply queue.
+const WAL_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Called once the batch's commit succeeded or failed.
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
@@ -30,12 +36,13 @@ impl Writer {
     /// events the transaction recorded.
     pub fn start(
         conn: Connection,
+        wal: Option<PathBuf>,
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, queue, after_commit))?;
+            .spawn(move || run(conn, wal, queue, after_commit))?;
         Ok(Writer { jobs })
     }
 
@@ -65,7 +72,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>, after_commit: impl Fn(Vec<Published>)) {
+fn run(
+    conn: Connection,
+    wal: Option<PathBuf>,
+    queue: mpsc::Receiver<Job>,
+    after_commit: impl Fn(Vec<Published>),
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -92,6 +104,15 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, after_commit: impl Fn(Vec<P
         }
         if committed.is_ok() {
             after_commit(published);
+        }
+        let wal_size = wal
+            .as_ref()
+            .and_then(|path| std::fs::metadata(path).ok())
+            .map_or(0, |m| m.len());
+        if wal_size > WAL_LIMIT_BYTES
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            log::warn!("checkpoint: {e}");
         }
     }
 }
