@@ -289,6 +289,11 @@ impl Query {
         self.0.get(key).map(String::as_str)
     }
 
+    /// An optional filter (an id); empty counts as absent (`curl -G -d conversation_id=`).
+    pub fn filter(&self, key: &str) -> Option<String> {
+        self.get(key).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
     /// `true`/`false` (or `1`/`0`); absent or empty → no filter.
     pub fn bool(&self, key: &str) -> Result<Option<bool>> {
         match self.get(key) {

@@ -39,10 +39,7 @@ pub async fn list_attachments(
     query: Query,
 ) -> Result<HttpResponse> {
     let page = PageParams::from_query(&query)?;
-    let conversation = query
-        .get("conversation_id")
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned);
+    let conversation = query.filter("conversation_id");
     let base = state.settings.public_url.clone();
     let list = state
         .db

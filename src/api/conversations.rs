@@ -35,10 +35,7 @@ pub async fn list_conversations(
         muted: query.bool("muted")?,
         archived: query.bool("archived")?,
         pinned: query.bool("pinned")?,
-        group_id: query
-            .get("group_id")
-            .filter(|g| !g.is_empty())
-            .map(str::to_owned),
+        group_id: query.filter("group_id"),
     };
     let list = state
         .db
