@@ -180,3 +180,9 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (account_id, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_keys_by_time ON idempotency_keys (created_at);
+
+-- Facts about the database itself, e.g. when the demo data was loaded (src/demo.rs).
+CREATE TABLE IF NOT EXISTS server_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;

@@ -2,7 +2,7 @@
 //! and exits 1 (clap itself exits 2 on a usage error).
 
 use crate::config::Config;
-use crate::db::{self, Db, ids};
+use crate::db::{Db, ids};
 use crate::{RunOptions, build_state, run};
 use std::io::Write;
 use std::net::TcpListener;
@@ -18,8 +18,10 @@ pub fn serve(config_path: &Path) -> Outcome {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    let mut state = build_state(&config, &config.public_url(local))?;
+    let base = config.public_url(local);
+    let mut state = build_state(&config, &base)?;
     state.config_path = Some(config_path.to_owned());
+    let demo_data = config.server.demo_data;
 
     if !local.ip().is_loopback() {
         let exposed = config.accounts_with_example_tokens();
@@ -37,6 +39,11 @@ pub fn serve(config_path: &Path) -> Outcome {
             .map_err(|e| format!("cannot start the server: {e}"))?;
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on http://{local}");
+        if demo_data {
+            for line in crate::demo::start_up_hint(&config, &base) {
+                let _ = writeln!(stdout, "{line}");
+            }
+        }
         let _ = stdout.flush();
         server.await.map_err(|e| format!("server error: {e}"))
     })
@@ -73,6 +80,7 @@ pub fn init(dir: Option<&Path>) -> Outcome {
 listen = "127.0.0.1:8080"      # address:port; port 0 picks a free port
 database = "protocol.db"       # SQLite file, created if missing
 synchronous = "normal"         # "full" also survives power loss, at some cost in write speed
+demo_data = false              # true loads the Protocol docs' example data (McCallister family)
 # public_url = "https://chat.example.com"   # when behind a reverse proxy
 
 [[accounts]]                   # one per person who may call the API
@@ -180,10 +188,35 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
     Ok(())
 }
 
-/// Opens the configured database and brings the accounts in line (for tools that write).
-pub fn open_database(config: &Config) -> Result<Db, String> {
-    let db = Db::open(&config.server.database, config.server.synchronous)?;
-    crate::sync_accounts(&db, config)?;
-    let _ = db::now();
-    Ok(db)
+/// `protocol seed-demo`: loads whatever part of the demo dataset is missing into the configured
+/// database (the server may be running), then brings the accounts in line.
+pub fn seed_demo(config_path: &Path) -> Outcome {
+    let config = Config::load(config_path)?;
+    let server = &config.server;
+    if server.database == ":memory:" {
+        return Err("an in-memory database vanishes with this command; name a file".into());
+    }
+    let db = Db::open(&server.database, server.synchronous)?;
+    let files = crate::files::FileStore::open(
+        &server.database,
+        server.synchronous == crate::config::Synchronous::Full,
+    )?;
+    let report = crate::demo::load(&db, &files)?;
+    crate::sync_accounts(&db, &config)?;
+    if report.added == 0 {
+        println!("the demo data was already in {}", server.database);
+    } else {
+        println!(
+            "loaded the demo data into {} ({} rows)",
+            server.database, report.added
+        );
+    }
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+    let base = config.public_url(config.listen_addr()?);
+    for line in crate::demo::start_up_hint(&config, &base) {
+        println!("{line}");
+    }
+    Ok(())
 }

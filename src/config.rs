@@ -45,6 +45,8 @@ pub struct ServerConfig {
     pub auth_failures_per_minute: u32,
     /// Requests allowed per account per minute before 429 (0: no limit).
     pub requests_per_minute: u32,
+    /// Load the demo dataset of the public docs (once per database; see `demo.rs`).
+    pub demo_data: bool,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +62,7 @@ impl Default for ServerConfig {
             event_retention_hours: 24 * 7,
             auth_failures_per_minute: 20,
             requests_per_minute: 0,
+            demo_data: false,
         }
     }
 }

@@ -42,6 +42,9 @@ enum Command {
         /// The copy to create; its attachments go to FILE-files/.
         file: PathBuf,
     },
+    /// Load the demo data of the Protocol docs (the McCallister family, with the docs' ids)
+    /// into the configured database; what is already there is left as it is.
+    SeedDemo,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Token => protocol::cli::token(),
         Command::CheckConfig => protocol::cli::check_config(&cli.config),
         Command::Backup { file } => protocol::cli::backup(&cli.config, &file),
+        Command::SeedDemo => protocol::cli::seed_demo(&cli.config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

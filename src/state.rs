@@ -140,12 +140,22 @@ pub fn sync_accounts(db: &Db, config: &Config) -> Result<Vec<(String, Account)>,
 /// Opens the database and brings the accounts' contacts in line with the config.
 pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String> {
     let db = Db::open(&config.server.database, config.server.synchronous)?;
-    let accounts = sync_accounts(&db, config)?;
     let server = &config.server;
     let files = FileStore::open(
         &server.database,
         server.synchronous == crate::config::Synchronous::Full,
     )?;
+    // Before the accounts: on a new database the demo people get the docs' ids, and the
+    // accounts then find them by username.
+    if server.demo_data
+        && let Some(report) = crate::demo::load_once(&db, &files)?
+    {
+        log::info!("loaded the demo data ({} rows)", report.added);
+        for note in report.notes {
+            log::warn!("demo data: {note}");
+        }
+    }
+    let accounts = sync_accounts(&db, config)?;
     Ok(AppState {
         db,
         files,

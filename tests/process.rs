@@ -393,6 +393,7 @@ fn init_writes_a_config_that_checks_and_serves() {
     let config = dir.path().join("site/protocol.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("[[accounts]]"));
+    assert!(text.contains("\ndemo_data = false"), "{text}");
     let token = text
         .lines()
         .find_map(|l| l.strip_prefix("token = \""))
@@ -447,7 +448,14 @@ fn check_config_and_usage_errors_have_their_exit_codes() {
     );
     let usage = run_cli(&["no-such-command"], dir.path());
     assert_eq!(usage.status.code(), Some(2));
-    for command in ["serve", "init", "token", "check-config", "backup"] {
+    for command in [
+        "serve",
+        "init",
+        "token",
+        "check-config",
+        "backup",
+        "seed-demo",
+    ] {
         let help = run_cli(&[command, "--help"], dir.path());
         assert!(help.status.success(), "{command}");
         assert!(!help.stdout.is_empty());
@@ -525,6 +533,130 @@ fn backup_while_writes_run_is_consistent() {
         dir.path(),
     );
     assert_eq!(again.status.code(), Some(1));
+}
+
+/// Every row of every table, in a stable order, for comparing two states of a database.
+fn dump(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut rows = Vec::new();
+    for table in tables {
+        let mut statement = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = statement.column_count();
+        let mut table_rows: Vec<String> = statement
+            .query_map([], |r| {
+                let values: Vec<String> = (0..columns)
+                    .map(|i| match r.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into(),
+                        other => format!("{other:?}"),
+                    })
+                    .collect();
+                Ok(format!("{table}: {}", values.join(" | ")))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        table_rows.sort();
+        rows.extend(table_rows);
+    }
+    rows
+}
+
+#[test]
+fn seed_demo_loads_the_docs_data_once_and_changes_nothing_the_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("any.db");
+    let config = write_config(
+        dir.path(),
+        &format!("listen = \"127.0.0.1:0\"\ndatabase = \"{}\"", db.display()),
+    );
+    let config = config.to_str().unwrap();
+    let first = run_cli(&["--config", config, "seed-demo"], dir.path());
+    assert!(first.status.success(), "{first:?}");
+    let said = String::from_utf8(first.stdout).unwrap();
+    assert!(said.contains("loaded the demo data"), "{said}");
+    let loaded = dump(&db);
+    assert!(loaded.iter().any(|r| r.contains("SIuAFUNKdSYHZF2w")));
+
+    let second = run_cli(&["--config", config, "seed-demo"], dir.path());
+    assert!(second.status.success(), "{second:?}");
+    let said = String::from_utf8(second.stdout).unwrap();
+    assert!(said.contains("already"), "{said}");
+    assert_eq!(dump(&db), loaded);
+
+    // The server (demo_data off) serves it to the configured accounts.
+    let server = Server::start(config.as_ref(), &[]);
+    let (status, body) = http(
+        &server.addr,
+        "GET",
+        "/v1/messages/SIuAFUNKdSYHZF2w",
+        Some("token-kate"),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["contact"]["id"], "WAz8eIbvDR60rouK");
+}
+
+#[test]
+fn the_shipped_config_loads_the_demo_and_prints_tokens_that_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("protocol.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/protocol.toml"),
+        &config,
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .current_dir(dir.path())
+        .env("PROTOCOL_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .env_remove("PROTOCOL_DATABASE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = line.starts_with("try: ");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = printed.join("\n");
+    assert!(
+        printed[0].starts_with("listening on http://127.0.0.1:"),
+        "{text}"
+    );
+    for token in [
+        "kate-example-token-change-me",
+        "kevin-example-token-change-me",
+        "peter-example-token-change-me",
+    ] {
+        assert!(text.contains(token), "{text}");
+    }
+    // The suggested first request, run as printed.
+    let command = printed.last().unwrap().strip_prefix("try: ").unwrap();
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{command} -sS"))
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let body = json(&String::from_utf8(output.stdout).unwrap());
+    assert_eq!(body["data"][0]["id"], "SIuAFUNKdSYHZF2w", "{body}");
+    assert!(dir.path().join("protocol.db").exists());
 }
 
 #[test]

@@ -92,6 +92,18 @@ pub async fn create_attachment(
         match field.name() {
             Some("file") if upload.is_none() => {
                 let declared_type = field.content_type().map(|m| m.essence_str().to_owned());
+                let has_filename = field
+                    .content_disposition()
+                    .and_then(|cd| cd.get_filename())
+                    .is_some();
+                if !has_filename && declared_type.is_none() {
+                    // `curl -F file="../x.pdf"` (the docs' example) sends the path as text.
+                    return Err(Error::invalid(
+                        "file",
+                        "file arrived as a text field, not a file: send the file itself \
+                         (curl -F file=@PATH; the @ makes curl read the file).",
+                    ));
+                }
                 let filename = rules::upload_filename(
                     field
                         .content_disposition()

@@ -9,6 +9,7 @@ mod auth;
 mod bodies;
 mod contacts;
 mod conversations;
+mod demo;
 mod errors;
 mod events;
 mod groups;
