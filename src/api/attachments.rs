@@ -25,6 +25,8 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 /// Largest text field (`message_id`) read from an upload form.
 const MAX_TEXT_FIELD: usize = 1024;
 
+/// List all attachments
+///
 /// `GET /v1/attachments`: `conversation_id` optional.
 #[utoipa::path(
     get,
@@ -48,6 +50,8 @@ pub async fn list_attachments(
     Ok(ok(list))
 }
 
+/// Upload an attachment
+///
 /// `POST /v1/attachments`: multipart with `file` and optional `message_id`. The file streams to
 /// disk as it arrives; its record is committed once all of it is there.
 #[utoipa::path(
@@ -147,6 +151,8 @@ pub async fn create_attachment(
     }
 }
 
+/// Retrieve an attachment
+///
 /// `GET /v1/attachments/:id`
 #[utoipa::path(
     get,
@@ -168,6 +174,8 @@ pub async fn get_attachment(
     Ok(ok(attachment))
 }
 
+/// Download an attachment's bytes
+///
 /// `GET /v1/attachments/:id/content`: the bytes, with ranges (206) and the filename.
 #[utoipa::path(
     get,
@@ -214,6 +222,8 @@ pub async fn get_attachment_content(
     Ok(response)
 }
 
+/// Rename an attachment
+///
 /// `PUT /v1/attachments/:id`: `filename` only, by the uploader.
 #[utoipa::path(
     put,
@@ -249,6 +259,8 @@ pub async fn update_attachment(
     Ok(ok(attachment))
 }
 
+/// Delete an attachment
+///
 /// `DELETE /v1/attachments/:id`: the record and the bytes, by the uploader.
 #[utoipa::path(
     delete,

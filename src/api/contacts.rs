@@ -15,6 +15,8 @@ use utoipa::ToSchema;
 
 type Id = web::Path<String>;
 
+/// List all contacts
+///
 /// `GET /v1/contacts`
 #[utoipa::path(
     get,
@@ -36,6 +38,8 @@ pub async fn list_contacts(
     Ok(ok(list))
 }
 
+/// Add a contact
+///
 /// `POST /v1/contacts`
 #[utoipa::path(
     post,
@@ -57,6 +61,8 @@ pub async fn create_contact(
     Ok(created(contact))
 }
 
+/// Retrieve a contact
+///
 /// `GET /v1/contacts/:id`
 #[utoipa::path(
     get,
@@ -77,6 +83,8 @@ pub async fn get_contact(
     Ok(ok(contact))
 }
 
+/// Update a contact
+///
 /// `PUT /v1/contacts/:id`: `display_name` only.
 #[utoipa::path(
     put,
@@ -106,6 +114,8 @@ pub async fn update_contact(
     Ok(ok(contact))
 }
 
+/// Delete a contact
+///
 /// `DELETE /v1/contacts/:id`
 #[utoipa::path(
     delete,

@@ -17,6 +17,8 @@ use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
 
+/// List all conversations
+///
 /// `GET /v1/conversations`: filters `muted`, `archived`, `pinned`, `group_id`.
 #[utoipa::path(
     get,
@@ -44,6 +46,8 @@ pub async fn list_conversations(
     Ok(ok(list))
 }
 
+/// Create a conversation
+///
 /// `POST /v1/conversations`: 201 when created, 200 when it already existed.
 #[utoipa::path(
     post,
@@ -78,6 +82,8 @@ pub async fn create_conversation(
     })
 }
 
+/// Open (retrieve) a conversation
+///
 /// `GET /v1/conversations/:id`: opening it marks it and its messages read.
 #[utoipa::path(
     get,
@@ -99,6 +105,8 @@ pub async fn get_conversation(
     Ok(ok(conversation))
 }
 
+/// Update a conversation
+///
 /// `PUT /v1/conversations/:id`: `pinned_message_id`, `is_pinned`, `is_muted`, `archived_at`.
 #[utoipa::path(
     put,
@@ -127,6 +135,8 @@ pub async fn update_conversation(
     Ok(ok(conversation))
 }
 
+/// Delete a conversation
+///
 /// `DELETE /v1/conversations/:id`: gone from the caller's view; others keep theirs.
 #[utoipa::path(
     delete,

@@ -36,6 +36,8 @@ pub struct EventBody {
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const CATCH_UP_BATCH: u32 = 500;
 
+/// Stream events (Server-Sent Events)
+///
 /// `GET /v1/events`
 #[utoipa::path(
     get,

@@ -15,6 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
 
+/// List all groups
+///
 /// `GET /v1/groups`: filter `archived`.
 #[utoipa::path(
     get,
@@ -37,6 +39,8 @@ pub async fn list_groups(
     Ok(ok(list))
 }
 
+/// Create a group
+///
 /// `POST /v1/groups`
 #[utoipa::path(
     post,
@@ -67,6 +71,8 @@ pub async fn create_group(
     Ok(created(group))
 }
 
+/// Retrieve a group
+///
 /// `GET /v1/groups/:id`
 #[utoipa::path(
     get,
@@ -87,6 +93,8 @@ pub async fn get_group(
     Ok(ok(group))
 }
 
+/// Update a group
+///
 /// `PUT /v1/groups/:id`: owner only.
 #[utoipa::path(
     put,
@@ -120,6 +128,8 @@ pub async fn update_group(
     Ok(ok(group))
 }
 
+/// Delete a group
+///
 /// `DELETE /v1/groups/:id`: owner only; its conversation and messages go too.
 #[utoipa::path(
     delete,

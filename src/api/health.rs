@@ -8,6 +8,8 @@ pub struct Health {
     pub status: String,
 }
 
+/// Health check
+///
 /// `GET /health`: no token needed; answers once the database answers.
 #[utoipa::path(
     get,

@@ -19,6 +19,8 @@ type Id = web::Path<String>;
 /// Emoji entries one request may change.
 const MAX_REACTIONS_PER_REQUEST: usize = 32;
 
+/// List all messages
+///
 /// `GET /v1/messages`: `conversation_id` optional.
 #[utoipa::path(
     get,
@@ -42,6 +44,8 @@ pub async fn list_messages(
     Ok(ok(list))
 }
 
+/// Send a message
+///
 /// `POST /v1/messages`
 #[utoipa::path(
     post,
@@ -70,6 +74,8 @@ pub async fn create_message(
     Ok(created(message))
 }
 
+/// Retrieve a message
+///
 /// `GET /v1/messages/:id`
 #[utoipa::path(
     get,
@@ -91,6 +97,8 @@ pub async fn get_message(
     Ok(ok(message))
 }
 
+/// Update a message (edit, react)
+///
 /// `PUT /v1/messages/:id`: `message` and `attachments` (sender only), `reactions` (as yourself).
 #[utoipa::path(
     put,
@@ -127,6 +135,8 @@ pub async fn update_message(
     Ok(ok(message))
 }
 
+/// Delete a message
+///
 /// `DELETE /v1/messages/:id`: sender only, for everyone.
 #[utoipa::path(
     delete,

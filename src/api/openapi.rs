@@ -17,7 +17,10 @@ use utoipa_swagger_ui::SwaggerUi;
         description = "The Protocol chat API: contacts, conversations, messages (with reactions \
                        and attachments), groups, cursor pagination and realtime events. Bodies are \
                        JSON or bracket-nested forms (`curl -d`); lists take `limit`, \
-                       `starting_after` and `ending_before`.",
+                       `starting_after` and `ending_before`. Authorize with a token from \
+                       protocol.toml: with the shipped file and its demo data, \
+                       `kate-example-token-change-me` sees the docs' examples (the server \
+                       prints the demo tokens when it starts).",
         license(name = "MIT")
     ),
     paths(
