@@ -186,7 +186,15 @@ impl Body {
             (Some(Value::Null), _) => return Ok(Some(None)),
             (Some(Value::String(s)), Encoding::Form) if s.is_empty() => return Ok(Some(None)),
             (Some(Value::String(s)), Encoding::Form) => s.parse::<i64>().map_err(|_| bad())?,
-            (Some(Value::Number(n)), Encoding::Json) => n.as_i64().ok_or_else(bad)?,
+            // 553.0 is an integer too (JSON Schema agrees).
+            (Some(Value::Number(n)), Encoding::Json) => n
+                .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 1e18)
+                        .map(|f| f as i64)
+                })
+                .ok_or_else(bad)?,
             (Some(_), _) => return Err(bad()),
         };
         rules::timestamp(key, value).map_err(|m| Error::invalid(key, m))?;
@@ -259,11 +267,54 @@ fn parse_form(bytes: &[u8]) -> Result<Value> {
             "The form body has more than {FORM_MAX_FIELDS} fields."
         )));
     }
+    let named = attribute_pairs(bytes);
+    if named.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
     serde_qs::Config::new()
         .use_form_encoding(true)
         .max_depth(FORM_MAX_DEPTH)
-        .deserialize_bytes::<Value>(bytes)
+        .deserialize_bytes::<Value>(&named)
         .map_err(|e| Error::bad_request(format!("The form body could not be parsed: {e}.")))
+}
+
+/// The form without the pairs whose key cannot name an attribute (`[x`, `a]b`, ``): such a key
+/// is an unknown attribute, ignored like any other, rather than a reason to refuse the body.
+/// Attribute keys are a name with bracket segments: `message`, `reactions[smile][]`.
+fn attribute_pairs(bytes: &[u8]) -> Vec<u8> {
+    fn names_an_attribute(key: &str) -> bool {
+        let (name, mut rest) = key.split_at(key.find('[').unwrap_or(key.len()));
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return false;
+        }
+        while !rest.is_empty() {
+            let Some(segment) = rest.strip_prefix('[') else {
+                return false;
+            };
+            let Some(end) = segment.find(']') else {
+                return false;
+            };
+            if segment[..end].contains('[') {
+                return false;
+            }
+            rest = &segment[end + 1..];
+        }
+        true
+    }
+    let mut kept = Vec::with_capacity(bytes.len());
+    for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let key = form_urlencoded::parse(pair)
+            .next()
+            .map(|(key, _)| key)
+            .unwrap_or_default();
+        if names_an_attribute(&key) {
+            if !kept.is_empty() {
+                kept.push(b'&');
+            }
+            kept.extend_from_slice(pair);
+        }
+    }
+    kept
 }
 
 fn parse_bool(key: &str, raw: &str) -> Result<bool> {
@@ -290,8 +341,15 @@ impl Query {
     }
 
     /// An optional filter (an id); empty counts as absent (`curl -G -d conversation_id=`).
-    pub fn filter(&self, key: &str) -> Option<String> {
-        self.get(key).filter(|v| !v.is_empty()).map(str::to_owned)
+    pub fn filter(&self, key: &str) -> Result<Option<String>> {
+        match self.get(key).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(id) if crate::db::ids::is_id(id) => Ok(Some(id.to_owned())),
+            Some(_) => Err(Error::invalid(
+                key,
+                format!("{key} must be an id: 16 letters and digits."),
+            )),
+        }
     }
 
     /// `true`/`false` (or `1`/`0`); absent or empty → no filter.
@@ -422,6 +480,15 @@ mod tests {
         assert!(Body::parse(Some("application/x-www-form-urlencoded"), b"a=%FF").is_err());
         let deep_json = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         assert!(Body::parse(Some("application/json"), deep_json.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn keys_that_name_no_attribute_are_ignored() {
+        let body = form("message=hi&%5B%C2%A0=x&=y&a%5Db=z&reactions%5Bsmile%5D%5B%5D=Kate&[x=1");
+        assert_eq!(body.string("message").unwrap().as_deref(), Some("hi"));
+        let reactions = body.string_list_map("reactions", 10).unwrap().unwrap();
+        assert_eq!(reactions.len(), 1);
+        assert_eq!(form("[=1&]=2").string("message").unwrap(), None);
     }
 
     #[test]

@@ -17,8 +17,10 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The page after this item (an id from the list).
+    #[param(pattern = r"^[A-Za-z0-9]{16}$")]
     pub starting_after: Option<String>,
-    /// The page before this item (an id from the list).
+    /// The page before this item (an id from the list); not with `starting_after`.
+    #[param(pattern = r"^[A-Za-z0-9]{16}$")]
     pub ending_before: Option<String>,
 }
 

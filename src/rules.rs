@@ -48,7 +48,7 @@ pub fn phone_number(value: &str) -> Rule {
 pub fn url(param: &str, value: &str) -> Rule {
     let scheme_ok = value.starts_with("https://") || value.starts_with("http://");
     if !scheme_ok
-        || value.len() > MAX_URL_CHARS
+        || value.chars().count() > MAX_URL_CHARS
         || value.chars().any(|c| c.is_control() || c.is_whitespace())
     {
         return Err(format!(

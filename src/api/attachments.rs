@@ -41,7 +41,7 @@ pub async fn list_attachments(
     query: Query,
 ) -> Result<HttpResponse> {
     let page = PageParams::from_query(&query)?;
-    let conversation = query.filter("conversation_id");
+    let conversation = query.filter("conversation_id")?;
     let base = state.settings.public_url.clone();
     let list = state
         .db
@@ -119,7 +119,16 @@ pub async fn create_attachment(
             }
             Some("file") => return Err(Error::invalid("file", "Send one file per upload.")),
             Some("message_id") => message_id = Some(text_field(field).await?),
-            _ => drain(field).await?,
+            // An upload form has two fields; anything else is a mistake worth saying so.
+            other => {
+                let name = crate::error::printable(other.unwrap_or_default());
+                return Err(Error::invalid(
+                    "file",
+                    format!(
+                        "Unknown part {name:?}: an upload takes file and optionally message_id."
+                    ),
+                ));
+            }
         }
     }
     let Some((received, filename, declared_type)) = upload else {
@@ -220,6 +229,44 @@ pub async fn get_attachment_content(
         .with_param("Range"));
     }
     Ok(response)
+}
+
+/// A `Range` header that is not a valid `bytes=` range set is ignored (RFC 9110 §14.2), so the
+/// whole file comes back with 200; a valid one that names no byte of the file still gets 416.
+pub async fn ignore_malformed_range(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> std::result::Result<
+    actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+    actix_web::Error,
+> {
+    let malformed = req
+        .headers()
+        .get(header::RANGE)
+        .is_some_and(|value| !value.to_str().is_ok_and(is_byte_range_set));
+    if malformed {
+        req.headers_mut().remove(header::RANGE);
+    }
+    next.call(req).await
+}
+
+/// `bytes=0-499`, `bytes=500-`, `bytes=-500`, `bytes=0-1, 5-9`.
+fn is_byte_range_set(value: &str) -> bool {
+    let Some(set) = value.trim().strip_prefix("bytes=") else {
+        return false;
+    };
+    let number = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
+    set.split(',')
+        .all(|spec| match spec.trim().split_once('-') {
+            Some(("", last)) => number(last),
+            Some((first, "")) => number(first),
+            Some((first, last)) => {
+                number(first)
+                    && number(last)
+                    && first.parse::<u64>().ok() <= last.parse::<u64>().ok()
+            }
+            None => false,
+        })
 }
 
 /// Rename an attachment
@@ -331,19 +378,6 @@ async fn text_field(mut field: Field) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| Error::invalid("message_id", "message_id must be text."))
 }
 
-async fn drain(mut field: Field) -> Result<()> {
-    let mut total = 0;
-    while let Some(chunk) = crate::error::next_chunk(&mut field).await? {
-        total += chunk.map_err(unreadable)?.len();
-        if total > MAX_TEXT_FIELD {
-            return Err(Error::bad_request(
-                "Unknown parts of an upload must be small; send only file and message_id.",
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn unreadable(e: impl std::fmt::Display) -> Error {
     Error::bad_request(format!("The multipart body could not be read: {e}."))
 }
@@ -353,8 +387,8 @@ fn unreadable(e: impl std::fmt::Display) -> Error {
 pub struct UploadRequest {
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
-    /// A message you sent, to attach the file to.
-    #[schema(nullable = false)]
+    /// A message you sent, to attach the file to (empty: none).
+    #[schema(nullable = false, pattern = r"^([A-Za-z0-9]{16})?$")]
     pub message_id: Option<String>,
 }
 
@@ -366,7 +400,7 @@ pub struct UpdateAttachmentRequest {
         nullable = false,
         min_length = 1,
         max_length = 255,
-        pattern = r"^[^/\\\x00-\x1f\x7f]*\S[^/\\\x00-\x1f\x7f]*$"
+        pattern = r"^[^/\\\x00-\x1f\x7f-\x9f]*[^\s/\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*$"
     )]
     pub filename: Option<String>,
 }
@@ -375,5 +409,36 @@ pub struct UpdateAttachmentRequest {
 #[into_params(parameter_in = Query)]
 pub struct AttachmentQuery {
     /// Only the attachments of this conversation's messages.
+    /// (An empty value is no filter.)
+    #[param(pattern = r"^([A-Za-z0-9]{16})?$")]
     pub conversation_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_byte_range_set;
+
+    #[test]
+    fn byte_range_sets() {
+        for ok in [
+            "bytes=0-499",
+            "bytes=500-",
+            "bytes=-500",
+            "bytes=0-1, 5-9",
+            "bytes=9-9",
+        ] {
+            assert!(is_byte_range_set(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "bytes=",
+            "items=0-5",
+            "bytes=5-1",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=0-1,",
+        ] {
+            assert!(!is_byte_range_set(bad), "{bad}");
+        }
+    }
 }

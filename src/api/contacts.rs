@@ -170,10 +170,10 @@ pub struct NewContactRequest {
     /// Digits, spaces and `+-().`, at most 32 characters.
     #[schema(pattern = r"^[0-9+\-(). ]*[0-9][0-9+\-(). ]*$", max_length = 32)]
     pub phone_number: String,
-    #[schema(pattern = r"^(https?://[^\s\x00-\x1f]+)?$", max_length = 2048)]
+    #[schema(pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 2048)]
     pub avatar_url: Option<String>,
     /// Your name for them.
-    #[schema(max_length = 128, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+    #[schema(max_length = 128, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub display_name: Option<String>,
 }
 
@@ -181,6 +181,6 @@ pub struct NewContactRequest {
 #[derive(ToSchema)]
 pub struct UpdateContactRequest {
     /// Your name for them; null (or an empty form value) clears it.
-    #[schema(max_length = 128, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+    #[schema(max_length = 128, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub display_name: Option<String>,
 }

@@ -37,7 +37,7 @@ pub async fn list_conversations(
         muted: query.bool("muted")?,
         archived: query.bool("archived")?,
         pinned: query.bool("pinned")?,
-        group_id: query.filter("group_id"),
+        group_id: query.filter("group_id")?,
     };
     let list = state
         .db
@@ -157,21 +157,29 @@ pub async fn delete_conversation(
     Ok(super::deleted(&state).await)
 }
 
-/// `POST /v1/conversations`: exactly one of the two.
-#[derive(ToSchema)]
-pub struct NewConversationRequest {
+/// `POST /v1/conversations`: exactly one of `contact_id` and `group_id` (documentation only:
+/// the handler reads the body itself).
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum NewConversationRequest {
     /// One of your contacts: their direct conversation with you.
-    #[schema(nullable = false)]
-    pub contact_id: Option<String>,
+    WithContact {
+        #[schema(pattern = r"^[A-Za-z0-9]{16}$")]
+        contact_id: String,
+    },
     /// A group you are in: its conversation.
-    #[schema(nullable = false)]
-    pub group_id: Option<String>,
+    WithGroup {
+        #[schema(pattern = r"^[A-Za-z0-9]{16}$")]
+        group_id: String,
+    },
 }
 
 /// `PUT /v1/conversations/:id`: every attribute optional.
 #[derive(ToSchema)]
 pub struct UpdateConversationRequest {
     /// A message of this conversation (shared by everyone in it); null unpins.
+    #[schema(pattern = r"^[A-Za-z0-9]{16}$")]
     pub pinned_message_id: Option<String>,
     #[schema(schema_with = super::openapi::form_bool)]
     pub is_pinned: Option<bool>,
@@ -190,5 +198,7 @@ pub struct ConversationQuery {
     pub archived: Option<bool>,
     pub pinned: Option<bool>,
     /// Only the conversation of this group.
+    /// (An empty value is no filter.)
+    #[param(pattern = r"^([A-Za-z0-9]{16})?$")]
     pub group_id: Option<String>,
 }

@@ -182,15 +182,15 @@ pub struct NewGroupRequest {
     /// 1-128 characters, not blank.
     #[schema(
         max_length = 128,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b-\x1f\x7f]*$"
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
     )]
     pub name: String,
-    #[schema(max_length = 2048, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+    #[schema(max_length = 2048, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
-    #[schema(pattern = r"^(https?://[^\s\x00-\x1f]+)?$", max_length = 2048)]
+    #[schema(pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 2048)]
     pub avatar_url: Option<String>,
     /// Contact ids from your address book (`contacts[]=ID`).
-    #[schema(nullable = false, max_items = 255)]
+    #[schema(nullable = false, max_items = 255, value_type = Option<Vec<super::openapi::ObjectId>>)]
     pub contacts: Option<Vec<String>>,
 }
 
@@ -200,15 +200,15 @@ pub struct UpdateGroupRequest {
     #[schema(
         nullable = false,
         max_length = 128,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b-\x1f\x7f]*$"
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
     )]
     pub name: Option<String>,
-    #[schema(max_length = 2048, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+    #[schema(max_length = 2048, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
-    #[schema(pattern = r"^(https?://[^\s\x00-\x1f]+)?$", max_length = 2048)]
+    #[schema(pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 2048)]
     pub avatar_url: Option<String>,
     /// The full new member list; the owner stays.
-    #[schema(nullable = false, max_items = 255)]
+    #[schema(nullable = false, max_items = 255, value_type = Option<Vec<super::openapi::ObjectId>>)]
     pub contacts: Option<Vec<String>>,
     /// Unix seconds; null unarchives.
     #[schema(minimum = 0, maximum = 253402300799_i64)]

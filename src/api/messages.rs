@@ -35,7 +35,7 @@ pub async fn list_messages(
     query: Query,
 ) -> Result<HttpResponse> {
     let page = PageParams::from_query(&query)?;
-    let conversation = query.filter("conversation_id");
+    let conversation = query.filter("conversation_id")?;
     let base = state.settings.public_url.clone();
     let list = state
         .db
@@ -178,16 +178,17 @@ fn message_text(text: &str, settings: &Settings) -> Result<String> {
 /// `POST /v1/messages`
 #[derive(ToSchema)]
 pub struct NewMessageRequest {
+    #[schema(pattern = r"^[A-Za-z0-9]{16}$")]
     pub conversation_id: String,
     /// Not blank; at most `max_message_chars` characters (16,384 by default); no control
     /// characters but line breaks and tabs.
     #[schema(
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$",
         max_length = 16384
     )]
     pub message: String,
     /// Ids of attachments you uploaded that belong to no message yet (`attachments[]=ID`).
-    #[schema(nullable = false, max_items = 32)]
+    #[schema(nullable = false, max_items = 32, value_type = Option<Vec<super::openapi::ObjectId>>)]
     pub attachments: Option<Vec<String>>,
 }
 
@@ -197,16 +198,16 @@ pub struct UpdateMessageRequest {
     /// The sender only.
     #[schema(
         nullable = false,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b-\x1f\x7f]*$",
+        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$",
         max_length = 16384
     )]
     pub message: Option<String>,
     /// The full new list (the sender only).
-    #[schema(nullable = false, max_items = 32)]
+    #[schema(nullable = false, max_items = 32, value_type = Option<Vec<super::openapi::ObjectId>>)]
     pub attachments: Option<Vec<String>>,
     /// `{"EMOJI": ["YOUR_USERNAME"]}` adds your reaction, `{"EMOJI": []}` removes it
     /// (`reactions[EMOJI][]=USERNAME` in a form).
-    #[schema(value_type = Option<HashMap<String, Vec<String>>>)]
+    #[schema(nullable = false, value_type = Option<HashMap<String, Vec<String>>>)]
     pub reactions: Option<()>,
 }
 
@@ -214,5 +215,7 @@ pub struct UpdateMessageRequest {
 #[into_params(parameter_in = Query)]
 pub struct MessageQuery {
     /// Only this conversation's messages (else: all your conversations').
+    /// (An empty value is no filter.)
+    #[param(pattern = r"^([A-Za-z0-9]{16})?$")]
     pub conversation_id: Option<String>,
 }

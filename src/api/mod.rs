@@ -66,6 +66,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/attachments/{id}/content", "GET")
+                        .wrap(actix_web::middleware::from_fn(
+                            attachments::ignore_malformed_range,
+                        ))
                         .route(web::get().to(attachments::get_attachment_content)),
                 )
                 .service(resource("/events", "GET").route(web::get().to(events::stream_events)))

@@ -54,7 +54,7 @@ use utoipa_swagger_ui::SwaggerUi;
         events::stream_events,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&Conventions),
+    modifiers(&Conventions, &FormBodies),
     tags(
         (name = "contacts", description = "Your address book"),
         (name = "conversations", description = "Direct and group conversations, seen by you"),
@@ -143,6 +143,148 @@ impl Modify for Conventions {
     }
 }
 
+/// Form bodies get schemas of their own. A form has no null: an empty value clears a nullable
+/// attribute (`archived_at=`), so each form schema is its JSON twin with `null` taken out of
+/// every type and empty strings allowed where null was. Reaction names get their pattern.
+struct FormBodies;
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+impl Modify for FormBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Schema;
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(update))) =
+            components.schemas.get_mut("UpdateMessageRequest")
+            && let Some(RefOr::T(Schema::Object(reactions))) =
+                update.properties.get_mut("reactions")
+        {
+            reactions.property_names = Some(Box::new(Schema::Object(
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern(Some("^[a-z0-9_+-]{1,64}$"))
+                    .build(),
+            )));
+        }
+        // Exactly one of the two: each alternative rules the other attribute out (`enum: []`
+        // admits no value), so a body with both matches neither.
+        if let Some(RefOr::T(Schema::OneOf(one_of))) =
+            components.schemas.get_mut("NewConversationRequest")
+        {
+            for (item, other) in one_of.items.iter_mut().zip(["group_id", "contact_id"]) {
+                if let RefOr::T(Schema::Object(object)) = item {
+                    let mut never = utoipa::openapi::schema::Object::new();
+                    never.enum_values = Some(Vec::new());
+                    object
+                        .properties
+                        .insert(other.to_owned(), RefOr::T(Schema::Object(never)));
+                }
+            }
+        }
+        // The server refuses unknown parts in an upload (see `upload_attachment`).
+        if let Some(RefOr::T(Schema::Object(upload))) = components.schemas.get_mut("UploadRequest")
+        {
+            upload.additional_properties = Some(Box::new(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+            ));
+        }
+        let mut forms = Vec::new();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [&mut item.post, &mut item.put].into_iter().flatten() {
+                let Some(content) = operation
+                    .request_body
+                    .as_mut()
+                    .and_then(|body| body.content.get_mut(FORM))
+                else {
+                    continue;
+                };
+                if let Some(RefOr::Ref(reference)) = content.schema.as_mut()
+                    && let Some(name) = reference
+                        .ref_location
+                        .strip_prefix("#/components/schemas/")
+                        .map(str::to_owned)
+                {
+                    reference.ref_location = format!("#/components/schemas/{name}Form");
+                    forms.push(name);
+                }
+            }
+        }
+        for name in forms {
+            if let Some(RefOr::T(schema)) = components.schemas.get(&name) {
+                let mut form = schema.clone();
+                without_null(&mut form);
+                components
+                    .schemas
+                    .insert(format!("{name}Form"), RefOr::T(form));
+            }
+        }
+    }
+}
+
+fn is_id_ref(items: &utoipa::openapi::schema::ArrayItems) -> bool {
+    matches!(items, utoipa::openapi::schema::ArrayItems::RefOrSchema(item)
+        if matches!(item.as_ref(), RefOr::Ref(r) if r.ref_location.ends_with("/ObjectId")))
+}
+
+/// Takes `null` out of a schema's types (recursively through properties and alternatives); a
+/// string that could be null may be empty instead.
+fn without_null(schema: &mut utoipa::openapi::schema::Schema) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    match schema {
+        Schema::Object(object) => {
+            if let SchemaType::Array(types) = &object.schema_type
+                && types.contains(&Type::Null)
+            {
+                let rest: Vec<Type> = types
+                    .iter()
+                    .filter(|t| **t != Type::Null)
+                    .cloned()
+                    .collect();
+                if rest == [Type::String]
+                    && let Some(pattern) = object.pattern.as_mut()
+                    && let Some(inner) = pattern.strip_prefix('^').and_then(|p| p.strip_suffix('$'))
+                {
+                    *pattern = format!("^({inner})?$");
+                }
+                object.schema_type = match rest.as_slice() {
+                    [one] => SchemaType::Type(one.clone()),
+                    _ => SchemaType::Array(rest),
+                };
+            }
+            for property in object.properties.values_mut() {
+                match property {
+                    RefOr::T(Schema::Array(array)) if is_id_ref(&array.items) => {
+                        // `contacts=` (one empty value) is an empty list in a form.
+                        array.items = utoipa::openapi::schema::ArrayItems::RefOrSchema(Box::new(
+                            RefOr::T(Schema::Object(
+                                utoipa::openapi::schema::ObjectBuilder::new()
+                                    .schema_type(Type::String)
+                                    .pattern(Some(format!(
+                                        "^({})?$",
+                                        &ID_PATTERN[1..ID_PATTERN.len() - 1]
+                                    )))
+                                    .build(),
+                            )),
+                        ));
+                    }
+                    RefOr::T(inner) => without_null(inner),
+                    RefOr::Ref(_) => {}
+                }
+            }
+        }
+        Schema::OneOf(one_of) => {
+            for item in one_of.items.iter_mut() {
+                if let RefOr::T(inner) = item {
+                    without_null(inner);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
@@ -160,6 +302,25 @@ pub async fn docs_redirect() -> HttpResponse {
         .insert_header(("Location", "/docs/"))
         .finish()
 }
+
+/// An object id: 16 letters and digits.
+pub struct ObjectId;
+
+impl utoipa::PartialSchema for ObjectId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(ID_PATTERN))
+            .examples([serde_json::json!("SIuAFUNKdSYHZF2w")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ObjectId {}
+
+/// What every id looks like (`db::ids`).
+pub const ID_PATTERN: &str = "^[A-Za-z0-9]{16}$";
 
 /// A boolean attribute: `true`/`false` in JSON; in a form, `true`/`false` or `1`/`0`.
 pub fn form_bool() -> utoipa::openapi::schema::Schema {

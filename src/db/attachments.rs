@@ -300,18 +300,17 @@ pub(crate) fn set_for_message(
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         match row {
-            Some((uploader, current))
-                if uploader == sender && current.as_deref().is_none_or(|m| m == target.message) => {
-            }
-            _ => {
-                return Err(Error::invalid(
-                    "attachments",
-                    format!(
-                        "attachments must name files you uploaded that belong to no message yet; '{}' does not.",
+            Some((uploader, current)) if uploader == sender => {
+                if current.as_deref().is_some_and(|m| m != target.message) {
+                    return Err(Error::conflict(format!(
+                        "The attachment {} already belongs to another message.",
                         crate::error::printable(id)
-                    ),
-                ));
+                    ))
+                    .with_param("attachments"));
+                }
             }
+            // Someone else's upload is as good as absent: only the uploader attaches it.
+            _ => return Err(Error::not_found_param("attachments", "attachment", id)),
         }
         linked.push(id);
     }

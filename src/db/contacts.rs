@@ -142,10 +142,11 @@ pub fn create(conn: &Connection, viewer: &str, new: &NewContact, now: i64) -> Re
         )?,
     };
     if person == viewer {
-        return Err(Error::invalid(
-            "username",
-            "You cannot add yourself to your own address book.",
-        ));
+        // A conflict with who you are, like adding someone twice (not a malformed request).
+        return Err(
+            Error::conflict("You cannot add yourself to your own address book.")
+                .with_param("username"),
+        );
     }
     if in_address_book(conn, viewer, &person)? {
         return Err(

@@ -121,6 +121,43 @@ async fn range_requests_get_the_slice() {
     )
     .await
     .expect(416);
+    // Not a byte range at all: ignored (RFC 9110), the whole file comes back.
+    for malformed in ["", "bytes=", "items=0-5", "bytes=9-1"] {
+        let whole = app
+            .request("GET", &path, Some(KEVIN.1), None, &[("Range", malformed)])
+            .await
+            .expect(200);
+        assert_eq!(whole.raw, bytes, "{malformed:?}");
+    }
+}
+
+#[actix_web::test]
+async fn an_upload_takes_file_and_message_id_only() {
+    let app = spawn_app().await;
+    app.upload(KEVIN.1, "file", "a.txt", None, b"a", &[("caption", "hi")])
+        .await
+        .expect_error(400, Some("file"));
+    // An empty message_id is none.
+    let upload = app
+        .upload(KEVIN.1, "file", "a.txt", None, b"a", &[("message_id", "")])
+        .await
+        .expect(201);
+    assert_eq!(upload.body["message_id"], serde_json::Value::Null);
+    // A file part sent as text (curl -F file=PATH, without @) is not a file.
+    let (content_type, body) = (
+        "multipart/form-data; boundary=XyZ".to_owned(),
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n../a.pdf\r\n--XyZ--\r\n"
+            .to_vec(),
+    );
+    app.request(
+        "POST",
+        "/v1/attachments",
+        Some(KEVIN.1),
+        Some((&content_type, body)),
+        &[],
+    )
+    .await
+    .expect_error(400, Some("file"));
 }
 
 #[actix_web::test]
@@ -278,14 +315,15 @@ async fn messages_carry_attachments_and_linking_rules_hold() {
         .expect(201)
         .id();
 
-    // Someone else's upload: 400 naming attachments, and no message is created.
+    // Someone else's upload is as good as absent: 404 naming attachments, and no message is
+    // created.
     app.post_form(
         "/v1/messages",
         KEVIN.1,
         &format!("conversation_id={conversation}&message=x&attachments[]={kates}"),
     )
     .await
-    .expect_error(400, Some("attachments"));
+    .expect_error(404, Some("attachments"));
     let messages = app
         .get(
             &format!("/v1/messages?conversation_id={conversation}"),
@@ -309,14 +347,14 @@ async fn messages_carry_attachments_and_linking_rules_hold() {
     assert_eq!(message["attachments"][0]["filename"], "a.txt");
     let message_id = message["id"].as_str().unwrap();
 
-    // Already linked: 400.
+    // Already on another message: 409.
     app.post_json(
         "/v1/messages",
         KEVIN.1,
         json!({"conversation_id": conversation, "message": "again", "attachments": [first]}),
     )
     .await
-    .expect_error(400, Some("attachments"));
+    .expect_error(409, Some("attachments"));
 
     // Kate sees it now, through the message.
     app.get(&format!("/v1/attachments/{first}/content"), KATE.1)

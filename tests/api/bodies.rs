@@ -160,3 +160,58 @@ async fn an_empty_put_changes_nothing() {
     }
     app.put_json(&path, KEVIN.1, json!({})).await.expect(200);
 }
+
+#[actix_web::test]
+async fn form_keys_that_name_no_attribute_are_ignored() {
+    let app = spawn_app().await;
+    let group = post(
+        &app,
+        "application/x-www-form-urlencoded",
+        b"name=Plaza&%5B%C2%A0=x&=y&a%5Db=z&[x=1",
+    )
+    .await
+    .expect(201);
+    assert_eq!(group.body["name"], "Plaza");
+}
+
+#[actix_web::test]
+async fn a_json_timestamp_may_be_written_as_a_whole_float() {
+    let app = spawn_app().await;
+    let group = post(&app, "application/json", br#"{"name": "G"}"#)
+        .await
+        .expect(201)
+        .id();
+    let archived = app
+        .put_json(
+            &format!("/v1/groups/{group}"),
+            KEVIN.1,
+            json!({"archived_at": 553.0}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(archived.body["archived_at"], 553);
+    app.put_json(
+        &format!("/v1/groups/{group}"),
+        KEVIN.1,
+        json!({"archived_at": 553.5}),
+    )
+    .await
+    .expect_error(400, Some("archived_at"));
+}
+
+#[actix_web::test]
+async fn id_filters_must_look_like_ids() {
+    let app = spawn_app().await;
+    for path in [
+        "/v1/messages?conversation_id=%C2%84",
+        "/v1/attachments?conversation_id=short",
+        "/v1/conversations?group_id=x%27%20OR%201=1",
+    ] {
+        let param = path.split(['?', '=']).nth(1).unwrap();
+        app.get(path, KEVIN.1).await.expect_error(400, Some(param));
+    }
+    // Empty is no filter.
+    app.get("/v1/conversations?group_id=", KEVIN.1)
+        .await
+        .expect(200);
+}

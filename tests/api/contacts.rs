@@ -86,7 +86,7 @@ async fn adding_yourself_is_refused() {
         &format!("username={}&phone_number=1", KEVIN.0),
     )
     .await
-    .expect_error(400, Some("username"));
+    .expect_error(409, Some("username"));
 }
 
 #[actix_web::test]

@@ -143,7 +143,7 @@ async fn a_stranger_gets_404_everywhere_and_changes_nothing() {
         json!({"conversation_id": peters, "message": "steal", "attachments": [attachment]}),
     )
     .await
-    .expect_error(400, Some("attachments"));
+    .expect_error(404, Some("attachments"));
     app.upload(
         PETER.1,
         "file",
