@@ -284,7 +284,12 @@ fn parse_form(bytes: &[u8]) -> Result<Value> {
 fn attribute_pairs(bytes: &[u8]) -> Vec<u8> {
     fn names_an_attribute(key: &str) -> bool {
         let (name, mut rest) = key.split_at(key.find('[').unwrap_or(key.len()));
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        // Attribute names start with a letter (a bare `4` would read as a list index).
+        let starts_well = name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+        if !starts_well || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return false;
         }
         while !rest.is_empty() {
@@ -489,6 +494,13 @@ mod tests {
         let reactions = body.string_list_map("reactions", 10).unwrap().unwrap();
         assert_eq!(reactions.len(), 1);
         assert_eq!(form("[=1&]=2").string("message").unwrap(), None);
+        assert_eq!(
+            form("=null&4=null&message=x")
+                .string("message")
+                .unwrap()
+                .as_deref(),
+            Some("x")
+        );
     }
 
     #[test]
