@@ -48,6 +48,7 @@ fn pages(first_ids: &[&str]) -> Vec<PageParams> {
 #[test]
 fn no_list_query_scans_a_table() {
     let mut conn = Connection::open_in_memory().unwrap();
+    super::tune(&conn).unwrap();
     schema::migrate(&mut conn).unwrap();
     let (kevin, kate) = (account(&conn, "kevin"), account(&conn, "kate"));
     let base = "http://h";

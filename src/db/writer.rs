@@ -15,11 +15,23 @@ use std::sync::mpsc;
 
 /// Most jobs in one transaction: bounds how long the first of them waits for its answer.
 const MAX_BATCH: usize = 128;
-/// Past this size the writer truncates the WAL between two batches. Under constant load some
-/// reader always holds an old snapshot, so passive checkpoints alone would let it grow without
-/// end; the writer can do it without waiting for any other writer (there is none), and the
-/// jobs that arrive meanwhile simply queue.
-const WAL_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+/// How often the writer makes the WAL start over. The checkpoint thread (`db/mod.rs`) copies
+/// the WAL back into the database concurrently, but the WAL can only start over from its
+/// beginning (which is what keeps it small) after a checkpoint that caught up completely while
+/// nothing was writing: between two batches, the writer is the one place where that holds. It
+/// is PASSIVE (it never waits for a reader; one in the way just means another try later), but
+/// it costs the writer the rest of the copy and two fsyncs, 5-30 ms under full load: every
+/// batch would be too often, never lets the WAL grow by gigabytes (measured, `bench/`).
+const WAL_RESTART_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Past this size (readers kept the WAL from starting over for a long time) the writer
+/// truncates it, waiting for the readers in its way: a stall, but a bound.
+const WAL_LIMIT_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// The WAL file, and the lock the writer and the checkpoint thread take turns with.
+pub struct Wal {
+    pub path: PathBuf,
+    pub checkpoints: std::sync::Arc<std::sync::Mutex<()>>,
+}
 
 /// Called once the batch's commit succeeded or failed.
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
@@ -36,7 +48,7 @@ impl Writer {
     /// events the transaction recorded.
     pub fn start(
         conn: Connection,
-        wal: Option<PathBuf>,
+        wal: Option<Wal>,
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Job>();
@@ -74,10 +86,11 @@ impl Writer {
 
 fn run(
     conn: Connection,
-    wal: Option<PathBuf>,
+    wal: Option<Wal>,
     queue: mpsc::Receiver<Job>,
     after_commit: impl Fn(Vec<Published>),
 ) {
+    let mut last_restart = std::time::Instant::now();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -86,7 +99,10 @@ fn run(
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+        {
             let error = Error::from(e);
             for job in batch {
                 job(None)(Err(error.clone()));
@@ -94,10 +110,14 @@ fn run(
             continue;
         }
         let completions: Vec<Completion> = batch.into_iter().map(|job| job(Some(&conn))).collect();
-        let committed = conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            Error::from(e)
-        });
+        let committed = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map(|_| ())
+            .map_err(|e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                Error::from(e)
+            });
         let published = events::take_pending();
         for completion in completions {
             completion(committed.clone());
@@ -105,14 +125,43 @@ fn run(
         if committed.is_ok() {
             after_commit(published);
         }
-        let wal_size = wal
-            .as_ref()
-            .and_then(|path| std::fs::metadata(path).ok())
-            .map_or(0, |m| m.len());
-        if wal_size > WAL_LIMIT_BYTES
-            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        // Once a second, unless the checkpoint thread is busy (then after the next batch).
+        if let Some(wal) = &wal
+            && last_restart.elapsed() >= WAL_RESTART_EVERY
+            && let Ok(_held) = wal.checkpoints.try_lock()
         {
+            last_restart = std::time::Instant::now();
+            checkpoint(&conn, &wal.path);
+        }
+    }
+}
+
+/// A checkpoint between two batches; whether it copied the whole WAL back (so the next batch
+/// starts the WAL over).
+fn checkpoint(conn: &Connection, wal: &std::path::Path) -> bool {
+    let wal_size = std::fs::metadata(wal).map_or(0, |m| m.len());
+    let mode = if wal_size > WAL_LIMIT_BYTES {
+        "TRUNCATE"
+    } else {
+        "PASSIVE"
+    };
+    // (busy, frames in the WAL, frames copied back)
+    let result = conn
+        .prepare_cached(&format!("PRAGMA wal_checkpoint({mode})"))
+        .and_then(|mut s| {
+            s.query_row([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+        });
+    match result {
+        Ok((busy, frames, copied)) => busy == 0 && frames == copied,
+        Err(e) => {
             log::warn!("checkpoint: {e}");
+            false
         }
     }
 }
