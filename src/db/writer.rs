@@ -15,14 +15,15 @@ use std::sync::mpsc;
 
 /// Most jobs in one transaction: bounds how long the first of them waits for its answer.
 const MAX_BATCH: usize = 128;
-/// How often the writer makes the WAL start over. The checkpoint thread (`db/mod.rs`) copies
-/// the WAL back into the database concurrently, but the WAL can only start over from its
-/// beginning (which is what keeps it small) after a checkpoint that caught up completely while
-/// nothing was writing: between two batches, the writer is the one place where that holds. It
-/// is PASSIVE (it never waits for a reader; one in the way just means another try later), but
-/// it costs the writer the rest of the copy and two fsyncs, 5-30 ms under full load: every
-/// batch would be too often, never lets the WAL grow by gigabytes (measured, `bench/`).
-const WAL_RESTART_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+/// When the writer makes the WAL start over: once it holds this many pages (32 MiB of 4 KiB
+/// pages). The checkpoint thread (`db/mod.rs`) copies the WAL back into the database
+/// concurrently, but the WAL can only start over from its beginning (which is what keeps it
+/// small) after a checkpoint that caught up completely while nothing was writing: between two
+/// batches, the writer is the one place where that holds. It is PASSIVE (it never waits for a
+/// reader; one in the way just means another try after the next batch), but it costs the writer
+/// the rest of the copy and two fsyncs, 5-30 ms under full load, so it is worth doing rarely;
+/// never doing it lets the WAL grow by gigabytes under constant load (measured, `bench/`).
+const WAL_RESTART_PAGES: i64 = 8192;
 /// Past this size (readers kept the WAL from starting over for a long time) the writer
 /// truncates it, waiting for the readers in its way: a stall, but a bound.
 const WAL_LIMIT_BYTES: u64 = 1024 * 1024 * 1024;
@@ -90,7 +91,7 @@ fn run(
     queue: mpsc::Receiver<Job>,
     after_commit: impl Fn(Vec<Published>),
 ) {
-    let mut last_restart = std::time::Instant::now();
+    conn.wal_hook(Some(note_wal_pages));
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -125,15 +126,26 @@ fn run(
         if committed.is_ok() {
             after_commit(published);
         }
-        // Once a second, unless the checkpoint thread is busy (then after the next batch).
+        // Unless the checkpoint thread is at it (then after the next batch).
         if let Some(wal) = &wal
-            && last_restart.elapsed() >= WAL_RESTART_EVERY
+            && WAL_PAGES.get() >= WAL_RESTART_PAGES
             && let Ok(_held) = wal.checkpoints.try_lock()
+            && checkpoint(&conn, &wal.path)
         {
-            last_restart = std::time::Instant::now();
-            checkpoint(&conn, &wal.path);
+            WAL_PAGES.set(0);
         }
     }
+}
+
+thread_local! {
+    /// Pages in the WAL after the writer's last commit (the writer thread's own).
+    static WAL_PAGES: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// SQLite's WAL hook: called after each commit with the number of pages in the WAL.
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::os::raw::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(i64::from(pages));
+    Ok(())
 }
 
 /// A checkpoint between two batches; whether it copied the whole WAL back (so the next batch
