@@ -560,9 +560,10 @@ fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'stati
 /// those anyway); a real token stays in protocol.toml.
 pub fn start_up_hint(config: &Config, base: &str) -> Vec<String> {
     let examples = config.accounts_with_example_tokens();
-    let mut lines = vec![format!(
+    let mut lines = vec![
         "demo data: the McCallister family of the Protocol docs (demo_data = true); tokens:"
-    )];
+            .to_owned(),
+    ];
     let mut first_token = None;
     for (username, role) in DEMO_ACCOUNTS {
         let Some(account) = config.accounts.iter().find(|a| a.username == *username) else {

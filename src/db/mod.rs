@@ -92,8 +92,8 @@ impl Db {
         let checkpoints = Arc::new(Mutex::new(()));
         if !in_memory {
             // Checkpoints (copying the WAL back into the file, with an fsync) run on their own
-            // thread, so commits never wait for one.
-            // No automatic checkpoints on commit; a WAL that starts over is cut back to 64 MiB.
+            // thread, not on commit; the writer only makes the WAL start over now and then
+            // (`writer.rs`). A WAL that starts over is cut back to 64 MiB.
             conn.execute_batch(
                 "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
             )
@@ -271,8 +271,8 @@ pub(crate) fn tune(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Passive checkpoints on their own connection and thread: they copy what they can without
-/// blocking the writer or the readers. (The writer truncates the WAL itself when constant
-/// readers keep these from finishing: see `writer.rs`.)
+/// blocking the writer or the readers. The last bit, which lets the WAL start over, is the
+/// writer's (see `writer.rs`); `lock` keeps the two from running at once.
 fn start_checkpointer(path: &str, pragmas: &str, lock: Arc<Mutex<()>>) -> std::io::Result<()> {
     let conn = Connection::open(path).map_err(std::io::Error::other)?;
     conn.execute_batch(pragmas).map_err(std::io::Error::other)?;
