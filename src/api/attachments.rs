@@ -119,16 +119,8 @@ pub async fn create_attachment(
             }
             Some("file") => return Err(Error::invalid("file", "Send one file per upload.")),
             Some("message_id") => message_id = Some(text_field(field).await?),
-            // An upload form has two fields; anything else is a mistake worth saying so.
-            other => {
-                let name = crate::error::printable(other.unwrap_or_default());
-                return Err(Error::invalid(
-                    "file",
-                    format!(
-                        "Unknown part {name:?}: an upload takes file and optionally message_id."
-                    ),
-                ));
-            }
+            // Unknown attributes are ignored (contract §1); a large one is refused, not stored.
+            _ => drain(field).await?,
         }
     }
     let Some((received, filename, declared_type)) = upload else {
@@ -376,6 +368,19 @@ async fn text_field(mut field: Field) -> Result<String> {
         bytes.extend_from_slice(&chunk);
     }
     String::from_utf8(bytes).map_err(|_| Error::invalid("message_id", "message_id must be text."))
+}
+
+async fn drain(mut field: Field) -> Result<()> {
+    let mut total = 0;
+    while let Some(chunk) = crate::error::next_chunk(&mut field).await? {
+        total += chunk.map_err(unreadable)?.len();
+        if total > MAX_TEXT_FIELD {
+            return Err(Error::bad_request(
+                "Unknown parts of an upload must be small; send only file and message_id.",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn unreadable(e: impl std::fmt::Display) -> Error {

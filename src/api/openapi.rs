@@ -183,7 +183,8 @@ impl Modify for FormBodies {
                 }
             }
         }
-        // The server refuses unknown parts in an upload (see `upload_attachment`).
+        // An upload is its file and message_id: other (small) parts are ignored, so the
+        // document does not invite them.
         if let Some(RefOr::T(Schema::Object(upload))) = components.schemas.get_mut("UploadRequest")
         {
             upload.additional_properties = Some(Box::new(

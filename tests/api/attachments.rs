@@ -132,11 +132,16 @@ async fn range_requests_get_the_slice() {
 }
 
 #[actix_web::test]
-async fn an_upload_takes_file_and_message_id_only() {
+async fn an_upload_reads_file_and_message_id() {
     let app = spawn_app().await;
+    // Unknown parts are ignored, like any unknown attribute; a big one is refused.
     app.upload(KEVIN.1, "file", "a.txt", None, b"a", &[("caption", "hi")])
         .await
-        .expect_error(400, Some("file"));
+        .expect(201);
+    let big = "x".repeat(10_000);
+    app.upload(KEVIN.1, "file", "a.txt", None, b"a", &[("caption", &big)])
+        .await
+        .expect_error(400, None);
     // An empty message_id is none.
     let upload = app
         .upload(KEVIN.1, "file", "a.txt", None, b"a", &[("message_id", "")])
