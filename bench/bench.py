@@ -160,8 +160,16 @@ class Ours:
                     form=f"username={with_username}&phone_number=5")["conversation_id"]
 
 
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase  # ASCII order
+
+
 def new_id():
-    return "".join(random.choices(string.ascii_letters + string.digits, k=16))
+    """An id shaped like the server's (src/db/ids.rs): 7 base-62 digits of the time in ms, 9 random."""
+    millis, prefix = time.time_ns() // 1_000_000, ""
+    for _ in range(7):
+        millis, digit = divmod(millis, 62)
+        prefix = BASE62[digit] + prefix
+    return prefix + "".join(random.choices(BASE62, k=9))
 
 
 def seed_messages(db_path, conversation, sender, count):
