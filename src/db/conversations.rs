@@ -483,24 +483,38 @@ pub(crate) fn newest_message_seq(conn: &Connection) -> Result<i64> {
         .unwrap_or(0))
 }
 
+/// Who is in a conversation that just got a message.
+pub(crate) struct Touched {
+    /// Everyone in it, in order of joining: all of them see the new message.
+    pub everyone: Vec<String>,
+    /// Those who had deleted the conversation and get it back.
+    pub returning: Vec<String>,
+}
+
 /// A message arrived: the conversation moves to the top of every participant's list and
-/// comes back for those who had deleted it (returned).
-pub(crate) fn touch(
-    conn: &Connection,
-    id: &str,
-    message_seq: i64,
-    now: i64,
-) -> Result<Vec<String>> {
+/// comes back for those who had deleted it. One read of the participants and one update of
+/// them, as sending is the hottest write path.
+pub(crate) fn touch(conn: &Connection, id: &str, message_seq: i64, now: i64) -> Result<Touched> {
     conn.prepare_cached("UPDATE conversations SET last_active_at = ?2 WHERE id = ?1")?
         .execute(params![id, now])?;
-    let returning: Vec<String> = conn
-        .prepare_cached(
-            "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND hidden = 1
-             RETURNING contact_id",
-        )?
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    conn.prepare_cached("UPDATE participants SET activity_seq = ?2 WHERE conversation_id = ?1")?
-        .execute(params![id, message_seq])?;
-    Ok(returning)
+    let mut touched = Touched {
+        everyone: Vec::new(),
+        returning: Vec::new(),
+    };
+    let mut participants = conn.prepare_cached(
+        "SELECT contact_id, hidden FROM participants WHERE conversation_id = ?1 ORDER BY seq",
+    )?;
+    let mut rows = participants.query([id])?;
+    while let Some(row) = rows.next()? {
+        let contact: String = row.get(0)?;
+        if row.get::<_, bool>(1)? {
+            touched.returning.push(contact.clone());
+        }
+        touched.everyone.push(contact);
+    }
+    conn.prepare_cached(
+        "UPDATE participants SET activity_seq = ?2, hidden = 0 WHERE conversation_id = ?1",
+    )?
+    .execute(params![id, message_seq])?;
+    Ok(touched)
 }

@@ -303,9 +303,9 @@ pub fn create(
         now
     ])?;
     let seq = conn.last_insert_rowid();
-    let returning = conversations::touch(conn, &new.conversation_id, seq, now)?;
+    let touched = conversations::touch(conn, &new.conversation_id, seq, now)?;
     // The conversation is back for whoever had deleted it, so they must know the sender.
-    for person in returning.iter().filter(|p| **p != sender.id) {
+    for person in touched.returning.iter().filter(|p| **p != sender.id) {
         ensure_in_address_book(conn, person, &sender.id, now)?;
     }
     let mut attached = Vec::new();
@@ -333,8 +333,14 @@ pub fn create(
         created_at: now,
         updated_at: None,
     };
-    let audience = events::conversation_audience(conn, &new.conversation_id, Some(seq))?;
-    events::record(conn, "message.created", &sender.id, &message, &audience)?;
+    // Everyone in the conversation sees it now (`touch` brought it back for all).
+    events::record(
+        conn,
+        "message.created",
+        &sender.id,
+        &message,
+        &touched.everyone,
+    )?;
     Ok(message)
 }
 
