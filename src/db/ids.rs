@@ -22,13 +22,17 @@ pub fn new_id() -> String {
         .map_or(0, |d| d.as_millis());
     let mut id = String::with_capacity(ID_LEN);
     id.extend(time_prefix(millis).iter().map(|&b| char::from(b)));
-    id.extend(
-        rand::rng()
-            .sample_iter(Alphanumeric)
-            .take(ID_LEN - TIME_LEN)
-            .map(char::from),
-    );
+    id.push_str(&random_chars(ID_LEN - TIME_LEN));
     id
+}
+
+/// `len` characters of `[A-Za-z0-9]` from the thread's CSPRNG (about 5.95 bits each).
+pub fn random_chars(len: usize) -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 /// `millis` in base 62, most significant digit first (wrapping after 62^7 ms, in 2081).
@@ -69,6 +73,7 @@ mod tests {
         for pair in times.windows(2) {
             assert!(time_prefix(pair[0]) < time_prefix(pair[1]), "{pair:?}");
         }
+        assert_eq!(random_chars(32).len(), 32);
         let earlier = new_id();
         std::thread::sleep(std::time::Duration::from_millis(2));
         assert!(earlier < new_id());
