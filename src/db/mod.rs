@@ -131,6 +131,9 @@ impl Db {
                 Pool::builder()
                     .max_size(READERS)
                     .min_idle(Some(1))
+                    // A local SQLite connection does not go stale like a network one; the check
+                    // on every checkout (a statement run) cost ~4% of a list request.
+                    .test_on_check_out(false)
                     .connection_timeout(Duration::from_secs(30))
                     .build(SqliteConnectionManager::file(path).with_init(move |c| {
                         tune(c)?;
