@@ -415,6 +415,23 @@ async fn a_new_message_reaches_the_other_participant_within_a_second() {
 }
 
 #[actix_web::test]
+async fn a_message_that_brings_a_deleted_conversation_back_reaches_its_returner() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    app.send(KATE.1, &conversation, "before").await;
+    app.delete(&format!("/v1/conversations/{conversation}"), KEVIN.1)
+        .await
+        .expect(204);
+    let mut kevin = Sse::connect(&app, KEVIN.1, None).await;
+    let mut kate = Sse::connect(&app, KATE.1, None).await;
+    let message = app.send(KATE.1, &conversation, "after").await;
+    for stream in [&mut kevin, &mut kate] {
+        let event = stream.until("message.created", 1).await.remove(0);
+        assert_eq!(event.data["payload"], message);
+    }
+}
+
+#[actix_web::test]
 async fn streams_show_only_what_the_account_can_see() {
     let app = spawn_app().await;
     let mut peter = Sse::connect(&app, PETER.1, None).await;
