@@ -1,12 +1,12 @@
 //! Public ids: 16 characters of `[A-Za-z0-9]`. The first 7 are the creation time in
 //! milliseconds (base 62, digits in ASCII order, good until 2081), the other 9 come from the
-//! thread's CSPRNG (ChaCha12, about 53 bits). Ids made later sort after earlier ones, so a new
-//! row's id lands at the end of its UNIQUE index instead of on a random page of it: with random
-//! ids every insert dirtied (and often first read from disk) one more page per id index, which
-//! was most of the writer's I/O (`bench/`). Ids are not secrets (every lookup is checked
-//! against the account that asks); the random part still makes them impractical to guess and,
-//! within one millisecond, to repeat. The UNIQUE constraint on every `id` column is the
-//! backstop.
+//! thread's CSPRNG (ChaCha12, about 53 bits). Ids made later sort after earlier ones (a clock
+//! set back only costs speed), so a new row's id lands at the end of its UNIQUE index instead
+//! of on a random page of it: with random ids every insert dirtied (and often first read from
+//! disk) one more page per id index, which was most of the writer's I/O (`bench/`). Ids are
+//! not secrets (every lookup is checked against the account that asks); the random part still
+//! makes them impractical to guess and, within one millisecond, to repeat. The UNIQUE
+//! constraint on every `id` column is the backstop.
 
 use rand::RngExt;
 use rand::distr::Alphanumeric;
