@@ -92,7 +92,11 @@ CREATE TABLE IF NOT EXISTS messages (
     body            TEXT    NOT NULL,
     read_at         INTEGER,
     created_at      INTEGER NOT NULL,
-    updated_at      INTEGER
+    updated_at      INTEGER,
+    -- 1 while the message has reactions / attachments. Kept by the triggers below, so a page
+    -- of messages asks for details only where there are some (most messages have none).
+    has_reactions   INTEGER NOT NULL DEFAULT 0,
+    has_attachments INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, seq);
 CREATE INDEX IF NOT EXISTS messages_unread ON messages (conversation_id) WHERE read_at IS NULL;
@@ -106,6 +110,16 @@ CREATE TABLE IF NOT EXISTS reactions (
     UNIQUE (message_id, emoji, contact_id)
 );
 CREATE INDEX IF NOT EXISTS reactions_by_contact ON reactions (message_id, contact_id);
+CREATE TRIGGER IF NOT EXISTS reactions_mark_message AFTER INSERT ON reactions
+BEGIN
+    UPDATE messages SET has_reactions = 1 WHERE id = new.message_id AND has_reactions = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS reactions_unmark_message AFTER DELETE ON reactions
+BEGIN
+    UPDATE messages
+       SET has_reactions = EXISTS (SELECT 1 FROM reactions WHERE message_id = old.message_id)
+     WHERE id = old.message_id;
+END;
 
 -- Attachment records; the bytes live in files named by id in the folder beside the database
 -- (see src/files.rs). `conversation_id` and `message_seq` copy the message's, so a
@@ -126,6 +140,24 @@ CREATE INDEX IF NOT EXISTS attachments_by_message ON attachments (message_id);
 CREATE INDEX IF NOT EXISTS attachments_by_uploader ON attachments (uploader_id, seq);
 CREATE INDEX IF NOT EXISTS attachments_by_conversation
     ON attachments (conversation_id, seq) WHERE conversation_id IS NOT NULL;
+CREATE TRIGGER IF NOT EXISTS attachments_mark_message_on_insert AFTER INSERT ON attachments
+    WHEN new.message_id IS NOT NULL
+BEGIN
+    UPDATE messages SET has_attachments = 1 WHERE id = new.message_id AND has_attachments = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS attachments_mark_message_on_update AFTER UPDATE OF message_id ON attachments
+BEGIN
+    UPDATE messages
+       SET has_attachments = EXISTS (SELECT 1 FROM attachments WHERE message_id = messages.id)
+     WHERE id IN (old.message_id, new.message_id);
+END;
+CREATE TRIGGER IF NOT EXISTS attachments_unmark_message AFTER DELETE ON attachments
+    WHEN old.message_id IS NOT NULL
+BEGIN
+    UPDATE messages
+       SET has_attachments = EXISTS (SELECT 1 FROM attachments WHERE message_id = old.message_id)
+     WHERE id = old.message_id;
+END;
 
 -- Files whose record is gone (deleted directly, or with a message, conversation or group):
 -- the trigger notes them in the same transaction, and the file store removes the bytes after

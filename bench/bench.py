@@ -262,6 +262,8 @@ def main():
     seconds = args.seconds or (5 if args.quick else 10)
     rounds = 1 if args.quick else 3
     deep = args.deep or (1_000_000 if args.quick else 10_000_000)
+    if deep <= 100_000:
+        ap.error("--deep must be more than 100000: the deep page starts 100,000 messages in")
 
     pb_binary = ensure_tools() if args.only == "all" else None
     log("building release…")

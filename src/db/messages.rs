@@ -68,7 +68,8 @@ pub struct MessageChanges {
 }
 
 const MESSAGE_SELECT: &str = "
-    SELECT m.seq, m.id, m.conversation_id, m.body, m.read_at, m.created_at, m.updated_at,";
+    SELECT m.seq, m.id, m.conversation_id, m.body, m.read_at, m.created_at, m.updated_at,
+           m.has_reactions, m.has_attachments,";
 
 /// Columns `MESSAGE_SELECT` + `PROFILE_COLUMNS`, over messages `m` joined to the sender `c`.
 fn message_select() -> String {
@@ -77,41 +78,66 @@ fn message_select() -> String {
     )
 }
 
-/// A row of `message_select()`, with its seq; reactions are filled in after.
-fn message_from_row(row: &Row) -> rusqlite::Result<(i64, Message)> {
+/// A message as its row has it: reactions and attachments still to be filled in, where the
+/// row says there are some.
+struct MessageRow {
+    message: Message,
+    has_reactions: bool,
+    has_attachments: bool,
+}
+
+/// A row of `message_select()`, with its seq.
+fn message_from_row(row: &Row) -> rusqlite::Result<(i64, MessageRow)> {
     Ok((
         row.get(0)?,
-        Message {
-            id: row.get(1)?,
-            conversation_id: row.get(2)?,
-            message: row.get(3)?,
-            read_at: row.get(4)?,
-            created_at: row.get(5)?,
-            updated_at: row.get(6)?,
-            contact: profile_from_row(row, 7)?,
-            reactions: Vec::new(),
-            attachments: Vec::new(),
+        MessageRow {
+            message: Message {
+                id: row.get(1)?,
+                conversation_id: row.get(2)?,
+                message: row.get(3)?,
+                read_at: row.get(4)?,
+                created_at: row.get(5)?,
+                updated_at: row.get(6)?,
+                contact: profile_from_row(row, 9)?,
+                reactions: Vec::new(),
+                attachments: Vec::new(),
+            },
+            has_reactions: row.get(7)?,
+            has_attachments: row.get(8)?,
         },
     ))
 }
 
-/// Fills in reactions and attachments: two queries for the whole page.
-fn with_details(
-    conn: &Connection,
-    mut messages: Vec<Message>,
-    base_url: &str,
-) -> Result<Vec<Message>> {
-    if messages.is_empty() {
-        return Ok(messages);
-    }
-    let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
-    let mut reactions = reactions(conn, &ids)?;
-    let mut attachments = attachments::of_messages(conn, &ids, base_url)?;
-    for message in &mut messages {
-        message.reactions = reactions.remove(&message.id).unwrap_or_default();
-        message.attachments = attachments.remove(&message.id).unwrap_or_default();
-    }
-    Ok(messages)
+/// Fills in reactions and attachments: at most two queries for the whole page, each only for
+/// the messages that have some.
+fn with_details(conn: &Connection, rows: Vec<MessageRow>, base_url: &str) -> Result<Vec<Message>> {
+    let ids_where = |has: fn(&MessageRow) -> bool| -> Vec<String> {
+        rows.iter()
+            .filter(|row| has(row))
+            .map(|row| row.message.id.clone())
+            .collect()
+    };
+    let with_reactions = ids_where(|row| row.has_reactions);
+    let with_attachments = ids_where(|row| row.has_attachments);
+    let mut reactions = if with_reactions.is_empty() {
+        HashMap::new()
+    } else {
+        reactions(conn, &with_reactions)?
+    };
+    let mut attachments = if with_attachments.is_empty() {
+        HashMap::new()
+    } else {
+        attachments::of_messages(conn, &with_attachments, base_url)?
+    };
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mut message = row.message;
+            message.reactions = reactions.remove(&message.id).unwrap_or_default();
+            message.attachments = attachments.remove(&message.id).unwrap_or_default();
+            message
+        })
+        .collect())
 }
 
 /// The reactions of each of `messages`: emojis in order of first use, people in order.
@@ -165,10 +191,10 @@ fn find_visible(
         .prepare_cached(&sql)?
         .query_row(params![viewer, id], message_from_row)
         .optional()?;
-    let Some((_, message)) = found else {
+    let Some((_, row)) = found else {
         return Ok(None);
     };
-    Ok(with_details(conn, vec![message], base_url)?.pop())
+    Ok(with_details(conn, vec![row], base_url)?.pop())
 }
 
 pub fn get(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<Message> {
@@ -202,7 +228,7 @@ fn list_in_conversation(
     conversation: &str,
     visible_after: i64,
     page: &PageParams,
-) -> Result<List<Message>> {
+) -> Result<List<MessageRow>> {
     let select = format!(
         "{} WHERE m.conversation_id = ?1 AND m.seq > ?2",
         message_select()
@@ -234,7 +260,7 @@ fn list_in_conversation(
 }
 
 /// Across conversations: one index range per conversation, merged (see `page::fetch_merged`).
-fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result<List<Message>> {
+fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result<List<MessageRow>> {
     let select = format!(
         "{} WHERE m.conversation_id = ?1 AND m.seq > ?2",
         message_select()

@@ -6,11 +6,18 @@ use rusqlite::Connection;
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Steps from version N-1 to N, run before `schema.sql` for files older than `VERSION`.
-/// Version 1 is the first, so there is nothing to step over yet.
-const MIGRATIONS: &[(i64, &str)] = &[];
+const MIGRATIONS: &[(i64, &str)] = &[(
+    2,
+    // Messages say whether they have reactions / attachments (schema.sql's triggers keep it).
+    "ALTER TABLE messages ADD COLUMN has_reactions INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE messages ADD COLUMN has_attachments INTEGER NOT NULL DEFAULT 0;
+     UPDATE messages SET has_reactions = 1 WHERE id IN (SELECT message_id FROM reactions);
+     UPDATE messages SET has_attachments = 1
+      WHERE id IN (SELECT message_id FROM attachments WHERE message_id IS NOT NULL);",
+)];
 
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -44,6 +51,43 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, VERSION);
+    }
+
+    #[test]
+    fn version_1_files_learn_which_messages_have_details() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO contacts (id, username, phone_number, created_at) VALUES ('k', 'kevin', '1', 0);
+             INSERT INTO conversations (id, direct_low, direct_high, created_at) VALUES ('c', 'k', 'k', 0);
+             INSERT INTO messages (id, conversation_id, sender_id, body, created_at)
+                  VALUES ('m1', 'c', 'k', 'hi', 0), ('m2', 'c', 'k', 'hi', 0), ('m3', 'c', 'k', 'hi', 0);
+             INSERT INTO reactions (message_id, emoji, contact_id, created_at) VALUES ('m1', '👍', 'k', 0);
+             INSERT INTO attachments (id, uploader_id, message_id, filename, file_type, file_size, created_at)
+                  VALUES ('a', 'k', 'm2', 'f', 'text/plain', 1, 0);
+             -- What a version-1 file looks like: no flags, no triggers.
+             DROP TRIGGER reactions_mark_message; DROP TRIGGER reactions_unmark_message;
+             DROP TRIGGER attachments_mark_message_on_insert;
+             DROP TRIGGER attachments_mark_message_on_update; DROP TRIGGER attachments_unmark_message;
+             ALTER TABLE messages DROP COLUMN has_reactions;
+             ALTER TABLE messages DROP COLUMN has_attachments;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let flags: Vec<(String, i64, i64)> = conn
+            .prepare("SELECT id, has_reactions, has_attachments FROM messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected = [("m1", 1, 0), ("m2", 0, 1), ("m3", 0, 0)];
+        let expected: Vec<(String, i64, i64)> = expected
+            .iter()
+            .map(|(id, r, a)| (id.to_string(), *r, *a))
+            .collect();
+        assert_eq!(flags, expected);
     }
 
     #[test]

@@ -310,3 +310,89 @@ async fn members_of_a_group_talk_in_its_conversation() {
     .await
     .expect_error(404, Some("conversation_id"));
 }
+
+/// A message row remembers whether it has reactions and attachments, so a page skips those
+/// lookups for messages without any: the page must still show them exactly as they are after
+/// every kind of change.
+#[actix_web::test]
+async fn pages_show_reactions_and_attachments_as_they_change() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let plain = app.send(KEVIN.1, &conversation, "plain").await;
+    let reacted = app.send(KEVIN.1, &conversation, "reacted").await;
+    let file = app
+        .upload(KEVIN.1, "file", "a.txt", None, b"a", &[])
+        .await
+        .expect(201)
+        .id();
+    let with_file = app
+        .post_json(
+            "/v1/messages",
+            KEVIN.1,
+            json!({"conversation_id": conversation, "message": "file", "attachments": [file]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let list = format!("/v1/messages?conversation_id={conversation}");
+    // (reactions, attachment ids) of each message on the page, by message.
+    let details = |page: &Value, message: &Value| -> (Value, Vec<String>) {
+        let found = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == message["id"])
+            .unwrap()
+            .clone();
+        let files = found["attachments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect();
+        (found["reactions"].clone(), files)
+    };
+    let react = |who: (&'static str, &'static str), users: Vec<&str>| {
+        let body = json!({"reactions": {"thumbs_up": users}});
+        let path = path(&reacted);
+        let app = &app;
+        async move { app.put_json(&path, who.1, body).await.expect(200) }
+    };
+
+    react(KATE, vec![KATE.0]).await;
+    let page = app.get(&list, KATE.1).await.expect(200).body;
+    assert_eq!(details(&page, &reacted).0, json!([{"thumbs_up": [KATE.0]}]));
+    react(KEVIN, vec![KEVIN.0]).await;
+    react(KATE, vec![]).await;
+    let page = app.get(&list, KATE.1).await.expect(200).body;
+    assert_eq!(
+        details(&page, &reacted).0,
+        json!([{"thumbs_up": [KEVIN.0]}])
+    );
+    assert_eq!(details(&page, &plain), (json!([]), vec![]));
+    assert_eq!(details(&page, &with_file), (json!([]), vec![file.clone()]));
+
+    react(KEVIN, vec![]).await;
+    // The file moves from one message to another, then is deleted.
+    app.put_json(&path(&with_file), KEVIN.1, json!({"attachments": []}))
+        .await
+        .expect(200);
+    app.put_json(&path(&plain), KEVIN.1, json!({"attachments": [file]}))
+        .await
+        .expect(200);
+    let page = app.get(&list, KATE.1).await.expect(200).body;
+    assert_eq!(details(&page, &reacted), (json!([]), vec![]));
+    assert_eq!(details(&page, &with_file), (json!([]), vec![]));
+    assert_eq!(details(&page, &plain), (json!([]), vec![file.clone()]));
+
+    app.delete(&format!("/v1/attachments/{file}"), KEVIN.1)
+        .await
+        .expect(204);
+    let page = app.get(&list, KATE.1).await.expect(200).body;
+    assert_eq!(details(&page, &plain), (json!([]), vec![]));
+    // A single message reads the same way.
+    assert_eq!(
+        app.get(&path(&plain), KATE.1).await.expect(200).body["attachments"],
+        json!([])
+    );
+}
