@@ -3,8 +3,8 @@
 -- Applied at every start-up: every statement here is idempotent. `PRAGMA user_version` records the
 -- schema version; src/db/schema.rs applies the migrations that move an older file to this one.
 --
--- Public ids are 16-character random strings (`id`). Every table also has an integer `seq` that
--- only grows: it is the keyset that lists page on, so a page costs the same at any depth.
+-- Public ids (`id`) are 16 characters: the creation time, then 9 random ones (src/db/ids.rs).
+-- Every table also has an integer `seq` that only grows: it is the keyset that lists page on, so a page costs the same at any depth.
 
 -- People known to the server. An account (from protocol.toml) is a contact too.
 CREATE TABLE IF NOT EXISTS contacts (
