@@ -4,6 +4,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// mimalloc: the request path allocates many small strings (rows, JSON); glibc's malloc spent ~10%
+// of a list request's CPU on them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "protocol",
