@@ -114,10 +114,15 @@ def wrk(url, seconds, token=None, post_form=None, post_json=None):
     raise RuntimeError(out)
 
 
+def median_of(runs):
+    """The run with the median requests/s."""
+    runs = sorted(runs, key=lambda r: r[0])
+    return runs[len(runs) // 2]
+
+
 def median_runs(rounds, fn):
     """Runs fn `rounds` times; the run with the median requests/s."""
-    runs = sorted((fn() for _ in range(rounds)), key=lambda r: r[0])
-    return runs[len(runs) // 2]
+    return median_of([fn() for _ in range(rounds)])
 
 
 # ---------------------------------------------------------------- our server
@@ -319,11 +324,19 @@ def main():
         small_cursor = message_at_depth(ours.db, small, 5_000)
         big_cursor = message_at_depth(ours.db, big, 100_000)
         cold_start = ours.start()
-        pages = {}
+        # Small and big alternate within each round, so that a change in the machine's load
+        # during the runs falls on both sides alike; each keeps its median.
+        page_urls = {}
         for name, conv, cursor in [("small", small, small_cursor), ("big", big, big_cursor)]:
             base = f"{ours.base}/v1/messages?conversation_id={conv}&limit=10"
-            pages[name, "first"] = median_runs(rounds, lambda: wrk(base, seconds, "Bearer token-alice"))
-            pages[name, "deep"] = median_runs(rounds, lambda: wrk(f"{base}&starting_after={cursor}", seconds, "Bearer token-alice"))
+            page_urls[name, "first"] = base
+            page_urls[name, "deep"] = f"{base}&starting_after={cursor}"
+        page_runs = {key: [] for key in page_urls}
+        for _ in range(rounds):
+            for depth in ("first", "deep"):
+                for name in ("small", "big"):
+                    page_runs[name, depth].append(wrk(page_urls[name, depth], seconds, "Bearer token-alice"))
+        pages = {key: median_of(runs) for key, runs in page_runs.items()}
         ours.stop()
         exec_times = []
         for _ in range(5):
