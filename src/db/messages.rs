@@ -10,11 +10,12 @@ use super::page::{self, KeysetQuery};
 use crate::auth::Account;
 use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::collections::HashMap;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// Distinct reactions one person may leave on one message.
@@ -24,7 +25,9 @@ pub const MAX_REACTIONS_PER_PERSON: usize = 32;
 pub struct Message {
     pub id: String,
     pub conversation_id: String,
-    pub contact: Profile,
+    /// Shared by the messages of one page that have the same sender.
+    #[schema(value_type = Profile)]
+    pub contact: Arc<Profile>,
     pub message: String,
     /// One object per emoji, in order of first use: `{"EMOJI": ["username", …]}`.
     #[schema(value_type = Vec<HashMap<String, Vec<String>>>)]
@@ -86,26 +89,48 @@ struct MessageRow {
     has_attachments: bool,
 }
 
-/// A row of `message_select()`, with its seq.
-fn message_from_row(row: &Row) -> rusqlite::Result<(i64, MessageRow)> {
-    Ok((
-        row.get(0)?,
-        MessageRow {
-            message: Message {
-                id: row.get(1)?,
-                conversation_id: row.get(2)?,
-                message: row.get(3)?,
-                read_at: row.get(4)?,
-                created_at: row.get(5)?,
-                updated_at: row.get(6)?,
-                contact: profile_from_row(row, 9)?,
-                reactions: Vec::new(),
-                attachments: Vec::new(),
+/// Reads rows of `message_select()`. The senders of one page are few, so each sender's profile
+/// is read once and shared.
+#[derive(Default)]
+struct MessageReader {
+    senders: Vec<Arc<Profile>>,
+}
+
+impl MessageReader {
+    /// A row of `message_select()`, with its seq.
+    fn read(&mut self, row: &Row) -> rusqlite::Result<(i64, MessageRow)> {
+        let sender_id = row.get_ref(9)?;
+        let known = self
+            .senders
+            .iter()
+            .find(|known| sender_id == ValueRef::Text(known.id.as_bytes()));
+        let contact = match known {
+            Some(known) => Arc::clone(known),
+            None => {
+                let read = Arc::new(profile_from_row(row, 9)?);
+                self.senders.push(Arc::clone(&read));
+                read
+            }
+        };
+        Ok((
+            row.get(0)?,
+            MessageRow {
+                message: Message {
+                    id: row.get(1)?,
+                    conversation_id: row.get(2)?,
+                    message: row.get(3)?,
+                    read_at: row.get(4)?,
+                    created_at: row.get(5)?,
+                    updated_at: row.get(6)?,
+                    contact,
+                    reactions: Vec::new(),
+                    attachments: Vec::new(),
+                },
+                has_reactions: row.get(7)?,
+                has_attachments: row.get(8)?,
             },
-            has_reactions: row.get(7)?,
-            has_attachments: row.get(8)?,
-        },
-    ))
+        ))
+    }
 }
 
 /// Fills in reactions and attachments: at most two queries for the whole page, each only for
@@ -189,7 +214,9 @@ fn find_visible(
     );
     let found = conn
         .prepare_cached(&sql)?
-        .query_row(params![viewer, id], message_from_row)
+        .query_row(params![viewer, id], |row| {
+            MessageReader::default().read(row)
+        })
         .optional()?;
     let Some((_, row)) = found else {
         return Ok(None);
@@ -241,6 +268,7 @@ fn list_in_conversation(
             Value::Integer(visible_after),
         ],
     };
+    let mut reader = MessageReader::default();
     page::fetch(
         conn,
         query,
@@ -255,7 +283,7 @@ fn list_in_conversation(
                 })
                 .optional()?)
         },
-        |row| message_from_row(row).map(|(_, m)| m),
+        |row| reader.read(row).map(|(_, m)| m),
     )
 }
 
@@ -273,6 +301,7 @@ fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result
             params: vec![Value::Text(conversation), Value::Integer(visible_after)],
         })
         .collect();
+    let mut reader = MessageReader::default();
     page::fetch_merged(
         conn,
         queries,
@@ -288,7 +317,7 @@ fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result
                 .query_row(params![viewer, cursor], |r| Ok(vec![r.get(0)?]))
                 .optional()?)
         },
-        message_from_row,
+        |row| reader.read(row),
     )
 }
 
@@ -351,7 +380,7 @@ pub fn create(
     let message = Message {
         id,
         conversation_id: new.conversation_id.clone(),
-        contact: profile(conn, &sender.id)?,
+        contact: Arc::new(profile(conn, &sender.id)?),
         message: new.message.clone(),
         reactions: Vec::new(),
         attachments: attached,
