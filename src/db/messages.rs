@@ -169,8 +169,12 @@ fn with_details(conn: &Connection, rows: Vec<MessageRow>, base_url: &str) -> Res
         .into_iter()
         .map(|row| {
             let mut message = row.message;
-            message.reactions = reactions.remove(&message.id).unwrap_or_default();
-            message.attachments = attachments.remove(&message.id).unwrap_or_default();
+            if row.has_reactions {
+                message.reactions = reactions.remove(&message.id).unwrap_or_default();
+            }
+            if row.has_attachments {
+                message.attachments = attachments.remove(&message.id).unwrap_or_default();
+            }
             message
         })
         .collect())
