@@ -295,9 +295,18 @@ def main():
             return result
 
         log("load: ours…")
-        health = median_runs(rounds, lambda: sampled(lambda: wrk(ours.base + "/health", seconds)))
-        send = median_runs(rounds, lambda: sampled(lambda: wrk(ours.base + "/v1/messages", seconds, "Bearer token-alice", post_form=form)))
-        lst = median_runs(rounds, lambda: sampled(lambda: wrk(list_url, seconds, "Bearer token-alice")))
+        # /health, send and list take turns within each round, so that a change in the machine's
+        # load falls on all three alike and the ratios between them stay fair; each keeps its median.
+        loads = {
+            "health": lambda: wrk(ours.base + "/health", seconds),
+            "send": lambda: wrk(ours.base + "/v1/messages", seconds, "Bearer token-alice", post_form=form),
+            "list": lambda: wrk(list_url, seconds, "Bearer token-alice"),
+        }
+        runs = {name: [] for name in loads}
+        for _ in range(rounds):
+            for name, load in loads.items():
+                runs[name].append(sampled(load))
+        health, send, lst = (median_of(runs[name]) for name in loads)
         load_rss = max(peak[0], rss_kib(ours.proc.pid))
 
         pb_send = pb_list = None
