@@ -16,7 +16,7 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use utoipa::ToSchema;
 
 /// Distinct reactions one person may leave on one message.
@@ -73,16 +73,12 @@ pub struct MessageChanges {
     pub reactions: Option<Vec<(String, Vec<String>)>>,
 }
 
+/// The columns `MessageReader` reads, over messages `m`. The sender's profile is not joined in:
+/// a page's senders are few, and `MessageReader` looks each up once.
 const MESSAGE_SELECT: &str = "
     SELECT m.seq, m.id, m.conversation_id, m.body, m.read_at, m.created_at, m.updated_at,
-           m.has_reactions, m.has_attachments,";
-
-/// Columns `MESSAGE_SELECT` + `PROFILE_COLUMNS`, over messages `m` joined to the sender `c`.
-fn message_select() -> String {
-    format!(
-        "{MESSAGE_SELECT} {PROFILE_COLUMNS} FROM messages m JOIN contacts c ON c.id = m.sender_id"
-    )
-}
+           m.has_reactions, m.has_attachments, m.sender_id
+      FROM messages m";
 
 /// A message as its row has it: reactions and attachments still to be filled in, where the
 /// row says there are some.
@@ -92,16 +88,16 @@ struct MessageRow {
     has_attachments: bool,
 }
 
-/// Reads rows of `message_select()`. The senders of one page are few, so each sender's profile
-/// is read and rendered once.
+/// Reads rows of `MESSAGE_SELECT`. The senders of one page are few, so each sender's profile
+/// is looked up and rendered once.
 #[derive(Default)]
 struct MessageReader {
     senders: Vec<(String, Arc<RawValue>)>,
 }
 
 impl MessageReader {
-    /// A row of `message_select()`, with its seq.
-    fn read(&mut self, row: &Row) -> rusqlite::Result<(i64, MessageRow)> {
+    /// A row of `MESSAGE_SELECT`, with its seq.
+    fn read(&mut self, conn: &Connection, row: &Row) -> rusqlite::Result<(i64, MessageRow)> {
         let sender_id = row.get_ref(9)?;
         let known = self
             .senders
@@ -110,7 +106,9 @@ impl MessageReader {
         let contact = match known {
             Some((_, profile)) => Arc::clone(profile),
             None => {
-                let profile = profile_from_row(row, 9)?;
+                let profile = conn
+                    .prepare_cached(&PROFILE_BY_ID)?
+                    .query_row([sender_id.as_str()?], |r| profile_from_row(r, 0))?;
                 let rendered = render(&profile).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(9, Type::Text, Box::new(e))
                 })?;
@@ -205,12 +203,13 @@ fn reactions(conn: &Connection, messages: &[String]) -> Result<HashMap<String, V
     Ok(out)
 }
 
+static PROFILE_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {PROFILE_COLUMNS} FROM contacts c WHERE c.id = ?1"));
+
 /// A person's public profile.
 fn profile(conn: &Connection, id: &str) -> Result<Profile> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {PROFILE_COLUMNS} FROM contacts c WHERE c.id = ?1"
-        ))?
+        .prepare_cached(&PROFILE_BY_ID)?
         .query_row([id], |r| profile_from_row(r, 0))?)
 }
 
@@ -225,12 +224,12 @@ fn find_visible(
         "{} JOIN participants p ON p.conversation_id = m.conversation_id
               AND p.contact_id = ?1 AND p.hidden = 0 AND m.seq > p.visible_after
           WHERE m.id = ?2",
-        message_select()
+        MESSAGE_SELECT
     );
     let found = conn
         .prepare_cached(&sql)?
         .query_row(params![viewer, id], |row| {
-            MessageReader::default().read(row)
+            MessageReader::default().read(conn, row)
         })
         .optional()?;
     let Some((_, row)) = found else {
@@ -273,7 +272,7 @@ fn list_in_conversation(
 ) -> Result<List<MessageRow>> {
     let select = format!(
         "{} WHERE m.conversation_id = ?1 AND m.seq > ?2",
-        message_select()
+        MESSAGE_SELECT
     );
     let query = KeysetQuery {
         select: &select,
@@ -298,7 +297,7 @@ fn list_in_conversation(
                 })
                 .optional()?)
         },
-        |row| reader.read(row).map(|(_, m)| m),
+        |row| reader.read(conn, row).map(|(_, m)| m),
     )
 }
 
@@ -306,7 +305,7 @@ fn list_in_conversation(
 fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result<List<MessageRow>> {
     let select = format!(
         "{} WHERE m.conversation_id = ?1 AND m.seq > ?2",
-        message_select()
+        MESSAGE_SELECT
     );
     let queries = visible_conversations(conn, viewer)?
         .into_iter()
@@ -332,7 +331,7 @@ fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result
                 .query_row(params![viewer, cursor], |r| Ok(vec![r.get(0)?]))
                 .optional()?)
         },
-        |row| reader.read(row),
+        |row| reader.read(conn, row),
     )
 }
 
