@@ -106,9 +106,7 @@ impl MessageReader {
         let contact = match known {
             Some((_, profile)) => Arc::clone(profile),
             None => {
-                let profile = conn
-                    .prepare_cached(&PROFILE_BY_ID)?
-                    .query_row([sender_id.as_str()?], |r| profile_from_row(r, 0))?;
+                let profile = profile(conn, sender_id.as_str()?)?;
                 let rendered = render(&profile).map_err(|e| {
                     rusqlite::Error::FromSqlConversionFailure(9, Type::Text, Box::new(e))
                 })?;
@@ -207,10 +205,9 @@ static PROFILE_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {PROFILE_COLUMNS} FROM contacts c WHERE c.id = ?1"));
 
 /// A person's public profile.
-fn profile(conn: &Connection, id: &str) -> Result<Profile> {
-    Ok(conn
-        .prepare_cached(&PROFILE_BY_ID)?
-        .query_row([id], |r| profile_from_row(r, 0))?)
+fn profile(conn: &Connection, id: &str) -> rusqlite::Result<Profile> {
+    conn.prepare_cached(&PROFILE_BY_ID)?
+        .query_row([id], |r| profile_from_row(r, 0))
 }
 
 /// The message if the viewer can see it.
