@@ -457,13 +457,8 @@ async fn others_see_nothing_of_what_they_cannot_see() {
         .await
         .expect(201)
         .id();
-    app.post_json(
-        "/v1/messages",
-        KEVIN.1,
-        json!({"conversation_id": conversation, "message": "s", "attachments": [id]}),
-    )
-    .await
-    .expect(201);
+    app.send_with_attachments(KEVIN.1, &conversation, "s", &[&id])
+        .await;
     for path in [
         format!("/v1/attachments/{id}"),
         format!("/v1/attachments/{id}/content"),
@@ -524,14 +519,11 @@ async fn deleting_removes_the_bytes_on_every_path() {
     // 2. With its message.
     let with_message = upload("m").await;
     let message = app
-        .post_json(
-            "/v1/messages",
-            KEVIN.1,
-            json!({"conversation_id": conversation, "message": "m", "attachments": [with_message]}),
-        )
-        .await
-        .expect(201)
-        .id();
+        .send_with_attachments(KEVIN.1, &conversation, "m", &[&with_message])
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.delete(&format!("/v1/messages/{message}"), KEVIN.1)
         .await
         .expect(204);
@@ -539,13 +531,8 @@ async fn deleting_removes_the_bytes_on_every_path() {
 
     // 3. With a conversation nobody keeps.
     let in_conversation = upload("c").await;
-    app.post_json(
-        "/v1/messages",
-        KEVIN.1,
-        json!({"conversation_id": conversation, "message": "c", "attachments": [in_conversation]}),
-    )
-    .await
-    .expect(201);
+    app.send_with_attachments(KEVIN.1, &conversation, "c", &[&in_conversation])
+        .await;
     app.delete(&format!("/v1/conversations/{conversation}"), KEVIN.1)
         .await
         .expect(204);
@@ -565,13 +552,9 @@ async fn deleting_removes_the_bytes_on_every_path() {
         .expect(201)
         .body;
     let in_group = upload("g").await;
-    app.post_json(
-        "/v1/messages",
-        KEVIN.1,
-        json!({"conversation_id": group["conversation_id"], "message": "g", "attachments": [in_group]}),
-    )
-    .await
-    .expect(201);
+    let group_conversation = group["conversation_id"].as_str().unwrap();
+    app.send_with_attachments(KEVIN.1, group_conversation, "g", &[&in_group])
+        .await;
     app.delete(
         &format!("/v1/groups/{}", group["id"].as_str().unwrap()),
         KEVIN.1,
@@ -593,13 +576,8 @@ async fn list_by_conversation_with_cursors() {
             .await
             .expect(201)
             .id();
-        app.post_json(
-            "/v1/messages",
-            KEVIN.1,
-            json!({"conversation_id": conversation, "message": "x", "attachments": [id]}),
-        )
-        .await
-        .expect(201);
+        app.send_with_attachments(KEVIN.1, &conversation, "x", &[&id])
+            .await;
         ids.push(id);
     }
     // One more, unlinked: Kevin's list has it, the conversation's does not.

@@ -301,6 +301,24 @@ impl TestApp {
         .body
     }
 
+    /// Sends a message carrying the uploads `attachments`; returns it.
+    pub async fn send_with_attachments(
+        &self,
+        who: &str,
+        conversation: &str,
+        text: &str,
+        attachments: &[&str],
+    ) -> Value {
+        self.post_json(
+            "/v1/messages",
+            who,
+            serde_json::json!({"conversation_id": conversation, "message": text, "attachments": attachments}),
+        )
+        .await
+        .expect(201)
+        .body
+    }
+
     /// A `multipart/form-data` upload as `curl -F NAME=@FILE` sends it, with extra text parts.
     pub async fn upload(
         &self,

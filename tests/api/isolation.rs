@@ -50,14 +50,11 @@ async fn a_stranger_gets_404_everywhere_and_changes_nothing() {
         .expect(201)
         .id();
     let message = app
-        .post_json(
-            "/v1/messages",
-            KEVIN.1,
-            json!({"conversation_id": conversation, "message": "private", "attachments": [attachment]}),
-        )
-        .await
-        .expect(201)
-        .id();
+        .send_with_attachments(KEVIN.1, &conversation, "private", &[&attachment])
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.put_form(
         &format!("/v1/messages/{message}"),
         KATE.1,

@@ -326,14 +326,8 @@ async fn pages_show_reactions_and_attachments_as_they_change() {
         .expect(201)
         .id();
     let with_file = app
-        .post_json(
-            "/v1/messages",
-            KEVIN.1,
-            json!({"conversation_id": conversation, "message": "file", "attachments": [file]}),
-        )
-        .await
-        .expect(201)
-        .body;
+        .send_with_attachments(KEVIN.1, &conversation, "file", &[&file])
+        .await;
     let list = format!("/v1/messages?conversation_id={conversation}");
     // (reactions, attachment ids) of each message on the page, by message.
     let details = |page: &Value, message: &Value| -> (Value, Vec<String>) {
