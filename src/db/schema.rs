@@ -90,6 +90,47 @@ mod tests {
         assert_eq!(flags, expected);
     }
 
+    /// Stale marks would not show wrong data (a page would just look for details in vain), so
+    /// the API tests cannot see them: this checks that the triggers also take marks away.
+    #[test]
+    fn triggers_keep_the_marks_exact() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let marks = |conn: &Connection| -> Vec<(i64, i64)> {
+            conn.prepare("SELECT has_reactions, has_attachments FROM messages ORDER BY id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        conn.execute_batch(
+            "INSERT INTO contacts (id, username, phone_number, created_at) VALUES ('k', 'kevin', '1', 0);
+             INSERT INTO conversations (id, direct_low, direct_high, created_at) VALUES ('c', 'k', 'k', 0);
+             INSERT INTO messages (id, conversation_id, sender_id, body, created_at)
+                  VALUES ('m1', 'c', 'k', 'hi', 0), ('m2', 'c', 'k', 'hi', 0);
+             INSERT INTO reactions (message_id, emoji, contact_id, created_at)
+                  VALUES ('m1', 'a', 'k', 0), ('m1', 'b', 'k', 0);
+             INSERT INTO attachments (id, uploader_id, message_id, filename, file_type, file_size, created_at)
+                  VALUES ('a', 'k', 'm1', 'f', 'text/plain', 1, 0);",
+        )
+        .unwrap();
+        assert_eq!(marks(&conn), [(1, 1), (0, 0)]);
+        conn.execute_batch(
+            "DELETE FROM reactions WHERE emoji = 'a';
+             UPDATE attachments SET message_id = 'm2' WHERE id = 'a';",
+        )
+        .unwrap();
+        assert_eq!(
+            marks(&conn),
+            [(1, 0), (0, 1)],
+            "one reaction left; the file moved"
+        );
+        conn.execute_batch("DELETE FROM reactions; DELETE FROM attachments;")
+            .unwrap();
+        assert_eq!(marks(&conn), [(0, 0), (0, 0)]);
+    }
+
     #[test]
     fn a_newer_database_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
