@@ -14,10 +14,12 @@ use crate::middleware::{catch_panic, method_not_allowed, not_found};
 use actix_web::{HttpResponse, Resource, web};
 use serde::Serialize;
 
+/// Routes are tried in the order they are registered, and a path with `{id}` is matched by a
+/// regex while a fixed one is a string comparison: so the API comes before the docs (whose
+/// `/docs/{_:.*}` would be tried on every request), and in each group the fixed paths come
+/// first. No fixed path here also fits a pattern, so the order changes nothing else.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health", "GET").route(web::get().to(health::health)))
-        .service(openapi::docs())
-        .service(resource("/docs", "GET").route(web::get().to(openapi::docs_redirect)))
         .service(
             web::scope("/v1")
                 .service(
@@ -26,15 +28,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(contacts::create_contact)),
                 )
                 .service(
+                    resource("/conversations", "GET, POST")
+                        .route(web::get().to(conversations::list_conversations))
+                        .route(web::post().to(conversations::create_conversation)),
+                )
+                .service(
+                    resource("/messages", "GET, POST")
+                        .route(web::get().to(messages::list_messages))
+                        .route(web::post().to(messages::create_message)),
+                )
+                .service(
+                    resource("/attachments", "GET, POST")
+                        .route(web::get().to(attachments::list_attachments))
+                        .route(web::post().to(attachments::create_attachment)),
+                )
+                .service(resource("/events", "GET").route(web::get().to(events::stream_events)))
+                .service(
+                    resource("/groups", "GET, POST")
+                        .route(web::get().to(groups::list_groups))
+                        .route(web::post().to(groups::create_group)),
+                )
+                .service(
                     resource("/contacts/{id}", "GET, PUT, DELETE")
                         .route(web::get().to(contacts::get_contact))
                         .route(web::put().to(contacts::update_contact))
                         .route(web::delete().to(contacts::delete_contact)),
-                )
-                .service(
-                    resource("/conversations", "GET, POST")
-                        .route(web::get().to(conversations::list_conversations))
-                        .route(web::post().to(conversations::create_conversation)),
                 )
                 .service(
                     resource("/conversations/{id}", "GET, PUT, DELETE")
@@ -43,20 +61,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(conversations::delete_conversation)),
                 )
                 .service(
-                    resource("/messages", "GET, POST")
-                        .route(web::get().to(messages::list_messages))
-                        .route(web::post().to(messages::create_message)),
-                )
-                .service(
                     resource("/messages/{id}", "GET, PUT, DELETE")
                         .route(web::get().to(messages::get_message))
                         .route(web::put().to(messages::update_message))
                         .route(web::delete().to(messages::delete_message)),
-                )
-                .service(
-                    resource("/attachments", "GET, POST")
-                        .route(web::get().to(attachments::list_attachments))
-                        .route(web::post().to(attachments::create_attachment)),
                 )
                 .service(
                     resource("/attachments/{id}", "GET, PUT, DELETE")
@@ -71,12 +79,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         ))
                         .route(web::get().to(attachments::get_attachment_content)),
                 )
-                .service(resource("/events", "GET").route(web::get().to(events::stream_events)))
-                .service(
-                    resource("/groups", "GET, POST")
-                        .route(web::get().to(groups::list_groups))
-                        .route(web::post().to(groups::create_group)),
-                )
                 .service(
                     resource("/groups/{id}", "GET, PUT, DELETE")
                         .route(web::get().to(groups::get_group))
@@ -84,6 +86,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::delete().to(groups::delete_group)),
                 ),
         )
+        .service(openapi::docs())
+        .service(resource("/docs", "GET").route(web::get().to(openapi::docs_redirect)))
         .default_service(web::to(not_found));
 }
 
