@@ -25,8 +25,8 @@ pub fn fetch<T>(
     mut map: impl FnMut(&Row) -> rusqlite::Result<T>,
 ) -> Result<List<T>> {
     let bound = resolve(page, resolve_cursor)?;
-    let rows = fetch_range(conn, query, page, bound.as_deref(), |row| map(row))?;
-    Ok(into_page(rows, page))
+    let range = fetch_range(conn, query, page, bound.as_deref(), |row| map(row))?;
+    Ok(into_page(range.rows, range.more, page))
 }
 
 /// A list that is the union of several ranges, each ordered by one key column (e.g. one range
@@ -42,10 +42,13 @@ pub fn fetch_merged<T>(
 ) -> Result<List<T>> {
     let bound = resolve(page, resolve_cursor)?;
     let mut rows: Vec<(i64, T)> = Vec::new();
+    let mut more = false;
     for query in queries {
-        rows.extend(fetch_range(conn, query, page, bound.as_deref(), |row| {
-            map(row)
-        })?);
+        let range = fetch_range(conn, query, page, bound.as_deref(), |row| map(row))?;
+        // A range with more than a page means the union has more too (keys within a range
+        // are distinct).
+        more |= range.more;
+        rows.extend(range.rows);
     }
     if is_backward(page) {
         rows.sort_by_key(|(key, _)| *key);
@@ -53,8 +56,10 @@ pub fn fetch_merged<T>(
         rows.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
     }
     rows.dedup_by_key(|(key, _)| *key);
+    more |= rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
     let page_rows = rows.into_iter().map(|(_, item)| item).collect();
-    Ok(into_page(page_rows, page))
+    Ok(into_page(page_rows, more, page))
 }
 
 fn is_backward(page: &PageParams) -> bool {
@@ -77,14 +82,20 @@ fn resolve(
     Ok(Some(keys))
 }
 
-/// Up to `limit + 1` rows past `bound`, in the direction of travel.
+/// Up to a page of rows past `bound`, in the direction of travel.
+struct Range<T> {
+    rows: Vec<T>,
+    /// Whether a row follows them (asked of SQLite with `LIMIT n + 1`, but never read).
+    more: bool,
+}
+
 fn fetch_range<T>(
     conn: &Connection,
     query: KeysetQuery,
     page: &PageParams,
     bound: Option<&[i64]>,
-    map: impl FnMut(&Row) -> rusqlite::Result<T>,
-) -> Result<Vec<T>> {
+    mut map: impl FnMut(&Row) -> rusqlite::Result<T>,
+) -> Result<Range<T>> {
     let (cmp, direction) = if is_backward(page) {
         (">", "ASC")
     } else {
@@ -109,16 +120,20 @@ fn fetch_range<T>(
     params.push(Value::Integer(i64::from(page.limit) + 1));
 
     let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement
-        .query_map(rusqlite::params_from_iter(params), map)?
-        .collect::<rusqlite::Result<Vec<T>>>()?;
-    Ok(rows)
+    let mut cursor = statement.query(rusqlite::params_from_iter(params))?;
+    let limit = page.limit as usize;
+    let mut rows = Vec::with_capacity(limit);
+    while let Some(row) = cursor.next()? {
+        if rows.len() == limit {
+            return Ok(Range { rows, more: true });
+        }
+        rows.push(map(row)?);
+    }
+    Ok(Range { rows, more: false })
 }
 
-/// Rows in travel order (one more than a page when there is more) → the page in list order.
-fn into_page<T>(mut rows: Vec<T>, page: &PageParams) -> List<T> {
-    let has_more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
+/// A page's rows in travel order → the page in list order.
+fn into_page<T>(mut rows: Vec<T>, has_more: bool, page: &PageParams) -> List<T> {
     if is_backward(page) {
         rows.reverse();
     }

@@ -12,6 +12,13 @@ async fn walk(app: &TestApp, token: &str, path: &str, expected: &[String]) {
     let first = page(String::new()).await;
     assert_eq!(first.ids(), expected[..expected.len().min(10)], "{path}");
     assert_eq!(first.has_more(), expected.len() > 10);
+    // A page exactly as long as the list ends it; one item shorter leaves one more.
+    let whole = page(format!("limit={}", expected.len())).await;
+    assert_eq!(whole.ids(), expected, "{path}");
+    assert!(!whole.has_more(), "{path}");
+    let all_but_one = page(format!("limit={}", expected.len() - 1)).await;
+    assert_eq!(all_but_one.ids(), expected[..expected.len() - 1], "{path}");
+    assert!(all_but_one.has_more(), "{path}");
 
     // Forward.
     let mut seen = Vec::new();
