@@ -93,10 +93,19 @@ struct MessageRow {
 #[derive(Default)]
 struct MessageReader {
     senders: Vec<(String, Arc<RawValue>)>,
+    /// Set when every row is of this conversation: its id is not read from each row.
+    conversation: Option<String>,
 }
 
 impl MessageReader {
     /// A row of `MESSAGE_SELECT`, with its seq.
+    fn in_conversation(conversation: &str) -> MessageReader {
+        MessageReader {
+            senders: Vec::new(),
+            conversation: Some(conversation.to_owned()),
+        }
+    }
+
     fn read(&mut self, conn: &Connection, row: &Row) -> rusqlite::Result<(i64, MessageRow)> {
         let sender_id = row.get_ref(9)?;
         let known = self
@@ -119,7 +128,10 @@ impl MessageReader {
             MessageRow {
                 message: Message {
                     id: row.get(1)?,
-                    conversation_id: row.get(2)?,
+                    conversation_id: match &self.conversation {
+                        Some(id) => id.clone(),
+                        None => row.get(2)?,
+                    },
                     message: row.get(3)?,
                     read_at: row.get(4)?,
                     created_at: row.get(5)?,
@@ -248,11 +260,7 @@ pub fn list(
     base_url: &str,
 ) -> Result<List<Message>> {
     let list = match conversation {
-        Some(conversation) => {
-            let participation = require_participation(conn, viewer, conversation)
-                .map_err(|e| e.with_param("conversation_id"))?;
-            list_in_conversation(conn, conversation, participation.visible_after, page)?
-        }
+        Some(conversation) => list_in_conversation(conn, viewer, conversation, page)?,
         None => list_everywhere(conn, viewer, page)?,
     };
     Ok(List {
@@ -261,41 +269,61 @@ pub fn list(
     })
 }
 
+/// The viewer's `visible_after` mark in the conversation, as a subquery of the page (one
+/// statement fewer per page): NULL, so no rows, when the viewer does not take part.
+const VISIBLE_AFTER: &str = "(SELECT visible_after FROM participants
+      WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0)";
+
+/// One conversation's messages. The participation check is folded into the queries; only a
+/// cursor that is not found or an empty page asks whether the viewer takes part at all, so a
+/// stranger still gets the 404, before any complaint about the cursor.
 fn list_in_conversation(
     conn: &Connection,
+    viewer: &str,
     conversation: &str,
-    visible_after: i64,
     page: &PageParams,
 ) -> Result<List<MessageRow>> {
-    let select = format!(
-        "{} WHERE m.conversation_id = ?1 AND m.seq > ?2",
-        MESSAGE_SELECT
-    );
+    let take_part = || {
+        require_participation(conn, viewer, conversation)
+            .map_err(|e| e.with_param("conversation_id"))
+    };
+    let select =
+        format!("{MESSAGE_SELECT} WHERE m.conversation_id = ?1 AND m.seq > {VISIBLE_AFTER}");
     let query = KeysetQuery {
         select: &select,
         order: &["m.seq"],
         params: vec![
             Value::Text(conversation.to_owned()),
-            Value::Integer(visible_after),
+            Value::Text(viewer.to_owned()),
         ],
     };
-    let mut reader = MessageReader::default();
-    page::fetch(
+    let mut reader = MessageReader::in_conversation(conversation);
+    let list = page::fetch(
         conn,
         query,
         page,
         |cursor| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT seq FROM messages WHERE id = ?1 AND conversation_id = ?2 AND seq > ?3",
-                )?
-                .query_row(params![cursor, conversation, visible_after], |r| {
+            let sql = format!(
+                "SELECT seq FROM messages
+                  WHERE conversation_id = ?1 AND id = ?3 AND seq > {VISIBLE_AFTER}"
+            );
+            let seq = conn
+                .prepare_cached(&sql)?
+                .query_row(params![conversation, viewer, cursor], |r| {
                     Ok(vec![r.get(0)?])
                 })
-                .optional()?)
+                .optional()?;
+            if seq.is_none() {
+                take_part()?;
+            }
+            Ok(seq)
         },
         |row| reader.read(conn, row).map(|(_, m)| m),
-    )
+    )?;
+    if list.data.is_empty() {
+        take_part()?;
+    }
+    Ok(list)
 }
 
 /// Across conversations: one index range per conversation, merged (see `page::fetch_merged`).

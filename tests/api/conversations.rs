@@ -293,6 +293,17 @@ async fn delete_is_for_you_only_and_a_new_message_brings_it_back_with_only_newer
 
     app.delete(&path, KEVIN.1).await.expect(204);
     app.get(&path, KEVIN.1).await.expect_error(404, None);
+    // Its messages are not listed for him either, not even from a cursor he knew.
+    let messages = format!("/v1/messages?conversation_id={conversation}");
+    app.get(&messages, KEVIN.1)
+        .await
+        .expect_error(404, Some("conversation_id"));
+    app.get(
+        &format!("{messages}&starting_after={}", old["id"].as_str().unwrap()),
+        KEVIN.1,
+    )
+    .await
+    .expect_error(404, Some("conversation_id"));
     assert!(app.get("/v1/conversations", KEVIN.1).await.ids().is_empty());
     app.get(
         &format!("/v1/messages/{}", old["id"].as_str().unwrap()),

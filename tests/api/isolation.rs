@@ -153,8 +153,17 @@ async fn a_stranger_gets_404_everywhere_and_changes_nothing() {
     .expect_error(404, Some("message_id"));
 
     // Lists filtered or paged by their ids.
+    for cursor in ["", "&starting_after=nope", "&ending_before=nope"] {
+        app.get(
+            &format!("/v1/messages?conversation_id={conversation}{cursor}"),
+            PETER.1,
+        )
+        .await
+        .expect_error(404, Some("conversation_id"));
+    }
+    // Not even with a cursor that exists there: that it exists is not Peter's to learn.
     app.get(
-        &format!("/v1/messages?conversation_id={conversation}"),
+        &format!("/v1/messages?conversation_id={conversation}&starting_after={message}"),
         PETER.1,
     )
     .await
