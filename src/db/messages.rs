@@ -274,6 +274,15 @@ pub fn list(
 const VISIBLE_AFTER: &str = "(SELECT visible_after FROM participants
       WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0)";
 
+static IN_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
+    format!("{MESSAGE_SELECT} WHERE m.conversation_id = ?1 AND m.seq > {VISIBLE_AFTER}")
+});
+static CURSOR_IN_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT seq FROM messages WHERE conversation_id = ?1 AND id = ?3 AND seq > {VISIBLE_AFTER}"
+    )
+});
+
 /// One conversation's messages. The participation check is folded into the queries; only a
 /// cursor that is not found or an empty page asks whether the viewer takes part at all, so a
 /// stranger still gets the 404, before any complaint about the cursor.
@@ -287,10 +296,8 @@ fn list_in_conversation(
         require_participation(conn, viewer, conversation)
             .map_err(|e| e.with_param("conversation_id"))
     };
-    let select =
-        format!("{MESSAGE_SELECT} WHERE m.conversation_id = ?1 AND m.seq > {VISIBLE_AFTER}");
     let query = KeysetQuery {
-        select: &select,
+        select: &IN_CONVERSATION,
         order: &["m.seq"],
         params: vec![
             Value::Text(conversation.to_owned()),
@@ -303,12 +310,8 @@ fn list_in_conversation(
         query,
         page,
         |cursor| {
-            let sql = format!(
-                "SELECT seq FROM messages
-                  WHERE conversation_id = ?1 AND id = ?3 AND seq > {VISIBLE_AFTER}"
-            );
             let seq = conn
-                .prepare_cached(&sql)?
+                .prepare_cached(&CURSOR_IN_CONVERSATION)?
                 .query_row(params![conversation, viewer, cursor], |r| {
                     Ok(vec![r.get(0)?])
                 })

@@ -97,26 +97,28 @@ fn fetch_range<T>(
     mut map: impl FnMut(&Row) -> rusqlite::Result<T>,
 ) -> Result<Range<T>> {
     let (cmp, direction) = if is_backward(page) {
-        (">", "ASC")
+        (">", " ASC")
     } else {
-        ("<", "DESC")
+        ("<", " DESC")
     };
+    // Pushed piece by piece: this runs for every page, and format!/join cost more than the
+    // query they describe.
+    let mut sql = String::with_capacity(query.select.len() + 100);
+    sql.push_str(query.select);
     let mut params = query.params;
-    let mut sql = String::from(query.select);
     if let Some(keys) = bound {
-        let placeholders = vec!["?"; keys.len()].join(", ");
-        sql.push_str(&format!(
-            " AND ({}) {cmp} ({placeholders})",
-            query.order.join(", ")
-        ));
+        sql.push_str(" AND (");
+        push_separated(&mut sql, query.order.iter().copied(), "");
+        sql.push_str(") ");
+        sql.push_str(cmp);
+        sql.push_str(" (");
+        push_separated(&mut sql, keys.iter().map(|_| "?"), "");
+        sql.push(')');
         params.extend(keys.iter().copied().map(Value::Integer));
     }
-    let order: Vec<String> = query
-        .order
-        .iter()
-        .map(|column| format!("{column} {direction}"))
-        .collect();
-    sql.push_str(&format!(" ORDER BY {} LIMIT ?", order.join(", ")));
+    sql.push_str(" ORDER BY ");
+    push_separated(&mut sql, query.order.iter().copied(), direction);
+    sql.push_str(" LIMIT ?");
     params.push(Value::Integer(i64::from(page.limit) + 1));
 
     let mut statement = conn.prepare_cached(&sql)?;
@@ -130,6 +132,17 @@ fn fetch_range<T>(
         rows.push(map(row)?);
     }
     Ok(Range { rows, more: false })
+}
+
+/// `items` joined by ", ", each followed by `suffix`.
+fn push_separated<'a>(sql: &mut String, items: impl Iterator<Item = &'a str>, suffix: &str) {
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(item);
+        sql.push_str(suffix);
+    }
 }
 
 /// A page's rows in travel order → the page in list order.
