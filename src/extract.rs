@@ -13,7 +13,6 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::future::{Ready, ready};
 
 /// Form bodies deeper than this keep the rest of the key as a literal name (never recursion).
@@ -330,19 +329,27 @@ fn parse_bool(key: &str, raw: &str) -> Result<bool> {
     }
 }
 
-/// The query string: list filters and cursors (`curl -G -d key=value`).
+/// The query string: list filters and cursors (`curl -G -d key=value`), as its pairs in order.
+/// A handful at most is read, so a search of the pairs beats hashing them into a map.
 #[derive(Debug, Default)]
-pub struct Query(HashMap<String, String>);
+pub struct Query(Vec<(String, String)>);
 
 impl Query {
-    pub fn parse(query_string: &str) -> Result<Query> {
-        let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
-            .map_err(|_| Error::bad_request("The query string could not be parsed."))?;
-        Ok(Query(pairs.into_inner().into_iter().collect()))
+    pub fn parse(query_string: &str) -> Query {
+        Query(
+            form_urlencoded::parse(query_string.as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
+    /// A key given more than once means its last value.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// An optional filter (an id); empty counts as absent (`curl -G -d conversation_id=`).
@@ -371,7 +378,7 @@ impl FromRequest for Query {
     type Future = Ready<Result<Query>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Query::parse(req.query_string()))
+        ready(Ok(Query::parse(req.query_string())))
     }
 }
 
@@ -505,10 +512,20 @@ mod tests {
 
     #[test]
     fn query_bools() {
-        let q = Query::parse("muted=true&archived=0&pinned=").unwrap();
+        let q = Query::parse("muted=true&archived=0&pinned=");
         assert_eq!(q.bool("muted").unwrap(), Some(true));
         assert_eq!(q.bool("archived").unwrap(), Some(false));
         assert_eq!(q.bool("pinned").unwrap(), None);
-        assert!(Query::parse("muted=yes").unwrap().bool("muted").is_err());
+        assert!(Query::parse("muted=yes").bool("muted").is_err());
+    }
+
+    #[test]
+    fn query_pairs_are_decoded_and_the_last_of_a_key_counts() {
+        let q = Query::parse("limit=5&conversation_id=a%20b&limit=7&x+y=1&bad=%zz");
+        assert_eq!(q.get("limit"), Some("7"));
+        assert_eq!(q.get("conversation_id"), Some("a b"));
+        assert_eq!(q.get("x y"), Some("1"));
+        assert_eq!(q.get("bad"), Some("%zz"));
+        assert_eq!(q.get("missing"), None);
     }
 }
