@@ -98,7 +98,7 @@ struct MessageReader {
 }
 
 impl MessageReader {
-    /// A row of `MESSAGE_SELECT`, with its seq.
+    /// A reader for rows that all belong to `conversation`.
     fn in_conversation(conversation: &str) -> MessageReader {
         MessageReader {
             senders: Vec::new(),
@@ -106,7 +106,8 @@ impl MessageReader {
         }
     }
 
-    fn read(&mut self, conn: &Connection, row: &Row) -> rusqlite::Result<(i64, MessageRow)> {
+    /// A row of `MESSAGE_SELECT` (its seq, column 0, is not read: only merged lists need it).
+    fn read(&mut self, conn: &Connection, row: &Row) -> rusqlite::Result<MessageRow> {
         let sender_id = row.get_ref(9)?;
         let known = self
             .senders
@@ -123,27 +124,24 @@ impl MessageReader {
                 rendered
             }
         };
-        Ok((
-            row.get(0)?,
-            MessageRow {
-                message: Message {
-                    id: row.get(1)?,
-                    conversation_id: match &self.conversation {
-                        Some(id) => id.clone(),
-                        None => row.get(2)?,
-                    },
-                    message: row.get(3)?,
-                    read_at: row.get(4)?,
-                    created_at: row.get(5)?,
-                    updated_at: row.get(6)?,
-                    contact,
-                    reactions: Vec::new(),
-                    attachments: Vec::new(),
+        Ok(MessageRow {
+            message: Message {
+                id: row.get(1)?,
+                conversation_id: match &self.conversation {
+                    Some(id) => id.clone(),
+                    None => row.get(2)?,
                 },
-                has_reactions: row.get(7)?,
-                has_attachments: row.get(8)?,
+                message: row.get(3)?,
+                read_at: row.get(4)?,
+                created_at: row.get(5)?,
+                updated_at: row.get(6)?,
+                contact,
+                reactions: Vec::new(),
+                attachments: Vec::new(),
             },
-        ))
+            has_reactions: row.get(7)?,
+            has_attachments: row.get(8)?,
+        })
     }
 }
 
@@ -241,7 +239,7 @@ fn find_visible(
             MessageReader::default().read(conn, row)
         })
         .optional()?;
-    let Some((_, row)) = found else {
+    let Some(row) = found else {
         return Ok(None);
     };
     Ok(with_details(conn, vec![row], base_url)?.pop())
@@ -321,7 +319,7 @@ fn list_in_conversation(
             }
             Ok(seq)
         },
-        |row| reader.read(conn, row).map(|(_, m)| m),
+        |row| reader.read(conn, row),
     )?;
     if list.data.is_empty() {
         take_part()?;
@@ -359,7 +357,7 @@ fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result
                 .query_row(params![viewer, cursor], |r| Ok(vec![r.get(0)?]))
                 .optional()?)
         },
-        |row| reader.read(conn, row),
+        |row| Ok((row.get(0)?, reader.read(conn, row)?)),
     )
 }
 
