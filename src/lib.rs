@@ -65,9 +65,9 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
     .client_request_timeout(Duration::from_secs(10))
     .client_disconnect_timeout(Duration::from_secs(5))
     .shutdown_timeout(30)
-    // Database reads run on each worker's blocking pool: a few threads per worker keep them
-    // from queueing on the reader pool (and the scheduler) as hundreds of threads would.
-    .worker_max_blocking_threads(db::READERS as usize / 2)
+    // Database reads run on each worker's blocking pool, as many threads as the cores can use
+    // (see `READ_THREADS_PER_WORKER`) instead of tokio's default of hundreds.
+    .worker_max_blocking_threads(db::READ_THREADS_PER_WORKER)
     .disable_signals();
     if let Some(workers) = options.workers {
         server = server.workers(workers);

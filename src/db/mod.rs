@@ -51,8 +51,17 @@ pub struct Waiting {
 
 const MAX_WAITING: usize = 100_000;
 
-/// Reader connections (and blocking threads that use them, see `run`).
-pub const READERS: u32 = 8;
+/// Threads per actix worker that run database reads (`worker_max_blocking_threads` in `run`).
+/// Reads are CPU work on cached pages, so past the cores more threads only take turns and wake
+/// each other: on 2 cores, 2 per worker instead of 4 served lists 15% and /health 10% faster
+/// with a lower p99 (1 was faster still, but then one fsync or cold page stalls a worker).
+pub const READ_THREADS_PER_WORKER: usize = 2;
+
+/// Reader connections: one for each read thread of each worker (actix runs one per core).
+fn reader_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    u32::try_from(READ_THREADS_PER_WORKER * cores.max(2)).unwrap_or(u32::MAX)
+}
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 const STATEMENT_CACHE: usize = 128;
 
@@ -129,7 +138,7 @@ impl Db {
                 format!("{pragmas} PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;");
             Some(
                 Pool::builder()
-                    .max_size(READERS)
+                    .max_size(reader_connections())
                     .min_idle(Some(1))
                     // A local SQLite connection does not go stale like a network one; the check
                     // on every checkout (a statement run) cost ~4% of a list request.
