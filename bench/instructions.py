@@ -5,7 +5,8 @@ machine's load, for comparing two builds of the server on a shared, noisy machin
     python3 bench/instructions.py [--requests N] [BINARY ...]
 
 Without BINARY it builds and measures target/release/protocol. For each binary and each of
-GET /health and GET /v1/messages?conversation_id=…&limit=10 (a page of 10 plain messages) it runs
+GET /health, POST /v1/messages (a form, as bench/run.sh sends it) and
+GET /v1/messages?conversation_id=…&limit=10 (a page of 10 plain messages) it runs
 the server under callgrind twice, sending 200 and then 200 + N requests one after another on one
 keep-alive connection, and prints (instructions of the second run - of the first) / N: start-up and
 set-up cancel out. Only user-space instructions are counted: system calls, the scheduler and the
@@ -59,14 +60,19 @@ def instructions(binary, requests, target):
         for i in range(20):
             bench.http("POST", ours.base + "/v1/messages", "token-alice",
                        form=f"conversation_id={conversation}&message=seed+{i}")
-        path = "/health" if target == "health" else f"/v1/messages?conversation_id={conversation}&limit=10"
+        method, path, body, expected = {
+            "health": ("GET", "/health", None, 200),
+            "send": ("POST", "/v1/messages", f"conversation_id={conversation}&message=hello+from+the+benchmark", 201),
+            "list": ("GET", f"/v1/messages?conversation_id={conversation}&limit=10", None, 200),
+        }[target]
+        headers = {"Authorization": "Bearer token-alice", "Content-Type": "application/x-www-form-urlencoded"}
         connection = http.client.HTTPConnection(bench.HOST, ours.port, timeout=60)
         for _ in range(requests):
-            connection.request("GET", path, headers={"Authorization": "Bearer token-alice"})
+            connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             response.read()
-            if response.status != 200:
-                raise RuntimeError(f"{path}: {response.status}")
+            if response.status != expected:
+                raise RuntimeError(f"{method} {path}: {response.status}")
         ours.proc.terminate()
         ours.proc.wait(120)
         for name in glob.glob(out + "*"):
@@ -92,14 +98,14 @@ def main():
         bench.log("building release…")
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=bench.ROOT, check=True)
         binaries = [os.path.join(bench.ROOT, "target", "release", "protocol")]
-    print(f"{'binary':40} {'GET /health':>14} {'GET /v1/messages':>18}   (instructions/request)")
+    print(f"{'binary':40} {'GET /health':>12} {'POST /v1/messages':>18} {'GET /v1/messages':>17}   (instructions/request)")
     for binary in binaries:
         per_request = []
-        for target in ("health", "list"):
+        for target in ("health", "send", "list"):
             base = instructions(binary, WARM_UP, target)
             more = instructions(binary, WARM_UP + args.requests, target)
             per_request.append((more - base) / args.requests)
-        print(f"{binary:40} {per_request[0]:>14,.0f} {per_request[1]:>18,.0f}")
+        print(f"{binary:40} {per_request[0]:>12,.0f} {per_request[1]:>18,.0f} {per_request[2]:>17,.0f}")
 
 
 if __name__ == "__main__":
