@@ -92,6 +92,11 @@ pub(crate) struct Participation {
     pub visible_after: i64,
 }
 
+/// The viewer's (`?2`) `visible_after` mark in a conversation (`?1`): no row when they do not
+/// take part or have deleted it. Also a subquery of the message pages (`db/messages.rs`).
+pub(crate) const VISIBLE_AFTER: &str = "SELECT visible_after FROM participants
+      WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0";
+
 /// `Some` when the viewer takes part in the conversation and has not deleted it.
 pub(crate) fn participation(
     conn: &Connection,
@@ -99,10 +104,7 @@ pub(crate) fn participation(
     conversation: &str,
 ) -> Result<Option<Participation>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT visible_after FROM participants
-              WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0",
-        )?
+        .prepare_cached(VISIBLE_AFTER)?
         .query_row(params![conversation, viewer], |r| {
             Ok(Participation {
                 visible_after: r.get(0)?,

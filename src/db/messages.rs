@@ -3,7 +3,7 @@
 
 use super::attachments::{self, Attachment};
 use super::contacts::{PROFILE_COLUMNS, Profile, ensure_in_address_book, profile_from_row};
-use super::conversations::{self, require_participation, visible_conversations};
+use super::conversations::{self, VISIBLE_AFTER, require_participation, visible_conversations};
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
@@ -267,17 +267,14 @@ pub fn list(
     })
 }
 
-/// The viewer's `visible_after` mark in the conversation, as a subquery of the page (one
-/// statement fewer per page): NULL, so no rows, when the viewer does not take part.
-const VISIBLE_AFTER: &str = "(SELECT visible_after FROM participants
-      WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0)";
-
+// The viewer's mark is a subquery of the page (one statement fewer per page): NULL, so no
+// rows, when the viewer does not take part.
 static IN_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
-    format!("{MESSAGE_SELECT} WHERE m.conversation_id = ?1 AND m.seq > {VISIBLE_AFTER}")
+    format!("{MESSAGE_SELECT} WHERE m.conversation_id = ?1 AND m.seq > ({VISIBLE_AFTER})")
 });
 static CURSOR_IN_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT seq FROM messages WHERE conversation_id = ?1 AND id = ?3 AND seq > {VISIBLE_AFTER}"
+        "SELECT seq FROM messages WHERE conversation_id = ?1 AND id = ?3 AND seq > ({VISIBLE_AFTER})"
     )
 });
 
