@@ -54,6 +54,8 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
     start_background_work(&state);
     let app_state = state.clone();
     let mut server = HttpServer::new(move || {
+        // Runs on each worker thread: the writer's answers reach it a batch at a time.
+        db::inbox::install();
         App::new()
             .app_data(app_state.clone())
             .wrap(actix_web::middleware::from_fn(idempotency::idempotency))

@@ -12,6 +12,7 @@ pub mod events;
 pub mod groups;
 pub mod idempotency;
 pub mod ids;
+pub mod inbox;
 pub mod messages;
 pub mod page;
 #[cfg(test)]
@@ -187,9 +188,10 @@ impl Db {
         T: Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.writer.submit(work, move |result| {
-            let _ = reply.send(result);
-        });
+        self.writer
+            .submit(work, inbox::this_thread(), move |result| {
+                let _ = reply.send(result);
+            });
         answer
             .await
             .unwrap_or_else(|_| Err(Error::internal("the database writer dropped a job")))
@@ -203,8 +205,9 @@ impl Db {
     where
         T: Send + 'static,
     {
+        // Never through this thread's inbox: its drain task cannot run while this waits.
         let (reply, answer) = std::sync::mpsc::channel();
-        self.writer.submit(work, move |result| {
+        self.writer.submit(work, None, move |result| {
             let _ = reply.send(result);
         });
         answer

@@ -7,11 +7,12 @@
 //! A job that fails (or panics) is rolled back to its savepoint alone; the rest still commit.
 
 use super::events::{self, Published};
+use super::inbox::Inbox;
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 /// Most jobs in one transaction: bounds how long the first of them waits for its answer.
 const MAX_BATCH: usize = 128;
@@ -37,7 +38,13 @@ pub struct Wal {
 /// Called once the batch's commit succeeded or failed.
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 /// Runs its work on the connection (or, given `None`, skips it) and returns its completion.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+type Work = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+
+struct Job {
+    work: Work,
+    /// Where the completion runs: the submitting thread's inbox, or (`None`) the writer.
+    inbox: Option<Arc<Inbox>>,
+}
 
 #[derive(Clone)]
 pub struct Writer {
@@ -60,13 +67,18 @@ impl Writer {
     }
 
     /// Queues `work`; `reply` gets its result once the transaction holding it has committed
-    /// (or the error that kept it from committing).
-    pub fn submit<T, F>(&self, work: F, reply: impl FnOnce(Result<T>) + Send + 'static)
-    where
+    /// (or the error that kept it from committing). `reply` runs on the thread that drains
+    /// `inbox` or, without one, on the writer's.
+    pub(crate) fn submit<T, F>(
+        &self,
+        work: F,
+        inbox: Option<Arc<Inbox>>,
+        reply: impl FnOnce(Result<T>) + Send + 'static,
+    ) where
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let job: Job = Box::new(move |conn| {
+        let work: Work = Box::new(move |conn| {
             let out = match conn {
                 Some(conn) => in_savepoint(conn, work),
                 None => Err(Error::internal("the write was not run")),
@@ -78,9 +90,9 @@ impl Writer {
                 })
             })
         });
-        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
+        if let Err(mpsc::SendError(job)) = self.jobs.send(Job { work, inbox }) {
             log::error!("the database writer has stopped");
-            job(None)(Err(Error::internal("the database writer has stopped")));
+            (job.work)(None)(Err(Error::internal("the database writer has stopped")));
         }
     }
 }
@@ -104,13 +116,17 @@ fn run(
             .prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]))
         {
-            let error = Error::from(e);
-            for job in batch {
-                job(None)(Err(error.clone()));
-            }
+            let skipped = batch
+                .into_iter()
+                .map(|job| ((job.work)(None), job.inbox))
+                .collect();
+            answer(skipped, &Err(Error::from(e)));
             continue;
         }
-        let completions: Vec<Completion> = batch.into_iter().map(|job| job(Some(&conn))).collect();
+        let completions = batch
+            .into_iter()
+            .map(|job| ((job.work)(Some(&conn)), job.inbox))
+            .collect();
         let committed = conn
             .prepare_cached("COMMIT")
             .and_then(|mut s| s.execute([]))
@@ -120,9 +136,7 @@ fn run(
                 Error::from(e)
             });
         let published = events::take_pending();
-        for completion in completions {
-            completion(committed.clone());
-        }
+        answer(completions, &committed);
         if committed.is_ok() {
             after_commit(published);
         }
@@ -134,6 +148,27 @@ fn run(
         {
             WAL_PAGES.set(0);
         }
+    }
+}
+
+/// Runs each completion with the batch's outcome: through its thread's inbox, each inbox woken
+/// once, or else right here.
+fn answer(completions: Vec<(Completion, Option<Arc<Inbox>>)>, committed: &Result<()>) {
+    let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
+    for (completion, inbox) in completions {
+        let committed = committed.clone();
+        match inbox {
+            Some(inbox) => {
+                inbox.push(Box::new(move || completion(committed)));
+                if !to_wake.iter().any(|other| Arc::ptr_eq(other, &inbox)) {
+                    to_wake.push(inbox);
+                }
+            }
+            None => completion(committed),
+        }
+    }
+    for inbox in to_wake {
+        inbox.wake();
     }
 }
 
