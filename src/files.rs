@@ -185,9 +185,9 @@ impl FileStore {
             .read(move |conn| {
                 let mut known = conn.prepare_cached("SELECT 1 FROM attachments WHERE id = ?1")?;
                 let mut orphans = Vec::new();
-                for name in candidates {
-                    if !known.exists([&name])? {
-                        orphans.push(name);
+                for name in &candidates {
+                    if !known.exists([name])? {
+                        orphans.push(name.clone());
                     }
                 }
                 Ok(orphans)

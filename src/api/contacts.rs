@@ -109,7 +109,14 @@ pub async fn update_contact(
     }
     let contact = state
         .db
-        .write(move |tx| db::contacts::update(tx, &account.id, &id, display_name))
+        .write(move |tx| {
+            db::contacts::update(
+                tx,
+                &account.id,
+                &id,
+                display_name.as_ref().map(Option::as_deref),
+            )
+        })
         .await?;
     Ok(ok(contact))
 }

@@ -176,7 +176,7 @@ pub fn update(
     conn: &Connection,
     viewer: &str,
     id: &str,
-    display_name: Option<Option<String>>,
+    display_name: Option<Option<&str>>,
 ) -> Result<Contact> {
     if !in_address_book(conn, viewer, id)? {
         return Err(Error::not_found("contact", id));

@@ -39,12 +39,12 @@ thread_local! {
     static PENDING: RefCell<Vec<Published>> = const { RefCell::new(Vec::new()) };
 }
 
-/// How many events the current transaction has recorded so far (a savepoint's mark).
+/// How many events the current transaction has recorded so far (a mark to roll back to).
 pub(crate) fn pending_mark() -> usize {
     PENDING.with(|p| p.borrow().len())
 }
 
-/// Forgets events recorded after `mark` (their savepoint was rolled back).
+/// Forgets events recorded after `mark` (the job that recorded them failed).
 pub(crate) fn rollback_pending(mark: usize) {
     PENDING.with(|p| p.borrow_mut().truncate(mark));
 }

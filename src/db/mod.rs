@@ -1,8 +1,8 @@
 //! The database: one writer thread beside a pool of readers.
 //!
 //! SQLite lets one connection write at a time, so every change goes to the writer thread
-//! (`writer.rs`), which runs concurrent changes together in one `IMMEDIATE` transaction each in
-//! its own savepoint (group commit) and answers after the commit. Reads run in parallel on the
+//! (`writer.rs`), which runs concurrent changes together in one `IMMEDIATE` transaction (group
+//! commit; a failing change is undone alone) and answers after the commit. Reads run in parallel on the
 //! readers, inside `web::block` (pool checkout included), off the async executor threads.
 
 pub mod attachments;
@@ -160,10 +160,11 @@ impl Db {
         })
     }
 
-    /// Runs read-only work on a reader connection.
+    /// Runs read-only work on a reader connection (on the writer's for an in-memory database:
+    /// hence `FnMut`, see `write`).
     pub async fn read<T, F>(&self, work: F) -> Result<T>
     where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         match &self.readers {
@@ -181,10 +182,11 @@ impl Db {
 
     /// Runs work as part of the writer's next transaction; resolves once it has committed.
     /// An `Err` from `work` rolls back its changes alone, so no request leaves a half-written
-    /// change.
+    /// change. `work` may run a second time when another job of its batch failed halfway
+    /// (`writer.rs`), so it changes nothing but the database.
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -200,7 +202,7 @@ impl Db {
     /// `write` for callers outside the async runtime (start-up, worker threads, the CLI).
     pub fn write_blocking<T>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+        work: impl FnMut(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T>
     where
         T: Send + 'static,
@@ -218,7 +220,7 @@ impl Db {
     /// `read` for callers outside the async runtime.
     pub fn read_blocking<T>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+        work: impl FnMut(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T>
     where
         T: Send + 'static,

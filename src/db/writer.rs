@@ -1,10 +1,15 @@
 //! The writer thread: the one connection that changes the database, with group commit.
 //!
 //! Requests hand their unit of work to this thread through a queue instead of fighting over a
-//! lock. The thread takes every job waiting (up to `MAX_BATCH`), runs each in its own savepoint
-//! inside one `BEGIN IMMEDIATE` transaction, commits once, and only then answers each job:
-//! "2xx means committed" holds, and the cost of a commit is shared by everything in the batch.
-//! A job that fails (or panics) is rolled back to its savepoint alone; the rest still commit.
+//! lock. The thread takes every job waiting (up to `MAX_BATCH`), runs them all inside one
+//! `BEGIN IMMEDIATE` transaction, commits once, and only then answers each job: "2xx means
+//! committed" holds, and the cost of a commit is shared by everything in the batch.
+//!
+//! A job that fails (or panics) must not take the others with it, nor leave half of its own
+//! change behind. Most failures are checks that fail before the job has changed a row, and
+//! those need nothing undone, so jobs first run without savepoints (each costs a copy of every
+//! page the job touches). Only when a job fails after changing rows is the batch rolled back and
+//! run again with each job in its own savepoint, where a failure rolls back that job alone.
 
 use super::events::{self, Published};
 use super::inbox::Inbox;
@@ -35,20 +40,65 @@ pub struct Wal {
     pub checkpoints: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
-/// Called once the batch's commit succeeded or failed.
-type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-/// Runs its work on the connection (or, given `None`, skips it) and returns its completion.
-type Work = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+/// Work queued for the writer, with the reply that gets its result.
+trait Job: Send {
+    /// Runs the work (again, when the batch is run again), keeping its result; whether it
+    /// succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Replaces the kept result with an error that came up around the work.
+    fn fail(&mut self, error: Error);
+    /// Hands the kept result, or the error that kept the batch from committing, to the reply.
+    fn answer(self: Box<Self>, committed: Result<()>);
+}
 
-struct Job {
-    work: Work,
-    /// Where the completion runs: the submitting thread's inbox, or (`None`) the writer.
+struct Queued<F, T, R> {
+    work: F,
+    result: Option<Result<T>>,
+    reply: R,
+}
+
+impl<F, T, R> Job for Queued<F, T, R>
+where
+    F: FnMut(&Connection) -> Result<T> + Send,
+    T: Send,
+    R: FnOnce(Result<T>) + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = catch_unwind(AssertUnwindSafe(|| (self.work)(conn))).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(Error::internal(format!("database work panicked: {what}")))
+        });
+        let succeeded = result.is_ok();
+        self.result = Some(result);
+        succeeded
+    }
+
+    fn fail(&mut self, error: Error) {
+        self.result = Some(Err(error));
+    }
+
+    fn answer(self: Box<Self>, committed: Result<()>) {
+        let Queued { result, reply, .. } = *self;
+        reply(match committed {
+            Ok(()) => result.unwrap_or_else(|| Err(Error::internal("the write was not run"))),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+struct Submitted {
+    job: Box<dyn Job>,
+    /// Where the answer runs: the submitting thread's inbox, or (`None`) the writer.
     inbox: Option<Arc<Inbox>>,
 }
 
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Submitted>,
 }
 
 impl Writer {
@@ -59,7 +109,7 @@ impl Writer {
         wal: Option<Wal>,
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Submitted>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, wal, queue, after_commit))?;
@@ -68,31 +118,26 @@ impl Writer {
 
     /// Queues `work`; `reply` gets its result once the transaction holding it has committed
     /// (or the error that kept it from committing). `reply` runs on the thread that drains
-    /// `inbox` or, without one, on the writer's.
+    /// `inbox` or, without one, on the writer's. `work` may run twice (see the module's
+    /// comment), so it must change nothing but the database.
     pub(crate) fn submit<T, F>(
         &self,
         work: F,
         inbox: Option<Arc<Inbox>>,
         reply: impl FnOnce(Result<T>) + Send + 'static,
     ) where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let work: Work = Box::new(move |conn| {
-            let out = match conn {
-                Some(conn) => in_savepoint(conn, work),
-                None => Err(Error::internal("the write was not run")),
-            };
-            Box::new(move |committed: Result<()>| {
-                reply(match committed {
-                    Ok(()) => out,
-                    Err(e) => Err(e),
-                })
-            })
+        let job = Box::new(Queued {
+            work,
+            result: None,
+            reply,
         });
-        if let Err(mpsc::SendError(job)) = self.jobs.send(Job { work, inbox }) {
+        if let Err(mpsc::SendError(submitted)) = self.jobs.send(Submitted { job, inbox }) {
             log::error!("the database writer has stopped");
-            (job.work)(None)(Err(Error::internal("the database writer has stopped")));
+            let stopped = Error::internal("the database writer has stopped");
+            submitted.job.answer(Err(stopped));
         }
     }
 }
@@ -100,7 +145,7 @@ impl Writer {
 fn run(
     conn: Connection,
     wal: Option<Wal>,
-    queue: mpsc::Receiver<Job>,
+    queue: mpsc::Receiver<Submitted>,
     after_commit: impl Fn(Vec<Published>),
 ) {
     conn.wal_hook(Some(note_wal_pages));
@@ -112,31 +157,9 @@ fn run(
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut s| s.execute([]))
-        {
-            let skipped = batch
-                .into_iter()
-                .map(|job| ((job.work)(None), job.inbox))
-                .collect();
-            answer(skipped, &Err(Error::from(e)));
-            continue;
-        }
-        let completions = batch
-            .into_iter()
-            .map(|job| ((job.work)(Some(&conn)), job.inbox))
-            .collect();
-        let committed = conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut s| s.execute([]))
-            .map(|_| ())
-            .map_err(|e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                Error::from(e)
-            });
+        let committed = run_batch(&conn, &mut batch);
         let published = events::take_pending();
-        answer(completions, &committed);
+        answer(batch, &committed);
         if committed.is_ok() {
             after_commit(published);
         }
@@ -151,20 +174,95 @@ fn run(
     }
 }
 
-/// Runs each completion with the batch's outcome: through its thread's inbox, each inbox woken
+/// Runs the batch's jobs in one transaction and commits it.
+fn run_batch(conn: &Connection, batch: &mut [Submitted]) -> Result<()> {
+    if !conn.is_autocommit() {
+        // Left open by a failure of the last batch's: start from a clean slate.
+        execute(conn, "ROLLBACK")?;
+    }
+    execute(conn, "BEGIN IMMEDIATE")?;
+    if !run_without_savepoints(conn, batch) {
+        // A job failed after changing rows: its changes cannot be told from the others'.
+        if !conn.is_autocommit() {
+            execute(conn, "ROLLBACK")?;
+        }
+        drop(events::take_pending());
+        execute(conn, "BEGIN IMMEDIATE")?;
+        for submitted in batch.iter_mut() {
+            if conn.is_autocommit() {
+                // SQLite rolled the transaction back under an earlier job (a full disk, say):
+                // run alone, the rest would each commit before the batch fails.
+                submitted
+                    .job
+                    .fail(Error::internal("the transaction was rolled back"));
+                continue;
+            }
+            in_savepoint(conn, submitted.job.as_mut());
+        }
+    }
+    execute(conn, "COMMIT").inspect_err(|_| {
+        let _ = conn.execute_batch("ROLLBACK");
+    })
+}
+
+/// Runs each job straight in the transaction. A job that fails without having changed a row
+/// (SQLite counts the rows each statement changes; a statement that fails undoes its own)
+/// leaves nothing to undo. False when a job failed after changing rows, or when the
+/// transaction ended under a job (SQLite rolls it all back on errors such as a full disk).
+fn run_without_savepoints(conn: &Connection, batch: &mut [Submitted]) -> bool {
+    for submitted in batch {
+        let changes = conn.total_changes();
+        let mark = events::pending_mark();
+        let succeeded = submitted.job.run(conn);
+        if conn.is_autocommit() {
+            return false;
+        }
+        if !succeeded {
+            if conn.total_changes() != changes {
+                return false;
+            }
+            events::rollback_pending(mark);
+        }
+    }
+    true
+}
+
+/// Runs a job in a savepoint: released when it succeeds, rolled back when it fails or panics.
+fn in_savepoint(conn: &Connection, job: &mut dyn Job) {
+    let mut around = || -> Result<()> {
+        execute(conn, "SAVEPOINT job")?;
+        let mark = events::pending_mark();
+        if !job.run(conn) {
+            execute(conn, "ROLLBACK TO job")?;
+            events::rollback_pending(mark);
+        }
+        execute(conn, "RELEASE job")
+    };
+    if let Err(e) = around() {
+        job.fail(e);
+    }
+}
+
+/// Runs a statement without parameters or rows, cached: these run for every batch or job.
+fn execute(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Answers each job with the batch's outcome: through its thread's inbox, each inbox woken
 /// once, or else right here.
-fn answer(completions: Vec<(Completion, Option<Arc<Inbox>>)>, committed: &Result<()>) {
+fn answer(batch: Vec<Submitted>, committed: &Result<()>) {
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
-    for (completion, inbox) in completions {
+    for Submitted { job, inbox } in batch {
         let committed = committed.clone();
         match inbox {
             Some(inbox) => {
-                inbox.push(Box::new(move || completion(committed)));
+                inbox.push(Box::new(move || job.answer(committed)));
                 if !to_wake.iter().any(|other| Arc::ptr_eq(other, &inbox)) {
                     to_wake.push(inbox);
                 }
             }
-            None => completion(committed),
+            None => job.answer(committed),
         }
     }
     for inbox in to_wake {
@@ -213,23 +311,138 @@ fn checkpoint(conn: &Connection, wal: &std::path::Path) -> bool {
     }
 }
 
-/// Runs `work` in a savepoint: released when it succeeds, rolled back when it fails or panics.
-fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    // Cached statements: these run for every job.
-    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let mark = events::pending_mark();
-    let out = catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(Error::internal(format!("database work panicked: {what}")))
-    });
-    if out.is_err() {
-        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-        events::rollback_pending(mark);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A writer on a fresh in-memory database, and the kinds of the events it has published.
+    fn writer() -> (Writer, Arc<Mutex<Vec<String>>>) {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::db::schema::migrate(&mut conn).unwrap();
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let seen = published.clone();
+        let writer = Writer::start(conn, None, move |events| {
+            let kinds = events.into_iter().map(|p| p.event.kind);
+            seen.lock().unwrap().extend(kinds);
+        })
+        .unwrap();
+        (writer, published)
     }
-    conn.prepare_cached("RELEASE job")?.execute([])?;
-    out
+
+    fn put(conn: &Connection, key: &str) -> Result<()> {
+        conn.execute(
+            "INSERT INTO server_meta (key, value) VALUES (?1, '')",
+            [key],
+        )?;
+        events::record(conn, &format!("put.{key}"), "A", &key, &[])
+    }
+
+    enum Step {
+        Put,
+        /// Fails after its change.
+        PutThenFail,
+        PutThenPanic,
+        /// Fails before changing anything.
+        Fail,
+    }
+
+    /// Runs `steps` as one batch (queued while a first job holds the writer) and returns each
+    /// answer, how often each job's work ran, and the keys that were committed.
+    fn batch(steps: &[Step]) -> (Vec<Result<()>>, Vec<usize>, Vec<String>, Vec<String>) {
+        let (writer, published) = writer();
+        // The first job holds the writer until the rest are queued behind it.
+        let (open, gate) = mpsc::channel::<()>();
+        let (holding, held) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        writer.submit(
+            move |_| {
+                holding.send(()).unwrap();
+                Ok(gate.lock().unwrap().recv().ok())
+            },
+            None,
+            |_| {},
+        );
+        held.recv().unwrap();
+        let mut answers = Vec::new();
+        let mut runs = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            let key = format!("k{i}");
+            let ran = Arc::new(AtomicUsize::new(0));
+            let count = ran.clone();
+            let step = match step {
+                Step::Put => 0,
+                Step::PutThenFail => 1,
+                Step::PutThenPanic => 2,
+                Step::Fail => 3,
+            };
+            let (reply, answer) = mpsc::channel();
+            writer.submit(
+                move |conn| {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if step == 3 {
+                        return Err(Error::invalid("k", "no"));
+                    }
+                    put(conn, &key)?;
+                    match step {
+                        1 => Err(Error::invalid("k", "no")),
+                        2 => panic!("on purpose"),
+                        _ => Ok(()),
+                    }
+                },
+                None,
+                move |result| reply.send(result).unwrap(),
+            );
+            answers.push(answer);
+            runs.push(ran);
+        }
+        open.send(()).unwrap();
+        let answers = answers.iter().map(|a| a.recv().unwrap()).collect();
+        let (reply, keys) = mpsc::channel();
+        writer.submit(
+            |conn| {
+                let mut keys = conn.prepare("SELECT key FROM server_meta ORDER BY key")?;
+                let keys = keys.query_map([], |r| r.get::<_, String>(0))?;
+                Ok(keys.collect::<rusqlite::Result<Vec<_>>>()?)
+            },
+            None,
+            move |result| reply.send(result).unwrap(),
+        );
+        let keys = keys.recv().unwrap().unwrap();
+        let runs = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+        let published = published.lock().unwrap().clone();
+        (answers, runs, keys, published)
+    }
+
+    #[test]
+    fn a_job_that_fails_before_changing_anything_costs_the_others_nothing() {
+        let (answers, runs, keys, published) = batch(&[Step::Put, Step::Fail, Step::Put]);
+        assert!(answers[0].is_ok() && answers[1].is_err() && answers[2].is_ok());
+        assert_eq!(runs, [1, 1, 1]);
+        assert_eq!(keys, ["k0", "k2"]);
+        assert_eq!(published, ["put.k0", "put.k2"]);
+    }
+
+    #[test]
+    fn a_job_that_fails_halfway_is_undone_alone() {
+        let (answers, runs, keys, published) =
+            batch(&[Step::Put, Step::PutThenFail, Step::Fail, Step::Put]);
+        assert!(answers[0].is_ok() && answers[1].is_err() && answers[2].is_err());
+        assert!(answers[3].is_ok());
+        // The batch started over, each job in a savepoint: those before the failure ran twice.
+        assert_eq!(runs, [2, 2, 1, 1]);
+        assert_eq!(keys, ["k0", "k3"]);
+        // Each event once: those of the first run were dropped with it.
+        assert_eq!(published, ["put.k0", "put.k3"]);
+    }
+
+    #[test]
+    fn a_job_that_panics_halfway_is_undone_alone() {
+        let (answers, runs, keys, published) = batch(&[Step::PutThenPanic, Step::Put]);
+        assert!(answers[0].is_err() && answers[1].is_ok());
+        assert_eq!(runs, [2, 1]);
+        assert_eq!(keys, ["k1"]);
+        assert_eq!(published, ["put.k1"]);
+    }
 }
