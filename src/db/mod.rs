@@ -18,6 +18,7 @@ pub mod page;
 #[cfg(test)]
 mod query_plans;
 pub mod schema;
+pub mod wal;
 pub mod writer;
 
 use crate::config::Synchronous;
@@ -98,26 +99,21 @@ impl Db {
             }
         }
         schema::migrate(&mut conn).map_err(|e| format!("database {path}: {e}"))?;
-        // Held by whichever of the checkpoint thread and the writer is checkpointing.
-        let checkpoints = Arc::new(Mutex::new(()));
-        if !in_memory {
-            // Checkpoints (copying the WAL back into the file, with an fsync) run on their own
-            // thread, not on commit; the writer only makes the WAL start over now and then
-            // (`writer.rs`). A WAL that starts over is cut back to 64 MiB.
+        let wal = if in_memory {
+            None
+        } else {
+            // Checkpoints run on their own thread, not on commit (`wal.rs`). A WAL that starts
+            // over is cut back to 64 MiB.
             conn.execute_batch(
                 "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
             )
             .map_err(|e| cannot(&e))?;
-            start_checkpointer(path, &pragmas, checkpoints.clone()).map_err(|e| cannot(&e))?;
-        }
+            Some(wal::start(path, &pragmas).map_err(|e| cannot(&e))?)
+        };
 
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let published = Arc::new(Mutex::new(Waiting::default()));
         let (notify, waiting) = (commits.clone(), published.clone());
-        let wal = (!in_memory).then(|| writer::Wal {
-            path: std::path::PathBuf::from(format!("{path}-wal")),
-            checkpoints,
-        });
         let writer = Writer::start(conn, wal, move |events| {
             if !events.is_empty() {
                 let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
@@ -252,9 +248,6 @@ impl Db {
     }
 }
 
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
-
 /// One snapshot for the whole of a read (a page and its reactions agree with each other), and
 /// one lock round instead of one per statement. BEGIN and COMMIT are cached statements.
 fn in_read_transaction<T>(
@@ -284,26 +277,6 @@ pub(crate) fn tune(conn: &Connection) -> rusqlite::Result<()> {
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
     )?;
-    Ok(())
-}
-
-/// Passive checkpoints on their own connection and thread: they copy what they can without
-/// blocking the writer or the readers. The last bit, which lets the WAL start over, is the
-/// writer's (see `writer.rs`); `lock` keeps the two from running at once.
-fn start_checkpointer(path: &str, pragmas: &str, lock: Arc<Mutex<()>>) -> std::io::Result<()> {
-    let conn = Connection::open(path).map_err(std::io::Error::other)?;
-    conn.execute_batch(pragmas).map_err(std::io::Error::other)?;
-    std::thread::Builder::new()
-        .name("sqlite-checkpoint".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    log::warn!("checkpoint: {e}");
-                }
-            }
-        })?;
     Ok(())
 }
 

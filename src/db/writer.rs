@@ -13,33 +13,14 @@
 
 use super::events::{self, Published};
 use super::inbox::Inbox;
+use super::wal::Upkeep;
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 use std::sync::{Arc, mpsc};
 
 /// Most jobs in one transaction: bounds how long the first of them waits for its answer.
 const MAX_BATCH: usize = 128;
-/// When the writer makes the WAL start over: once it holds this many pages (32 MiB of 4 KiB
-/// pages). The checkpoint thread (`db/mod.rs`) copies the WAL back into the database
-/// concurrently, but the WAL can only start over from its beginning (which is what keeps it
-/// small) after a checkpoint that caught up completely while nothing was writing: between two
-/// batches, the writer is the one place where that holds. It is PASSIVE (it never waits for a
-/// reader; one in the way just means another try after the next batch), but it costs the writer
-/// the rest of the copy and two fsyncs, 5-30 ms under full load, so it is worth doing rarely;
-/// never doing it lets the WAL grow by gigabytes under constant load (measured, `bench/`).
-const WAL_RESTART_PAGES: i64 = 8192;
-/// Past this size (readers kept the WAL from starting over for a long time) the writer
-/// truncates it, waiting for the readers in its way: a stall, but a bound.
-const WAL_LIMIT_BYTES: u64 = 1024 * 1024 * 1024;
-
-/// The WAL file, and the lock the writer and the checkpoint thread take turns with.
-pub struct Wal {
-    pub path: PathBuf,
-    pub checkpoints: std::sync::Arc<std::sync::Mutex<()>>,
-}
-
 /// Work queued for the writer, with the reply that gets its result.
 trait Job: Send {
     /// Runs the work (again, when the batch is run again), keeping its result; whether it
@@ -106,7 +87,7 @@ impl Writer {
     /// events the transaction recorded.
     pub fn start(
         conn: Connection,
-        wal: Option<Wal>,
+        wal: Option<Upkeep>,
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Submitted>();
@@ -144,7 +125,7 @@ impl Writer {
 
 fn run(
     conn: Connection,
-    wal: Option<Wal>,
+    wal: Option<Upkeep>,
     queue: mpsc::Receiver<Submitted>,
     after_commit: impl Fn(Vec<Published>),
 ) {
@@ -163,11 +144,8 @@ fn run(
         if committed.is_ok() {
             after_commit(published);
         }
-        // Unless the checkpoint thread is at it (then after the next batch).
         if let Some(wal) = &wal
-            && WAL_PAGES.get() >= WAL_RESTART_PAGES
-            && let Ok(_held) = wal.checkpoints.try_lock()
-            && checkpoint(&conn, &wal.path)
+            && wal.between_batches(&conn, WAL_PAGES.get())
         {
             WAL_PAGES.set(0);
         }
@@ -279,36 +257,6 @@ thread_local! {
 fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::os::raw::c_int) -> rusqlite::Result<()> {
     WAL_PAGES.set(i64::from(pages));
     Ok(())
-}
-
-/// A checkpoint between two batches; whether it copied the whole WAL back (so the next batch
-/// starts the WAL over).
-fn checkpoint(conn: &Connection, wal: &std::path::Path) -> bool {
-    let wal_size = std::fs::metadata(wal).map_or(0, |m| m.len());
-    let mode = if wal_size > WAL_LIMIT_BYTES {
-        "TRUNCATE"
-    } else {
-        "PASSIVE"
-    };
-    // (busy, frames in the WAL, frames copied back)
-    let result = conn
-        .prepare_cached(&format!("PRAGMA wal_checkpoint({mode})"))
-        .and_then(|mut s| {
-            s.query_row([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })
-        });
-    match result {
-        Ok((busy, frames, copied)) => busy == 0 && frames == copied,
-        Err(e) => {
-            log::warn!("checkpoint: {e}");
-            false
-        }
-    }
 }
 
 #[cfg(test)]
