@@ -2,8 +2,9 @@
 //!
 //! SQLite lets one connection write at a time, so every change goes to the writer thread
 //! (`writer.rs`), which runs concurrent changes together in one `IMMEDIATE` transaction (group
-//! commit; a failing change is undone alone) and answers after the commit. Reads run in parallel on the
-//! readers, inside `web::block` (pool checkout included), off the async executor threads.
+//! commit; a failing change is undone alone) and answers after the commit. Reads run in
+//! parallel on the readers, inside `web::block` (pool checkout included), off the async
+//! executor threads.
 
 pub mod attachments;
 pub mod contacts;

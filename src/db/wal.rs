@@ -37,6 +37,7 @@ pub struct Upkeep {
     /// `runs` when the writer asked for a run at once (only the writer uses it).
     asked_at: AtomicU64,
     run_now: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// Starts the checkpoint thread for the database at `path`, on its own connection set up with
@@ -48,7 +49,7 @@ pub fn start(path: &str, pragmas: &str) -> std::io::Result<Upkeep> {
     let runs = Arc::new(AtomicU64::new(0));
     let (run_now, asked) = mpsc::channel();
     let (held, finished) = (lock.clone(), runs.clone());
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) =
@@ -67,6 +68,7 @@ pub fn start(path: &str, pragmas: &str) -> std::io::Result<Upkeep> {
         runs,
         asked_at: AtomicU64::new(NOT_ASKED),
         run_now,
+        thread,
     })
 }
 
@@ -79,14 +81,17 @@ impl Upkeep {
         }
         let runs = self.runs.load(Ordering::Acquire);
         let asked_at = self.asked_at.load(Ordering::Relaxed);
-        if asked_at == NOT_ASKED {
-            self.asked_at.store(runs, Ordering::Relaxed);
-            let _ = self.run_now.send(());
-            return false;
-        }
-        // Its run has not finished yet, or a run is under way: after a later batch.
-        if runs == asked_at {
-            return false;
+        // (Should the checkpoint thread be gone, the writer copies it all itself.)
+        if !self.thread.is_finished() {
+            if asked_at == NOT_ASKED {
+                self.asked_at.store(runs, Ordering::Relaxed);
+                let _ = self.run_now.send(());
+                return false;
+            }
+            // Its run has not finished yet, or a run is under way: after a later batch.
+            if runs == asked_at {
+                return false;
+            }
         }
         let Ok(_held) = self.lock.try_lock() else {
             return false;
