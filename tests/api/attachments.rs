@@ -301,6 +301,53 @@ async fn non_ascii_filenames_are_quoted_safely() {
 }
 
 #[actix_web::test]
+async fn failing_sends_among_concurrent_ones_are_undone_alone() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let kates = app
+        .upload(KATE.1, "file", "k.txt", None, b"k", &[])
+        .await
+        .expect(201)
+        .id();
+    // Sent at once, they share the writer's batches; those naming Kate's upload fail after
+    // their message row was written, so their batch starts over with savepoints.
+    let sends = (0..40).map(|i| {
+        let form = if i % 2 == 0 {
+            format!("conversation_id={conversation}&message=ok+{i}")
+        } else {
+            format!("conversation_id={conversation}&message=bad+{i}&attachments[]={kates}")
+        };
+        let app = &app;
+        async move { app.post_form("/v1/messages", KEVIN.1, &form).await }
+    });
+    let responses = futures_util::future::join_all(sends).await;
+    for (i, response) in responses.into_iter().enumerate() {
+        if i % 2 == 0 {
+            response.expect(201);
+        } else {
+            response.expect_error(404, Some("attachments"));
+        }
+    }
+    let list = app
+        .get(
+            &format!("/v1/messages?conversation_id={conversation}&limit=100"),
+            KEVIN.1,
+        )
+        .await
+        .expect(200);
+    let mut texts: Vec<String> = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message"].as_str().unwrap().to_owned())
+        .collect();
+    texts.sort();
+    let mut expected: Vec<String> = (0..40).step_by(2).map(|i| format!("ok {i}")).collect();
+    expected.sort();
+    assert_eq!(texts, expected);
+}
+
+#[actix_web::test]
 async fn messages_carry_attachments_and_linking_rules_hold() {
     let app = spawn_app().await;
     let conversation = app.kevin_and_kate().await;
