@@ -10,6 +10,7 @@
 //! to 50 ms of writes: that stall was 3-19 ms under the send load, and set its p99).
 
 use rusqlite::Connection;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -24,8 +25,6 @@ const RESTART_PAGES: i64 = 8192;
 /// Past this size (readers kept the WAL from starting over for a long time) the writer
 /// truncates it, waiting for the readers in its way: a stall, but a bound.
 const LIMIT_BYTES: u64 = 1024 * 1024 * 1024;
-/// `asked_at` when the writer is not waiting for a run of the checkpoint thread.
-const NOT_ASKED: u64 = u64::MAX;
 
 /// The writer's side of the upkeep.
 pub struct Upkeep {
@@ -34,8 +33,9 @@ pub struct Upkeep {
     lock: Arc<Mutex<()>>,
     /// Checkpoint thread runs finished so far.
     runs: Arc<AtomicU64>,
-    /// `runs` when the writer asked for a run at once (only the writer uses it).
-    asked_at: AtomicU64,
+    /// `runs` when the writer asked for a run at once, while it waits for that run (the
+    /// writer thread owns the `Upkeep`).
+    asked_at: Cell<Option<u64>>,
     run_now: mpsc::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
@@ -66,7 +66,7 @@ pub fn start(path: &str, pragmas: &str) -> std::io::Result<Upkeep> {
         wal_path: PathBuf::from(format!("{path}-wal")),
         lock,
         runs,
-        asked_at: AtomicU64::new(NOT_ASKED),
+        asked_at: Cell::new(None),
         run_now,
         thread,
     })
@@ -80,14 +80,13 @@ impl Upkeep {
             return false;
         }
         let runs = self.runs.load(Ordering::Acquire);
-        let asked_at = self.asked_at.load(Ordering::Relaxed);
         // (Should the checkpoint thread be gone, the writer copies it all itself.)
         if !self.thread.is_finished() {
-            if asked_at == NOT_ASKED {
-                self.asked_at.store(runs, Ordering::Relaxed);
+            let Some(asked_at) = self.asked_at.get() else {
+                self.asked_at.set(Some(runs));
                 let _ = self.run_now.send(());
                 return false;
-            }
+            };
             // Its run has not finished yet, or a run is under way: after a later batch.
             if runs == asked_at {
                 return false;
@@ -97,7 +96,7 @@ impl Upkeep {
             return false;
         };
         // Done, or a reader was in the way: either way the next try starts with a new run.
-        self.asked_at.store(NOT_ASKED, Ordering::Relaxed);
+        self.asked_at.set(None);
         checkpoint(conn, &self.wal_path)
     }
 }
@@ -168,9 +167,9 @@ mod tests {
 
         // Below the mark nothing happens; at it, the writer first asks for a run.
         assert!(!upkeep.between_batches(&conn, RESTART_PAGES - 1));
-        assert_eq!(upkeep.asked_at.load(Ordering::Relaxed), NOT_ASKED);
+        assert_eq!(upkeep.asked_at.get(), None);
         assert!(!upkeep.between_batches(&conn, RESTART_PAGES));
-        assert_ne!(upkeep.asked_at.load(Ordering::Relaxed), NOT_ASKED);
+        assert!(upkeep.asked_at.get().is_some());
         let mut done = false;
         for _ in 0..200 {
             if upkeep.between_batches(&conn, RESTART_PAGES) {

@@ -287,6 +287,7 @@ mod tests {
         events::record(conn, &format!("put.{key}"), "A", &key, &[])
     }
 
+    #[derive(Clone, Copy, PartialEq)]
     enum Step {
         Put,
         /// Fails after its change.
@@ -319,24 +320,19 @@ mod tests {
             let key = format!("k{i}");
             let ran = Arc::new(AtomicUsize::new(0));
             let count = ran.clone();
-            let step = match step {
-                Step::Put => 0,
-                Step::PutThenFail => 1,
-                Step::PutThenPanic => 2,
-                Step::Fail => 3,
-            };
+            let step = *step;
             let (reply, answer) = mpsc::channel();
             writer.submit(
                 move |conn| {
                     count.fetch_add(1, Ordering::SeqCst);
-                    if step == 3 {
+                    if step == Step::Fail {
                         return Err(Error::invalid("k", "no"));
                     }
                     put(conn, &key)?;
                     match step {
-                        1 => Err(Error::invalid("k", "no")),
-                        2 => panic!("on purpose"),
-                        _ => Ok(()),
+                        Step::PutThenFail => Err(Error::invalid("k", "no")),
+                        Step::PutThenPanic => panic!("on purpose"),
+                        Step::Put | Step::Fail => Ok(()),
                     }
                 },
                 None,
