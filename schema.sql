@@ -6,16 +6,25 @@
 -- Public ids (`id`) are 16 characters: the creation time, then 9 random ones (src/db/ids.rs).
 -- Every table also has an integer `seq` that only grows: it is the keyset that lists page on, so a page costs the same at any depth.
 
--- People known to the server. An account (from protocol.toml) is a contact too.
+-- People known to the server. An account (from protocol.toml) is a contact too: its row is its
+-- public profile (`owner_id` NULL). Anyone else is a private contact: a row of one address book
+-- (`owner_id`), with what its owner entered, that nobody else can see or find. Usernames compare
+-- without regard to case (they are ASCII); src/db/contacts.rs keeps them unique among accounts
+-- and within each address book.
 CREATE TABLE IF NOT EXISTS contacts (
     seq            INTEGER PRIMARY KEY,
     id             TEXT    NOT NULL UNIQUE,
-    username       TEXT    NOT NULL UNIQUE,
+    owner_id       TEXT    REFERENCES contacts (id),
+    username       TEXT    NOT NULL,
     phone_number   TEXT    NOT NULL,
     avatar_url     TEXT,
     last_active_at INTEGER,
     created_at     INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS contacts_accounts_by_username
+    ON contacts (username COLLATE NOCASE) WHERE owner_id IS NULL;
+CREATE INDEX IF NOT EXISTS contacts_private_by_username
+    ON contacts (owner_id, username COLLATE NOCASE) WHERE owner_id IS NOT NULL;
 
 -- Each person's address book: who they know, and what they call them.
 CREATE TABLE IF NOT EXISTS address_book (

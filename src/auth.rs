@@ -107,14 +107,6 @@ impl FromRequest for Account {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
             return ready(Err(Error::internal("AppState is missing from the app")));
         };
-        let client = req.peer_addr().map(|a| a.ip());
-        // An address that failed too often is refused before its token is even looked at.
-        if let Some(wait) = client.and_then(|ip| state.limits.auth_failures.blocked(&ip)) {
-            return ready(Err(too_many(
-                "Too many failed authentications from this address; retry later.",
-                wait,
-            )));
-        }
         let authorization = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -132,9 +124,17 @@ impl FromRequest for Account {
                 // For the access log.
                 req.extensions_mut().insert(account.clone());
             }
-            // Only a presented credential that fails is a guess worth counting.
+            // Only a presented credential that fails is a guess worth counting. A correct token
+            // is never refused for its address's failures: people behind one NAT or proxy share
+            // an address, and tokens are long random values that guessing cannot reach.
             Err(_) if authorization.is_some() => {
-                if let Some(ip) = client {
+                if let Some(ip) = state.client_address(req) {
+                    if let Some(wait) = state.limits.auth_failures.blocked(&ip) {
+                        return ready(Err(too_many(
+                            "Too many failed authentications from this address; retry later.",
+                            wait,
+                        )));
+                    }
                     state.limits.auth_failures.count(&ip);
                 }
             }

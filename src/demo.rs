@@ -514,14 +514,30 @@ fn insert_missing(tx: &Connection) -> Result<Report> {
 }
 
 /// Creates the people who are missing; returns everyone's id by username. A person who already
-/// exists (an account synced before the demo was loaded) keeps their id and profile.
+/// exists (an account synced before the demo was loaded) keeps their id and profile. The demo
+/// accounts are public profiles; everyone else is a private contact of the one address book
+/// that holds them (the demo accounts come first in `PEOPLE`, so their ids are known by then).
 fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'static str, String>> {
-    let mut ids = HashMap::new();
+    let mut ids: HashMap<&'static str, String> = HashMap::new();
     for p in PEOPLE {
-        let existing: Option<String> = tx
-            .prepare_cached("SELECT id FROM contacts WHERE username = ?1")?
-            .query_row([p.username], |r| r.get(0))
-            .optional()?;
+        let owner = if DEMO_ACCOUNTS.iter().any(|(name, _)| *name == p.username) {
+            None
+        } else {
+            let book = ADDRESS_BOOKS
+                .iter()
+                .find(|(_, contact)| *contact == p.username)
+                .map(|(owner, _)| *owner)
+                .ok_or_else(|| Error::internal(format!("{} is in no address book", p.username)))?;
+            Some(
+                ids.get(book)
+                    .cloned()
+                    .ok_or_else(|| Error::internal(format!("{book} comes after {}", p.username)))?,
+            )
+        };
+        let existing = match &owner {
+            None => db::contacts::account_by_username(tx, p.username)?,
+            Some(owner) => db::contacts::private_by_username(tx, owner, p.username)?,
+        };
         let id = match existing {
             Some(id) => {
                 if id != p.id {
@@ -535,11 +551,13 @@ fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'stati
             None => {
                 tx.prepare_cached(
                     "INSERT INTO contacts
-                        (id, username, phone_number, avatar_url, last_active_at, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        (id, owner_id, username, phone_number, avatar_url, last_active_at,
+                         created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![
                     p.id,
+                    owner,
                     p.username,
                     p.phone_number,
                     format!("{AVATARS}/{}", p.avatar),

@@ -2,6 +2,7 @@
 
 use crate::auth::{Account, Accounts, ActivityTracker};
 use crate::config::{Config, WebhookConfig};
+use crate::connections::{IpBlock, client_address};
 use crate::db::{self, Db};
 use crate::error;
 use crate::events::hub::Hub;
@@ -23,6 +24,11 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     pub max_body_bytes: usize,
     pub event_retention_hours: u64,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpBlock>,
+    pub max_event_streams_per_account: usize,
+    pub max_connections: usize,
+    pub min_body_bytes_per_second: u64,
 }
 
 /// Everything a request handler can reach.
@@ -63,6 +69,19 @@ impl AppState {
             .read()
             .map(|a| a.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The client's address: the peer's, or behind a trusted proxy the one it forwarded.
+    pub fn client_address(&self, req: &actix_web::HttpRequest) -> Option<IpAddr> {
+        let forwarded_for = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        client_address(
+            req.peer_addr().map(|a| a.ip()),
+            forwarded_for,
+            &self.settings.trusted_proxies,
+        )
     }
 
     pub fn webhook_urls(&self) -> Vec<String> {
@@ -115,26 +134,36 @@ impl AppState {
 pub fn sync_accounts(db: &Db, config: &Config) -> Result<Vec<(String, Account)>, String> {
     let configured = config.accounts.clone();
     let now = db::now();
-    db.write_blocking(move |tx| {
-        configured
-            .iter()
-            .map(|a| {
-                let id = db::contacts::upsert_account(
-                    tx,
-                    &a.username,
-                    &a.phone_number,
-                    a.avatar_url.as_deref(),
-                    now,
-                )?;
-                let account = Account {
-                    id,
-                    username: a.username.clone(),
-                };
-                Ok((a.token.clone(), account))
-            })
-            .collect::<error::Result<Vec<_>>>()
-    })
-    .map_err(|e| format!("cannot set up the accounts: {e}"))
+    let (accounts, made_private) = db
+        .write_blocking(move |tx| {
+            let accounts = configured
+                .iter()
+                .map(|a| {
+                    let id = db::contacts::upsert_account(
+                        tx,
+                        &a.username,
+                        &a.phone_number,
+                        a.avatar_url.as_deref(),
+                        now,
+                    )?;
+                    let account = Account {
+                        id,
+                        username: a.username.clone(),
+                    };
+                    Ok((a.token.clone(), account))
+                })
+                .collect::<error::Result<Vec<_>>>()?;
+            let ids: Vec<String> = accounts.iter().map(|(_, a)| a.id.clone()).collect();
+            let made_private = db::private_contacts::make_private(tx, &ids)?;
+            Ok((accounts, made_private))
+        })
+        .map_err(|e| format!("cannot set up the accounts: {e}"))?;
+    if made_private > 0 {
+        log::info!(
+            "{made_private} contact(s) who are not accounts are now private to the address books that know them"
+        );
+    }
+    Ok(accounts)
 }
 
 /// Opens the database and brings the accounts' contacts in line with the config.
@@ -165,6 +194,14 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
             max_upload_bytes: server.max_upload_bytes,
             max_body_bytes: server.max_body_bytes,
             event_retention_hours: server.event_retention_hours,
+            trusted_proxies: server
+                .trusted_proxies
+                .iter()
+                .map(|p| IpBlock::parse(p))
+                .collect::<Result<_, _>>()?,
+            max_event_streams_per_account: server.max_event_streams_per_account,
+            max_connections: server.max_connections,
+            min_body_bytes_per_second: server.min_body_bytes_per_second,
         },
         accounts: RwLock::new(Arc::new(Accounts::new(accounts))),
         activity: ActivityTracker::default(),

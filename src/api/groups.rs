@@ -152,7 +152,7 @@ pub async fn delete_group(
 
 fn check_name(name: &str) -> Result<()> {
     check(
-        rules::text("name", name, 1, rules::MAX_GROUP_NAME_CHARS),
+        rules::name("name", name, 1, rules::MAX_GROUP_NAME_CHARS),
         "name",
     )
 }

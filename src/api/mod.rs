@@ -75,9 +75,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/attachments/{id}/content", "GET")
-                        .wrap(actix_web::middleware::from_fn(
-                            attachments::ignore_malformed_range,
-                        ))
                         .route(web::get().to(attachments::get_attachment_content)),
                 )
                 .service(

@@ -39,6 +39,8 @@ pub struct NewAttachment {
 pub struct StoredFile {
     pub filename: String,
     pub file_type: String,
+    pub file_size: u64,
+    pub created_at: i64,
 }
 
 const ATTACHMENT_COLUMNS: &str =
@@ -81,13 +83,16 @@ pub fn get(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<
 
 /// The stored file's name and type, if the viewer sees it.
 pub fn stored_file(conn: &Connection, viewer: &str, id: &str) -> Result<StoredFile> {
-    let sql =
-        format!("SELECT a.filename, a.file_type FROM attachments a WHERE a.id = ?2 AND {VISIBLE}");
+    let sql = format!(
+        "SELECT a.filename, a.file_type, a.file_size, a.created_at FROM attachments a WHERE a.id = ?2 AND {VISIBLE}"
+    );
     conn.prepare_cached(&sql)?
         .query_row(params![viewer, id], |r| {
             Ok(StoredFile {
                 filename: r.get(0)?,
                 file_type: r.get(1)?,
+                file_size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                created_at: r.get(3)?,
             })
         })
         .optional()?

@@ -408,7 +408,10 @@ pub(crate) fn open_direct(
             id
         }
     };
-    contacts::ensure_in_address_book(conn, other, viewer, now)?;
+    // A private contact signs in nowhere and has no address book.
+    if !contacts::is_private(conn, other)? {
+        contacts::ensure_in_address_book(conn, other, viewer, now)?;
+    }
     Ok((id, created))
 }
 

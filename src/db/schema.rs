@@ -1,25 +1,61 @@
 //! Schema versions. `schema.sql` is the whole current schema and is idempotent; `user_version`
 //! says which version a file has, and `MIGRATIONS` move an older file forward step by step.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Steps from version N-1 to N, run before `schema.sql` for files older than `VERSION`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    2,
-    // Messages say whether they have reactions / attachments (schema.sql's triggers keep it).
-    "ALTER TABLE messages ADD COLUMN has_reactions INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE messages ADD COLUMN has_attachments INTEGER NOT NULL DEFAULT 0;
-     UPDATE messages SET has_reactions = 1 WHERE id IN (SELECT message_id FROM reactions);
-     UPDATE messages SET has_attachments = 1
-      WHERE id IN (SELECT message_id FROM attachments WHERE message_id IS NOT NULL);",
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+        // Messages say whether they have reactions / attachments (schema.sql's triggers keep it).
+        "ALTER TABLE messages ADD COLUMN has_reactions INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE messages ADD COLUMN has_attachments INTEGER NOT NULL DEFAULT 0;
+         UPDATE messages SET has_reactions = 1 WHERE id IN (SELECT message_id FROM reactions);
+         UPDATE messages SET has_attachments = 1
+          WHERE id IN (SELECT message_id FROM attachments WHERE message_id IS NOT NULL);",
+    ),
+    (
+        3,
+        // Contacts get an owner (private contacts) and usernames stop being unique across
+        // address books: the table is rebuilt (SQLite cannot drop a UNIQUE constraint). Every
+        // existing row starts as public; `contacts::make_private_contacts` then gives each
+        // person who is not an account to the address book(s) that know them.
+        "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE contacts_v3 (
+             seq            INTEGER PRIMARY KEY,
+             id             TEXT    NOT NULL UNIQUE,
+             owner_id       TEXT    REFERENCES contacts (id),
+             username       TEXT    NOT NULL,
+             phone_number   TEXT    NOT NULL,
+             avatar_url     TEXT,
+             last_active_at INTEGER,
+             created_at     INTEGER NOT NULL
+         );
+         INSERT INTO contacts_v3
+             (seq, id, owner_id, username, phone_number, avatar_url, last_active_at, created_at)
+           SELECT seq, id, NULL, username, phone_number, avatar_url, last_active_at, created_at
+             FROM contacts;
+         DROP TABLE contacts;
+         ALTER TABLE contacts_v3 RENAME TO contacts;
+         INSERT OR REPLACE INTO server_meta (key, value) VALUES ('private_contacts', 'pending');",
+    ),
+];
 
+/// Moves the file to `VERSION`. Foreign keys are off meanwhile (rebuilding a table that others
+/// reference needs it) and checked before the commit.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let migrated = migrate_within(conn);
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    migrated
+}
+
+fn migrate_within(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > VERSION {
@@ -34,6 +70,14 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         }
     }
     tx.execute_batch(SCHEMA)?;
+    let broken: Option<String> = tx
+        .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()?;
+    if let Some(table) = broken {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the migrated database has a broken reference in {table}"
+        )));
+    }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()
 }

@@ -53,28 +53,34 @@ impl Drop for Subscription {
 
 impl Hub {
     pub fn subscribe(self: &Arc<Self>, person: &str) -> Subscription {
+        self.subscribe_within(person, usize::MAX)
+            .unwrap_or_else(|| unreachable!("no person holds usize::MAX streams"))
+    }
+
+    /// A subscription for `person`, unless they already hold `max` open streams.
+    pub fn subscribe_within(self: &Arc<Self>, person: &str, max: usize) -> Option<Subscription> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let lagged = Arc::new(AtomicBool::new(false));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if !self.closed.load(Ordering::Relaxed)
-            && let Ok(mut subscribers) = self.subscribers.lock()
-        {
-            subscribers
-                .entry(person.to_owned())
-                .or_default()
-                .push(Subscriber {
-                    id,
-                    tx,
-                    lagged: lagged.clone(),
-                });
+        if !self.closed.load(Ordering::Relaxed) {
+            let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            let streams = subscribers.entry(person.to_owned()).or_default();
+            if streams.len() >= max {
+                return None;
+            }
+            streams.push(Subscriber {
+                id,
+                tx,
+                lagged: lagged.clone(),
+            });
         }
-        Subscription {
+        Some(Subscription {
             hub: self.clone(),
             person: person.to_owned(),
             id,
             events: rx,
             lagged,
-        }
+        })
     }
 
     /// Open streams, for figures and tests.
