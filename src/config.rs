@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub demo_data: bool,
     /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
+    /// Members a group may have, its owner included.
+    pub max_group_members: usize,
     /// Open `/v1/events` streams one account may hold at once (429 past it).
     pub max_event_streams_per_account: usize,
     /// Open connections in all; the server lowers it to fit the file-descriptor limit. A
@@ -74,6 +76,7 @@ impl Default for ServerConfig {
             requests_per_minute: 0,
             demo_data: false,
             trusted_proxies: Vec::new(),
+            max_group_members: 10_000,
             max_event_streams_per_account: 16,
             max_connections: 20_000,
             min_body_bytes_per_second: 1024,
@@ -186,6 +189,9 @@ impl Config {
         for proxy in &server.trusted_proxies {
             crate::connections::IpBlock::parse(proxy)
                 .map_err(|e| format!("server.trusted_proxies: {e}"))?;
+        }
+        if server.max_group_members < 2 {
+            return Err("server.max_group_members must be at least 2.".into());
         }
         if server.max_event_streams_per_account == 0 || server.max_connections == 0 {
             return Err(

@@ -405,7 +405,16 @@ fn insert_missing(tx: &Connection) -> Result<Report> {
                     Between::Group => None,
                 };
                 let group = group_seq.map(|_| GROUP_ID);
-                db::conversations::insert_conversation(tx, docs_id, direct, group, *created_at)?;
+                let newest = db::conversations::newest_message_seq(tx)?;
+                db::conversations::insert_conversation(
+                    tx,
+                    docs_id,
+                    direct,
+                    group,
+                    newest,
+                    false,
+                    *created_at,
+                )?;
                 report.added += 1;
                 (*docs_id).to_owned()
             }
@@ -459,7 +468,9 @@ fn insert_missing(tx: &Connection) -> Result<Report> {
         tx.prepare_cached(
             "UPDATE conversations
                 SET last_active_at = max(coalesce(last_active_at, 0),
-                    (SELECT max(created_at) FROM messages WHERE conversation_id = ?1))
+                    (SELECT max(created_at) FROM messages WHERE conversation_id = ?1)),
+                    activity_seq = max(activity_seq,
+                    (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?1))
               WHERE id = ?1",
         )?
         .execute([id])?;

@@ -18,8 +18,9 @@ use std::future::{Ready, ready};
 
 /// Form bodies deeper than this keep the rest of the key as a literal name (never recursion).
 const FORM_MAX_DEPTH: usize = 3;
-/// More fields than any request of this API needs; guards against field floods.
-const FORM_MAX_FIELDS: usize = 1_000;
+/// More fields than any request of this API needs (a group's 10,000 members); guards against
+/// field floods.
+const FORM_MAX_FIELDS: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {

@@ -26,6 +26,7 @@ pub struct Settings {
     pub event_retention_hours: u64,
     /// Proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpBlock>,
+    pub max_group_members: usize,
     pub max_event_streams_per_account: usize,
     pub max_connections: usize,
     pub min_body_bytes_per_second: u64,
@@ -199,6 +200,7 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
                 .iter()
                 .map(|p| IpBlock::parse(p))
                 .collect::<Result<_, _>>()?,
+            max_group_members: server.max_group_members,
             max_event_streams_per_account: server.max_event_streams_per_account,
             max_connections: server.max_connections,
             min_body_bytes_per_second: server.min_body_bytes_per_second,

@@ -78,6 +78,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(attachments::get_attachment_content)),
                 )
                 .service(
+                    resource("/groups/{id}/contacts", "GET, POST")
+                        .route(web::get().to(groups::list_group_contacts))
+                        .route(web::post().to(groups::add_group_contacts)),
+                )
+                .service(
+                    resource("/groups/{id}/contacts/{contact_id}", "DELETE")
+                        .route(web::delete().to(groups::delete_group_contact)),
+                )
+                .service(
                     resource("/groups/{id}", "GET, PUT, DELETE")
                         .route(web::get().to(groups::get_group))
                         .route(web::put().to(groups::update_group))

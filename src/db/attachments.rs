@@ -133,7 +133,12 @@ pub fn list(
         "SELECT a.seq, {ATTACHMENT_COLUMNS} FROM attachments a
           WHERE a.conversation_id = ?1 AND a.message_seq > ?2"
     );
-    let map = |row: &Row| Ok((row.get(0)?, attachment_from_row(base_url, 1)(row)?));
+    let map = |row: &Row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            attachment_from_row(base_url, 1)(row)?,
+        ))
+    };
     if let Some(conversation) = conversation {
         let participation = require_participation(conn, viewer, conversation)
             .map_err(|e| e.with_param("conversation_id"))?;
@@ -353,10 +358,8 @@ fn emit(conn: &Connection, kind: &str, account: &str, id: &str, base_url: &str) 
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let mut audience = match conversation {
         Some(conversation) => events::conversation_audience(conn, &conversation, seq)?,
-        None => Vec::new(),
+        None => events::Audience::default(),
     };
-    if !audience.contains(&uploader) {
-        audience.push(uploader);
-    }
-    events::record(conn, kind, account, &attachment, &audience)
+    audience.add(&uploader);
+    events::record_for(conn, kind, account, &attachment, &audience)
 }

@@ -354,7 +354,7 @@ fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result
                 .query_row(params![viewer, cursor], |r| Ok(vec![r.get(0)?]))
                 .optional()?)
         },
-        |row| Ok((row.get(0)?, reader.read(conn, row)?)),
+        |row| Ok((row.get::<_, i64>(0)?, reader.read(conn, row)?)),
     )
 }
 
@@ -369,7 +369,7 @@ pub(crate) fn emit(
     let header = visible_header(conn, account, id)?;
     let message = get(conn, account, id, base_url)?;
     let audience = events::conversation_audience(conn, &header.conversation, Some(header.seq))?;
-    events::record(conn, kind, account, &message, &audience)
+    events::record_for(conn, kind, account, &message, &audience)
 }
 
 /// `POST /v1/messages`.
@@ -426,12 +426,12 @@ pub fn create(
         updated_at: None,
     };
     // Everyone in the conversation sees it now (`touch` brought it back for all).
-    events::record(
+    events::record_for(
         conn,
         "message.created",
         &sender.id,
         &message,
-        &touched.everyone,
+        &touched.audience,
     )?;
     Ok(message)
 }

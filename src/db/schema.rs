@@ -23,8 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         // Contacts get an owner (private contacts) and usernames stop being unique across
         // address books: the table is rebuilt (SQLite cannot drop a UNIQUE constraint). Every
-        // existing row starts as public; `contacts::make_private_contacts` then gives each
-        // person who is not an account to the address book(s) that know them.
+        // existing row starts as public; `private_contacts::make_private` then gives each
+        // person who is not an account to the address book(s) that know them. Large groups:
+        // conversations keep their own activity, participants' may be NULL (another rebuild:
+        // NOT NULL cannot be dropped either), events may name a conversation as audience.
         "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
          CREATE TABLE contacts_v3 (
              seq            INTEGER PRIMARY KEY,
@@ -42,6 +44,35 @@ const MIGRATIONS: &[(i64, &str)] = &[
              FROM contacts;
          DROP TABLE contacts;
          ALTER TABLE contacts_v3 RENAME TO contacts;
+         CREATE TABLE participants_v3 (
+             seq             INTEGER PRIMARY KEY,
+             conversation_id TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+             contact_id      TEXT    NOT NULL REFERENCES contacts (id),
+             conversation_seq INTEGER NOT NULL,
+             activity_seq    INTEGER,
+             group_seq       INTEGER,
+             is_pinned       INTEGER NOT NULL DEFAULT 0,
+             is_muted        INTEGER NOT NULL DEFAULT 0,
+             archived_at     INTEGER,
+             last_opened_at  INTEGER,
+             hidden          INTEGER NOT NULL DEFAULT 0,
+             visible_after   INTEGER NOT NULL DEFAULT 0,
+             UNIQUE (conversation_id, contact_id)
+         );
+         INSERT INTO participants_v3
+             (seq, conversation_id, contact_id, conversation_seq, activity_seq, group_seq,
+              is_pinned, is_muted, archived_at, last_opened_at, hidden, visible_after)
+           SELECT seq, conversation_id, contact_id, conversation_seq, activity_seq, group_seq,
+                  is_pinned, is_muted, archived_at, last_opened_at, hidden, visible_after
+             FROM participants;
+         DROP TABLE participants;
+         ALTER TABLE participants_v3 RENAME TO participants;
+         ALTER TABLE conversations ADD COLUMN activity_seq INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE conversations ADD COLUMN large INTEGER NOT NULL DEFAULT 0;
+         UPDATE conversations SET activity_seq = coalesce(
+             (SELECT max(activity_seq) FROM participants WHERE conversation_id = conversations.id), 0);
+         ALTER TABLE events ADD COLUMN audience_conversation TEXT;
+         ALTER TABLE events ADD COLUMN audience_after INTEGER;
          INSERT OR REPLACE INTO server_meta (key, value) VALUES ('private_contacts', 'pending');",
     ),
 ];
@@ -115,6 +146,11 @@ mod tests {
              DROP TRIGGER attachments_mark_message_on_update; DROP TRIGGER attachments_unmark_message;
              ALTER TABLE messages DROP COLUMN has_reactions;
              ALTER TABLE messages DROP COLUMN has_attachments;
+             -- Nor what version 3 added.
+             ALTER TABLE conversations DROP COLUMN activity_seq;
+             ALTER TABLE conversations DROP COLUMN large;
+             ALTER TABLE events DROP COLUMN audience_conversation;
+             ALTER TABLE events DROP COLUMN audience_after;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -5,7 +5,7 @@
 //! from the database; it never blocks the hub or other streams.
 
 use crate::db::Db;
-use crate::db::events::{self, StoredEvent};
+use crate::db::events::{self, Audience, StoredEvent};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -100,12 +100,29 @@ impl Hub {
         }
     }
 
-    fn dispatch(&self, event: StoredEvent, audience: &[String]) {
+    /// Hands an event to the open streams of its audience. A conversation named as audience
+    /// (a large group's) is read from the database, and only when a stream is open at all.
+    async fn deliver(&self, db: &Db, event: StoredEvent, audience: Audience) {
         let event = Arc::new(event);
+        self.dispatch(&event, &audience.people);
+        if let Some((conversation, after)) = audience.conversation
+            && self.open_streams() > 0
+        {
+            match db
+                .read(move |c| events::members_seeing(c, &conversation, after))
+                .await
+            {
+                Ok(members) => self.dispatch(&event, &members),
+                Err(e) => log::warn!("realtime hub: {e}"),
+            }
+        }
+    }
+
+    fn dispatch(&self, event: &Arc<StoredEvent>, people: &[String]) {
         let Ok(subscribers) = self.subscribers.lock() else {
             return;
         };
-        for person in audience {
+        for person in people {
             for subscriber in subscribers.get(person).into_iter().flatten() {
                 if subscriber.tx.try_send(event.clone()).is_err() {
                     subscriber.lagged.store(true, Ordering::Relaxed);
@@ -132,7 +149,7 @@ impl Hub {
                     for item in published {
                         if item.event.seq > last {
                             last = item.event.seq;
-                            self.dispatch(item.event, &item.audience);
+                            self.deliver(&db, item.event, item.audience).await;
                         }
                     }
                 }
@@ -160,7 +177,7 @@ impl Hub {
             let full = batch.len() == BATCH as usize;
             for (event, audience) in batch {
                 last = event.seq;
-                self.dispatch(event, &audience);
+                self.deliver(db, event, audience).await;
             }
             if !full {
                 return last;

@@ -6,6 +6,7 @@ mod helpers;
 
 mod attachments;
 mod auth;
+mod big_groups;
 mod bodies;
 mod contacts;
 mod conversations;
