@@ -389,3 +389,65 @@ async fn the_member_cap_is_a_setting() {
     .expect_error(404, None);
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[actix_web::test]
+async fn a_large_groups_messages_are_replayed_to_members_only() {
+    let app = spawn_app().await;
+    let mut contacts = many_contacts(&app, 40).await;
+    contacts.push(contact_of(&app, KATE).await.0);
+    let group = app
+        .post_json(
+            "/v1/groups",
+            KEVIN.1,
+            json!({"name": "Big", "contacts": contacts}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let first = app.send(KEVIN.1, &conversation, "first").await;
+    let later = app.send(KEVIN.1, &conversation, "later").await;
+    // The outbox names the conversation, not 42 people.
+    let db = rusqlite::Connection::open(app.dir.path().join("test.db")).unwrap();
+    let (audience, named): (String, Option<String>) = db
+        .query_row(
+            "SELECT audience, audience_conversation FROM events
+              WHERE type = 'message.created' ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(audience, "");
+    assert_eq!(named.as_deref(), Some(conversation.as_str()));
+    let event_of = |message: &Value| -> String {
+        db.query_row(
+            "SELECT id FROM events WHERE type = 'message.created' AND body LIKE ?1",
+            [format!("%{}%", message["id"].as_str().unwrap())],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let replayed = |token: &'static str, after: String| {
+        let addr = app.base.trim_start_matches("http://").to_owned();
+        actix_web::web::block(move || {
+            let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(1500)))
+                .unwrap();
+            write!(
+                socket,
+                "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                 Last-Event-ID: {after}\r\n\r\n"
+            )
+            .unwrap();
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut socket, &mut text);
+            text
+        })
+    };
+    let kates = replayed(KATE.1, event_of(&first)).await.unwrap();
+    assert!(kates.contains(later["id"].as_str().unwrap()), "{kates}");
+    assert!(!kates.contains("\"message\":\"first\""), "{kates}");
+    let peters = replayed(PETER.1, event_of(&first)).await.unwrap();
+    assert!(!peters.contains(later["id"].as_str().unwrap()), "{peters}");
+}
