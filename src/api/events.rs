@@ -10,7 +10,7 @@ use crate::auth::Account;
 use crate::db::Db;
 use crate::db::events::{self, StoredEvent};
 use crate::error::Result;
-use crate::events::hub::Subscription;
+use crate::events::hub::{Frame, Subscription};
 use crate::limits::too_many;
 use actix_web::http::header;
 use actix_web::web::Bytes;
@@ -121,7 +121,7 @@ impl SseStream {
         }
         loop {
             if let Some(event) = self.backlog.pop_front() {
-                if let Some(chunk) = self.send(&event) {
+                if let Some(chunk) = self.send(&Frame::of(&event)) {
                     return Some(chunk);
                 }
                 continue;
@@ -140,8 +140,7 @@ impl SseStream {
             }
             tokio::select! {
                 event = self.subscription.events.recv() => {
-                    let event = event?;
-                    if let Some(chunk) = self.send(&event) {
+                    if let Some(chunk) = self.send(&*event?) {
                         return Some(chunk);
                     }
                 }
@@ -152,16 +151,13 @@ impl SseStream {
         }
     }
 
-    /// The SSE frame of an event not sent yet.
-    fn send(&mut self, event: &StoredEvent) -> Option<Bytes> {
-        if event.seq <= self.cursor {
+    /// The frame of an event not sent yet.
+    fn send(&mut self, frame: &Frame) -> Option<Bytes> {
+        if frame.seq <= self.cursor {
             return None;
         }
-        self.cursor = event.seq;
+        self.cursor = frame.seq;
         self.keep_alive.reset();
-        Some(Bytes::from(format!(
-            "id: {}\nevent: {}\ndata: {}\n\n",
-            event.id, event.kind, event.body
-        )))
+        Some(frame.bytes.clone())
     }
 }

@@ -93,6 +93,18 @@ pub(crate) struct Participation {
     pub visible_after: i64,
 }
 
+/// `require_participation` for a send, which also needs to know whether the conversation is
+/// large (one statement instead of two on the hottest path).
+pub(crate) fn require_sender(conn: &Connection, sender: &str, conversation: &str) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT v.large FROM participants p JOIN conversations v ON v.id = p.conversation_id
+          WHERE p.conversation_id = ?1 AND p.contact_id = ?2 AND p.hidden = 0",
+    )?
+    .query_row(params![conversation, sender], |r| r.get(0))
+    .optional()?
+    .ok_or_else(|| Error::not_found("conversation", conversation))
+}
+
 /// The viewer's (`?2`) `visible_after` mark in a conversation (`?1`): no row when they do not
 /// take part or have deleted it. Also a subquery of the message pages (`db/messages.rs`).
 pub(crate) const VISIBLE_AFTER: &str = "SELECT visible_after FROM participants
@@ -541,37 +553,59 @@ pub(crate) struct Touched {
 /// conversation's row, the rows of those who had deleted it (an index of them), and in a small
 /// conversation each participant's copy of the activity; a large group's members are not
 /// visited at all.
-pub(crate) fn touch(conn: &Connection, id: &str, message_seq: i64, now: i64) -> Result<Touched> {
-    let large: bool = conn
-        .prepare_cached(
-            "UPDATE conversations SET last_active_at = ?2, activity_seq = ?3 WHERE id = ?1
-             RETURNING large",
-        )?
-        .query_row(params![id, now, message_seq], |r| r.get(0))?;
-    let returning: Vec<String> = conn
-        .prepare_cached(
-            "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND hidden = 1
-             RETURNING contact_id",
-        )?
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let audience = if large {
-        Audience {
-            people: Vec::new(),
-            conversation: Some((id.to_owned(), message_seq)),
-        }
-    } else {
-        let everyone: Vec<String> = conn
+pub(crate) fn touch(
+    conn: &Connection,
+    id: &str,
+    large: bool,
+    message_seq: i64,
+    now: i64,
+) -> Result<Touched> {
+    // Plain statements, no RETURNING: SQLite collects RETURNING rows in a temporary table,
+    // which cost a send ~20k instructions per statement.
+    conn.prepare_cached(
+        "UPDATE conversations SET last_active_at = ?2, activity_seq = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, now, message_seq])?;
+    if large {
+        let returning: Vec<String> = conn
             .prepare_cached(
-                "UPDATE participants SET activity_seq = ?2 WHERE conversation_id = ?1
-                 RETURNING contact_id",
+                "SELECT contact_id FROM participants WHERE conversation_id = ?1 AND hidden = 1",
             )?
-            .query_map(params![id, message_seq], |r| r.get(0))?
+            .query_map([id], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        Audience::people(everyone)
-    };
+        if !returning.is_empty() {
+            conn.prepare_cached(
+                "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND hidden = 1",
+            )?
+            .execute([id])?;
+        }
+        return Ok(Touched {
+            audience: Audience {
+                people: Vec::new(),
+                conversation: Some((id.to_owned(), message_seq)),
+            },
+            returning,
+        });
+    }
+    // A small conversation: one read of its participants and one update of them.
+    let mut everyone = Vec::new();
+    let mut returning = Vec::new();
+    let mut participants = conn
+        .prepare_cached("SELECT contact_id, hidden FROM participants WHERE conversation_id = ?1")?;
+    let mut rows = participants.query([id])?;
+    while let Some(row) = rows.next()? {
+        let contact: String = row.get(0)?;
+        if row.get::<_, bool>(1)? {
+            returning.push(contact.clone());
+        }
+        everyone.push(contact);
+    }
+    conn.prepare_cached(
+        "UPDATE participants SET activity_seq = ?2, hidden = 0 WHERE conversation_id = ?1",
+    )?
+    .execute(params![id, message_seq])?;
     Ok(Touched {
-        audience,
+        audience: Audience::people(everyone),
         returning,
     })
 }

@@ -380,7 +380,7 @@ pub fn create(
     now: i64,
     base_url: &str,
 ) -> Result<Message> {
-    require_participation(conn, &sender.id, &new.conversation_id)
+    let large = conversations::require_sender(conn, &sender.id, &new.conversation_id)
         .map_err(|e| e.with_param("conversation_id"))?;
     let id = new_id();
     conn.prepare_cached(
@@ -395,7 +395,7 @@ pub fn create(
         now
     ])?;
     let seq = conn.last_insert_rowid();
-    let touched = conversations::touch(conn, &new.conversation_id, seq, now)?;
+    let touched = conversations::touch(conn, &new.conversation_id, large, seq, now)?;
     // The conversation is back for whoever had deleted it, so they must know the sender.
     for person in touched.returning.iter().filter(|p| **p != sender.id) {
         ensure_in_address_book(conn, person, &sender.id, now)?;

@@ -6,6 +6,7 @@
 
 use crate::db::Db;
 use crate::db::events::{self, Audience, StoredEvent};
+use actix_web::web::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,8 +19,28 @@ const BATCH: u32 = 500;
 
 struct Subscriber {
     id: u64,
-    tx: mpsc::Sender<Arc<StoredEvent>>,
+    tx: mpsc::Sender<Arc<Frame>>,
     lagged: Arc<AtomicBool>,
+}
+
+/// An event as its Server-Sent Events frame: built once and shared by every stream it goes to
+/// (one message to a 10,000-member group is one frame, not 10,000 copies of it).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub seq: i64,
+    pub bytes: Bytes,
+}
+
+impl Frame {
+    pub fn of(event: &StoredEvent) -> Frame {
+        Frame {
+            seq: event.seq,
+            bytes: Bytes::from(format!(
+                "id: {}\nevent: {}\ndata: {}\n\n",
+                event.id, event.kind, event.body
+            )),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -34,7 +55,7 @@ pub struct Subscription {
     hub: Arc<Hub>,
     person: String,
     id: u64,
-    pub events: mpsc::Receiver<Arc<StoredEvent>>,
+    pub events: mpsc::Receiver<Arc<Frame>>,
     pub lagged: Arc<AtomicBool>,
 }
 
@@ -103,7 +124,7 @@ impl Hub {
     /// Hands an event to the open streams of its audience. A conversation named as audience
     /// (a large group's) is read from the database, and only when a stream is open at all.
     async fn deliver(&self, db: &Db, event: StoredEvent, audience: Audience) {
-        let event = Arc::new(event);
+        let event = Arc::new(Frame::of(&event));
         self.dispatch(&event, &audience.people);
         if let Some((conversation, after)) = audience.conversation
             && self.open_streams() > 0
@@ -118,7 +139,7 @@ impl Hub {
         }
     }
 
-    fn dispatch(&self, event: &Arc<StoredEvent>, people: &[String]) {
+    fn dispatch(&self, event: &Arc<Frame>, people: &[String]) {
         let Ok(subscribers) = self.subscribers.lock() else {
             return;
         };
