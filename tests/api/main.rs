@@ -18,3 +18,4 @@ mod isolation;
 mod messages;
 mod openapi;
 mod pagination;
+mod webapp;
