@@ -38,6 +38,7 @@ const ASSETS: &[Asset] = assets![
     "lib/events.js",
     "lib/format.js",
     "lib/html.js",
+    "lib/icons.js",
     "lib/store.js",
     "vendor/hooks.mjs",
     "vendor/htm.mjs",

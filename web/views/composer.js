@@ -5,6 +5,7 @@
 import { html, useEffect, useRef, useState } from '../lib/html.js';
 import { sendMessage } from '../lib/store.js';
 import { fileSize } from '../lib/format.js';
+import { Icon } from '../lib/icons.js';
 
 export function Composer({ conversationId, uploads, setUploads, startUpload }) {
   const [text, setText] = useState('');
@@ -50,7 +51,7 @@ export function Composer({ conversationId, uploads, setUploads, startUpload }) {
     <div class="composer-row">
       <label class="attach" title="Attach files">
         <input type="file" multiple class="sr-only" onChange=${(e) => { [...e.target.files].forEach(startUpload); e.target.value = ''; }} />
-        <span aria-hidden="true">📎</span><span class="sr-only">Attach files</span>
+        <${Icon} name="clip" /><span class="sr-only">Attach files</span>
       </label>
       <label class="sr-only" for="compose">Message</label>
       <textarea id="compose" ref=${input} rows="1" placeholder="Message (Enter sends, Shift+Enter for a new line)"

@@ -7,6 +7,7 @@ import {
 } from '../lib/store.js';
 import { ask } from './dialog.js';
 import { Avatar } from './sidebar.js';
+import { Icon } from '../lib/icons.js';
 
 function AddContact() {
   const [fields, setFields] = useState({ username: '', phone_number: '', display_name: '' });
@@ -83,7 +84,7 @@ export function Contacts() {
     .sort((a, b) => (a.display_name || a.username).localeCompare(b.display_name || b.username));
   return html`<section class="page" aria-labelledby="contacts-title">
     <header class="page-head">
-      <button type="button" class="back" onClick=${closeConversation} aria-label="Back to the conversation list">‹</button>
+      <button type="button" class="back" onClick=${closeConversation} aria-label="Back to the conversation list"><${Icon} name="back" /></button>
       <h1 id="contacts-title">Contacts</h1>
     </header>
     <div class="page-body">

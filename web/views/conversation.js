@@ -11,6 +11,7 @@ import { Message, PendingMessage } from './message.js';
 import { Composer } from './composer.js';
 import { ask } from './dialog.js';
 import { Avatar } from './sidebar.js';
+import { Icon } from '../lib/icons.js';
 
 /** Within this many pixels of the top, the next older page loads. */
 const LOAD_OLDER_MARGIN = 400;
@@ -34,7 +35,7 @@ function Header({ conversation }) {
     if (yes) attempt(() => deleteConversation(conversation.id), 'Deleting');
   };
   return html`<header class="conv-head">
-    <button type="button" class="back" onClick=${closeConversation} aria-label="Back to the conversation list">‹</button>
+    <button type="button" class="back" onClick=${closeConversation} aria-label="Back to the conversation list"><${Icon} name="back" /></button>
     <${Avatar} name=${title} />
     <div class="conv-head-text">
       <h1 class="conv-name">${title}</h1>
@@ -59,7 +60,7 @@ function PinnedBanner({ conversation }) {
   const jump = () => document.getElementById(`m-${conversation.pinned_message_id}`)?.scrollIntoView({ block: 'center' });
   return html`<div class="pinned-banner" role="note" aria-label="Pinned message">
     <button type="button" class="pinned-text" onClick=${jump}>
-      <span aria-hidden="true">📌 </span>
+      <${Icon} name="pin" /> 
       ${message ? html`<strong>${senderName(message.contact)}:</strong> ${message.message}` : 'Pinned message'}
     </button>
     <button type="button" class="link" onClick=${() => attempt(() => updateConversation(conversation.id, { pinned_message_id: null }), 'Unpinning')}>Unpin</button>

@@ -9,6 +9,7 @@ import {
 } from '../lib/store.js';
 import { ask } from './dialog.js';
 import { Avatar } from './sidebar.js';
+import { Icon } from '../lib/icons.js';
 
 function MemberPicker({ chosen, onChange, idPrefix }) {
   const contacts = [...state.contacts.values()].filter((c) => c.id !== state.me.id);
@@ -113,7 +114,7 @@ export function Groups() {
   const groups = [...s.groups.values()].sort((a, b) => a.name.localeCompare(b.name));
   return html`<section class="page" aria-labelledby="groups-title">
     <header class="page-head">
-      <button type="button" class="back" onClick=${closeConversation} aria-label="Back to the conversation list">‹</button>
+      <button type="button" class="back" onClick=${closeConversation} aria-label="Back to the conversation list"><${Icon} name="back" /></button>
       <h1 id="groups-title">Groups</h1>
     </header>
     <div class="page-body">

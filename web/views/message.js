@@ -11,6 +11,7 @@ import {
   clockTime, fullTime, fileSize, EMOJI, emojiGlyph, INLINE_IMAGE_TYPES,
 } from '../lib/format.js';
 import { ask } from './dialog.js';
+import { Icon } from '../lib/icons.js';
 
 const contentUrl = (attachment) => `/v1/attachments/${attachment.id}/content`;
 
@@ -70,7 +71,7 @@ function FileAttachment({ attachment }) {
   };
   return html`<button type="button" class="file" onClick=${download} disabled=${busy}
       aria-label=${`Download ${attachment.filename}, ${fileSize(attachment.file_size)}`}>
-    <span aria-hidden="true">📄</span>
+    <${Icon} name="file" />
     <span class="file-name">${attachment.filename}</span>
     <span class="muted small">${fileSize(attachment.file_size)}</span>
   </button>`;
@@ -194,7 +195,7 @@ export function PendingMessage({ pending, conversationId }) {
   return html`<article class=${`msg mine pending ${pending.state}`} aria-label=${pending.state === 'failed' ? 'Not sent' : 'Sending'}>
     <div class="bubble">
       <p class="text">${pending.text}</p>
-      ${pending.attachments.length > 0 && html`<p class="muted small">📎 ${pending.attachments.map((a) => a.filename).join(', ')}</p>`}
+      ${pending.attachments.length > 0 && html`<p class="muted small"><${Icon} name="clip" /> ${pending.attachments.map((a) => a.filename).join(', ')}</p>`}
       <footer class="msg-meta">
         ${pending.state === 'sending'
           ? html`<span class="muted">Sending…</span>`

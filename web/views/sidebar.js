@@ -8,6 +8,7 @@ import {
 } from '../lib/store.js';
 import { relativeTime, fullTime, initials } from '../lib/format.js';
 import { ask } from './dialog.js';
+import { Icon } from '../lib/icons.js';
 
 export function Avatar({ name, small }) {
   let hue = 0;
@@ -53,7 +54,7 @@ function ConversationItem({ id, s }) {
   const open = s.openId === id;
   let previewText = preview === undefined ? '' : 'No messages yet';
   if (preview) {
-    const files = preview.attachments?.length ? `📎 ` : '';
+    const files = preview.attachments?.length ? '[file] ' : '';
     previewText = `${senderName(preview.contact)}: ${files}${preview.message}`;
   }
   const when = preview?.created_at || c.last_active_at || c.created_at;
@@ -69,8 +70,8 @@ function ConversationItem({ id, s }) {
         <span class="conv-line">
           <span class="conv-preview">${previewText}</span>
           <span class="conv-flags">
-            ${c.is_pinned && html`<span title="Pinned" aria-label="pinned">📌</span>`}
-            ${c.is_muted && html`<span title="Muted" aria-label="muted">🔕</span>`}
+            ${c.is_pinned && html`<${Icon} name="pin" label="pinned" />`}
+            ${c.is_muted && html`<${Icon} name="muted" label="muted" />`}
             ${c.archived_at && html`<span class="tag">Archived</span>`}
             ${unread && html`<span class="unread-dot" title="Unread"><span class="sr-only">unread</span></span>`}
           </span>
