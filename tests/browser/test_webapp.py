@@ -197,6 +197,12 @@ def scenario(server, browser, watch):
     expect(sent.locator(".reactions .chip")).to_have_text(re.compile(r"1"), timeout=5000)
     expect(sent.locator(".reactions .chip")).to_have_attribute("title", re.compile("KevinMcCallister"))
     expect(on_kevin.locator(".reactions .chip")).to_have_attribute("aria-pressed", "true")
+    on_kevin.locator(".reactions .chip").click()
+    expect(sent.locator(".reactions .chip")).to_have_count(0, timeout=5000)
+    on_kevin.hover()
+    on_kevin.get_by_role("button", name="React").click()
+    kevin.get_by_role("button", name="heart", exact=True).click()
+    expect(sent.locator(".reactions .chip")).to_have_text(re.compile(r"1"), timeout=5000)
 
     step("Kate edits her message; Kevin sees the edit")
     sent.hover()
@@ -303,12 +309,21 @@ def scenario(server, browser, watch):
     server.stop()
     for page in (kate, kevin):
         expect(page.locator(".connection")).to_have_text(re.compile("Offline|Connecting"), timeout=15000)
+    # A send while the server is down shows at once, then fails with a retry.
+    send(kate, "Written while the server was down")
+    failed = kate.locator(".msg.pending.failed")
+    expect(failed).to_be_visible(timeout=15000)
+    expect(failed.get_by_text("Not sent")).to_be_visible()
     server.start()
     # Sent before the pages have reconnected: it comes to them by Last-Event-ID replay.
     server.api("POST", "/v1/messages", "KateMcCallister", {"conversation_id": KATE_KEVIN, "message": "Sent during the reconnect"})
     for page in (kate, kevin):
         expect(page.locator(".connection")).to_have_text(re.compile("Live"), timeout=30000)
     watch.restarting = False
+    failed.get_by_role("button", name="Retry").click()
+    expect(kate.locator(".msg.pending")).to_have_count(0, timeout=10000)
+    expect(message_with(kevin, "Written while the server was down")).to_have_count(1, timeout=5000)
+    expect(message_with(kate, "Written while the server was down")).to_have_count(1)
     expect(message_with(kevin, "Sent during the reconnect")).to_have_count(1, timeout=10000)
     expect(message_with(kate, "Sent during the reconnect")).to_have_count(1, timeout=10000)
     send(kevin, "Back online")
@@ -332,6 +347,52 @@ def scenario(server, browser, watch):
     assert kevin.evaluate("localStorage.length + sessionStorage.length") == 0
     kate_context.close()
     kevin_context.close()
+
+
+def keyboard_only(server, browser, watch):
+    """Sign in, open a conversation, write two lines and react, with the keyboard alone."""
+    context = watch.context(browser, viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(server.base + "/")
+    expect(page.get_by_label("Access token")).to_be_focused()
+    page.keyboard.type("kate-example-token-change-me")
+    page.keyboard.press("Enter")
+    expect(page.locator(f'.conv[data-id="{KATE_KEVIN}"]')).to_be_visible(timeout=15000)
+    tab_until(page, "Tab", f"document.activeElement?.dataset?.id === '{KATE_KEVIN}'")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Message", exact=True)).to_be_focused(timeout=10000)
+    page.keyboard.type("Typed without a mouse")
+    page.keyboard.press("Shift+Enter")
+    page.keyboard.type("on two lines")
+    page.keyboard.press("Enter")
+    sent = message_with(page, "Typed without a mouse")
+    expect(sent.locator(".receipt")).to_be_visible(timeout=10000)
+    assert sent.locator(".text").inner_text() == "Typed without a mouse\non two lines"
+    tab_until(page, "Shift+Tab", "document.activeElement?.textContent === 'React'")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="thumbs_up")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(sent.locator(".reactions .chip")).to_have_attribute("aria-pressed", "true", timeout=5000)
+    context.close()
+
+
+def tab_until(page, key, condition, limit=60):
+    for _ in range(limit):
+        page.keyboard.press(key)
+        if page.evaluate(condition):
+            return
+    raise AssertionError(f"{key} never reached: {condition}")
+
+
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll('button, input, textarea, select, a[href]')]
+  .filter((el) => {
+    const name = el.getAttribute('aria-label')
+      || [...(el.labels || [])].map((l) => l.textContent).join(' ')
+      || (el.getAttribute('aria-labelledby') || '').split(' ').map((id) => document.getElementById(id)?.textContent || '').join(' ')
+      || el.textContent || el.title || '';
+    return !name.trim();
+  })
+  .map((el) => el.outerHTML.slice(0, 120))"""
 
 
 def screenshots(server, browser, watch):
@@ -375,6 +436,10 @@ def screenshots(server, browser, watch):
                         expect(page.locator(".rows .row").first).to_be_visible(timeout=10000)
                 if name != "signin":
                     expect(page.locator(".connection")).to_have_text(re.compile("Live"), timeout=15000)
+                unnamed = page.evaluate(UNNAMED_CONTROLS)
+                assert not unnamed, f"{name}: controls without an accessible name: {unnamed}"
+                if size_name == "phone":
+                    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), f"{name} scrolls sideways"
                 page.wait_for_timeout(150)
                 path = SHOTS / f"{name}-{size_name}-{scheme}.png"
                 page.screenshot(path=str(path))
@@ -395,6 +460,9 @@ def main():
             browser = launch(p)
             watch = Watch(server.base)
             scenario(server, browser, watch)
+            step("keyboard alone")
+            keyboard_only(server, browser, watch)
+            step("screenshots, accessible names, phone layout")
             screenshots(server, browser, watch)
             watch.check()
             browser.close()
