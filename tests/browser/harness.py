@@ -135,16 +135,17 @@ def launch(playwright):
 
 
 def png(width, height, rgb):
-    """A small solid PNG, made here (no image files in the repo)."""
+    """A small PNG made here (no image files in the repo)."""
     import struct
     import zlib
 
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    rows = b"".join(
-        b"\x00" + bytes(c for x in range(width) for c in ((rgb[0] + x) % 256, (rgb[1] + y) % 256, rgb[2]))
-        for y in range(height)
-    )
+    def shade(y):  # a vertical gradient from rgb to white, like a winter sky
+        t = y / max(1, height - 1)
+        return bytes(round(c + (255 - c) * t) for c in rgb)
+
+    rows = b"".join(b"\x00" + shade(y) * width for y in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
