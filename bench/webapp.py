@@ -104,7 +104,7 @@ def list_paint_times(browser, base, runs):
     times = []
     for _ in range(runs + 1):
         page.goto(base + "/")
-        page.wait_for_function("window.__paintedAt && window.__paintedAt.list", timeout=30000)
+        poll(page, "window.__paintedAt && window.__paintedAt.list")
         times.append(page.evaluate("window.__paintedAt.list"))
     context.close()
     return times[1:]  # the first run warms the caches
@@ -139,12 +139,23 @@ def open_big_times(browser, base, conversation, runs):
     before = len(requests)
     count = page.locator(".messages .msg").count()
     page.locator(".messages").evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
-    page.wait_for_function(f"document.querySelectorAll('.messages .msg').length > {count}", timeout=30000)
+    poll(page, f"document.querySelectorAll('.messages .msg').length > {count}")
     page.wait_for_timeout(300)
     scroll_pages = sum(1 for u in requests[before:] if is_page(u, conversation))
     shown = page.locator(".messages .msg").count()
     context.close()
     return times[1:], pages_per_open[1:], scroll_pages, count, shown
+
+
+def poll(page, expression, timeout=30.0):
+    """Waits for an expression to be true (page.wait_for_function would evaluate it through
+    eval, which the app's CSP forbids)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if page.evaluate(expression):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {expression}")
 
 
 def is_page(url, conversation):

@@ -11,6 +11,8 @@ export const MESSAGE_PAGE = 50;
 const CONVERSATION_PAGE = 30;
 const DEV_EVENTS_KEPT = 200;
 const TOKEN_KEY = 'protocol.token';
+/** Who the saved token belongs to, so that a reload can start before asking the server. */
+const ME_KEY = 'protocol.me';
 
 function fresh() {
   return {
@@ -28,6 +30,8 @@ function fresh() {
     unread: new Set(),
     contacts: new Map(),
     groups: new Map(),
+    contactsLoaded: false,
+    groupsLoaded: false,
     threads: new Map(), // conversation id → { messages, ids, hasOlder, loadingOlder, pending }
     pinnedMessages: new Map(), // message id → message, for the banner
     openId: null,
@@ -101,7 +105,9 @@ export async function signIn(token, remember) {
     setToken(null);
     throw error;
   }
-  (remember ? localStorage : sessionStorage).setItem(TOKEN_KEY, token);
+  const storage = remember ? localStorage : sessionStorage;
+  storage.setItem(TOKEN_KEY, token);
+  storage.setItem(ME_KEY, JSON.stringify(me));
   state = fresh();
   state.me = me;
   changed();
@@ -112,23 +118,48 @@ export function savedToken() {
   return localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY);
 }
 
+/**
+ * Signs in with the saved token. Who it belongs to was saved too, so the app starts at once;
+ * the server's answer follows, and a token it no longer knows signs out.
+ */
 export async function restoreSession() {
   const token = savedToken();
   if (!token) return false;
-  try {
-    await signIn(token, Boolean(localStorage.getItem(TOKEN_KEY)));
-    return true;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) signOut();
-    return false;
+  const storage = localStorage.getItem(TOKEN_KEY) ? localStorage : sessionStorage;
+  let saved = null;
+  try { saved = JSON.parse(storage.getItem(ME_KEY)); } catch { /* saved by an older version */ }
+  if (!saved?.id) {
+    try {
+      await signIn(token, storage === localStorage);
+      return true;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) signOut();
+      return false;
+    }
   }
+  setToken(token);
+  state = fresh();
+  state.me = saved;
+  changed();
+  start(token);
+  api('GET', '/app/me')
+    .then((me) => {
+      if (me.id !== saved.id) {
+        storage.setItem(ME_KEY, JSON.stringify(me));
+        location.reload();
+      }
+    })
+    .catch((error) => { if (error.status === 401) signOut(); });
+  return true;
 }
 
 export function signOut() {
   stream?.stop();
   stream = null;
-  localStorage.removeItem(TOKEN_KEY);
-  sessionStorage.removeItem(TOKEN_KEY);
+  for (const storage of [localStorage, sessionStorage]) {
+    storage.removeItem(TOKEN_KEY);
+    storage.removeItem(ME_KEY);
+  }
   setToken(null);
   state = fresh();
   changed();
@@ -178,13 +209,24 @@ async function loadAll(path, into) {
   }
 }
 
-const loadContacts = () => loadAll('/v1/contacts', state.contacts);
-const loadGroups = () => loadAll('/v1/groups', state.groups);
+async function loadContacts() {
+  await loadAll('/v1/contacts', state.contacts);
+  state.contactsLoaded = true;
+  changed();
+}
+
+async function loadGroups() {
+  await loadAll('/v1/groups', state.groups);
+  state.groupsLoaded = true;
+  changed();
+}
 
 const fetching = new Set();
+/** Fetches one contact or group that the full lists (once loaded) did not have. */
 function ensure(kind, id) {
   const map = kind === 'contacts' ? state.contacts : state.groups;
-  if (!id || map.has(id) || fetching.has(id)) return;
+  const loaded = kind === 'contacts' ? state.contactsLoaded : state.groupsLoaded;
+  if (!id || !loaded || map.has(id) || fetching.has(id)) return;
   fetching.add(id);
   api('GET', `/v1/${kind}/${id}`)
     .then((item) => { map.set(id, item); changed(); })
@@ -300,14 +342,13 @@ export async function loadConversations(reset) {
   try {
     const filter = state.filter;
     const query = filterQuery();
-    let pinned = null;
-    if (reset) {
-      pinned = await api('GET', '/v1/conversations', { query: { ...query, pinned: true, limit: 100 } });
-    }
     const after = reset ? undefined : state.listIds[state.listIds.length - 1];
-    const page = await api('GET', '/v1/conversations', {
-      query: { ...query, pinned: false, limit: CONVERSATION_PAGE, starting_after: after },
-    });
+    const [pinned, page] = await Promise.all([
+      reset ? api('GET', '/v1/conversations', { query: { ...query, pinned: true, limit: 100 } }) : null,
+      api('GET', '/v1/conversations', {
+        query: { ...query, pinned: false, limit: CONVERSATION_PAGE, starting_after: after },
+      }),
+    ]);
     if (filter !== state.filter) return;
     if (reset) {
       state.pinnedIds = pinned.data.map((c) => c.id);
