@@ -27,6 +27,7 @@ from harness import REPO, Server, launch, png  # noqa: E402
 from playwright.sync_api import sync_playwright, expect  # noqa: E402
 
 KATE_KEVIN = "xgQQXg3hrtjh7AvZ"  # the demo data's conversation of Kate and Kevin
+PLAZA = "ZYjVAbCE9g5XRlra"  # the demo data's Plaza Hotel group conversation
 XSS = "<img src=x onerror=alert(1)> & <script>alert(2)</script>"
 LONG_THREAD = 500
 PAGE = 50
@@ -398,10 +399,15 @@ UNNAMED_CONTROLS = """() => [...document.querySelectorAll('button, input, textar
 def screenshots(server, browser, watch):
     """Each main screen as Kate sees it, at desktop and phone size, light and dark."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # The group's conversation with a pinned message and a reaction, for its screenshot.
+    plaza = server.api("GET", f"/v1/messages?conversation_id={PLAZA}&limit=20", "KateMcCallister")["data"]
+    server.api("PUT", f"/v1/conversations/{PLAZA}", "KateMcCallister", {"pinned_message_id": plaza[-1]["id"]})
+    server.api("PUT", f"/v1/messages/{plaza[0]['id']}", "KateMcCallister", {"reactions": {"thumbs_up": ["KateMcCallister"]}})
     screens = [
         ("signin", None),
         ("list", ""),
         ("conversation", f"#c={KATE_KEVIN}"),
+        ("group", f"#c={PLAZA}"),
         ("contacts", "#contacts"),
         ("groups", "#groups"),
         ("developer", f"#c={KATE_KEVIN}"),
@@ -426,7 +432,10 @@ def screenshots(server, browser, watch):
                     page.reload()
                     if hash_.startswith("#c="):
                         expect(page.locator(".messages .msg").first).to_be_visible(timeout=15000)
+                    if hash_ == f"#c={KATE_KEVIN}":
                         expect(page.locator(".thumb img").first).to_be_visible(timeout=10000)
+                    if name == "group":
+                        expect(page.locator(".pinned-banner")).to_be_visible(timeout=10000)
                     if name == "developer":
                         page.get_by_role("button", name="Developer").click()
                         expect(page.locator(".drawer-list li").first).to_be_visible()

@@ -50,9 +50,29 @@ export const EMOJI = {
   fire: '🔥',
 };
 
+/** More names other clients use (the demo data has some), shown but not offered. */
+const MORE_EMOJI = {
+  '+1': '👍',
+  '-1': '👎',
+  money_with_wings: '💸',
+  scream: '😱',
+  face_with_rolling_eyes: '🙄',
+  smile: '😄',
+  laughing: '😆',
+  sob: '😭',
+  thinking_face: '🤔',
+  wave: '👋',
+  clap: '👏',
+  pray: '🙏',
+  eyes: '👀',
+  rocket: '🚀',
+  ok_hand: '👌',
+  sunglasses: '😎',
+};
+
 /** A reaction name as a glyph, or as `:name:` when it is not one the app knows. */
 export function emojiGlyph(name) {
-  return EMOJI[name] || `:${name}:`;
+  return EMOJI[name] || MORE_EMOJI[name] || `:${name}:`;
 }
 
 /** Image types shown inline (the server sends these, and only these, `inline`). */
