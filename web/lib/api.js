@@ -28,7 +28,10 @@ export function onRequestLogged(listener) {
   return () => logListeners.delete(listener);
 }
 
+let logged = 0;
 function record(entry) {
+  logged += 1;
+  entry.seq = logged;
   log.push(entry);
   if (log.length > LOG_SIZE) log.shift();
   logListeners.forEach((f) => f(entry));

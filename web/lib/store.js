@@ -510,7 +510,7 @@ export function closeConversation() {
   changed();
 }
 
-let markTimers = new Map();
+const markTimers = new Map();
 async function markOpened(id) {
   clearTimeout(markTimers.get(id));
   markTimers.delete(id);

@@ -38,9 +38,9 @@ export function DevDrawer({ onClose }) {
       onChange=${(e) => setReveal(e.target.checked)} /> Show the token in the commands</label>`}
     <ol class="drawer-list" aria-live="off">
       ${tab === 'requests'
-        ? requests.map((entry, i) => {
+        ? requests.map((entry) => {
           const command = curlCommand(entry, reveal);
-          return html`<li key=${entry.at + entry.url + i}>
+          return html`<li key=${entry.seq}>
             <div class="drawer-meta"><span class=${`status s${String(entry.status)[0]}`}>${entry.status ?? '…'}</span>
               <span>${entry.method} ${entry.url}</span><${CopyButton} text=${command} /></div>
             <pre><code>${command}</code></pre></li>`;
