@@ -132,6 +132,16 @@ def wait_until(condition, what, timeout=20.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def all_pages(server, path, user):
+    items, after = [], None
+    while True:
+        page = server.api("GET", f"{path}&limit=100" + (f"&starting_after={after}" if after else ""), user)
+        items += page["data"]
+        if not page["has_more"]:
+            return items
+        after = page["data"][-1]["id"]
+
+
 def seed(server):
     """What the demo data lacks: a 500-message conversation (a new group of Kate and Peter), and
     a direct conversation of Kevin and Peter."""
@@ -340,6 +350,23 @@ def scenario(server, browser, watch):
     kate.reload()
     expect(kate.locator(f'.conv[data-id="{KATE_KEVIN}"]')).to_be_visible(timeout=15000)
     expect(message_with(kate, "Back online")).to_have_count(1, timeout=10000)
+
+    step("the conversation list loads more pages as it scrolls, and follows deletions live")
+    extra = [server.api("POST", "/v1/groups", "KateMcCallister", {"name": f"Page test {i:02}"}) for i in range(40)]
+    total = len(all_pages(server, "/v1/conversations?archived=false", "KateMcCallister"))
+    kate.reload()
+    conversations = kate.locator(".conv-list .conv")
+    expect(conversations).to_have_count(30, timeout=15000)  # the first page
+    for _ in range(20):
+        if conversations.count() >= total:
+            break
+        kate.locator(".conv-scroll").evaluate("el => el.scrollTop = el.scrollHeight")
+        kate.wait_for_timeout(100)
+    shown = conversations.evaluate_all("els => els.map(e => e.dataset.id)")
+    assert len(shown) == len(set(shown)) == total, f"{len(shown)} shown, {len(set(shown))} distinct, {total} exist"
+    for group in extra:
+        server.api("DELETE", f"/v1/groups/{group['id']}", "KateMcCallister")
+    expect(conversations).to_have_count(total - len(extra), timeout=10000)
 
     step("sign out forgets the token")
     kevin.get_by_role("button", name="Sign out").click()

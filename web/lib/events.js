@@ -7,8 +7,10 @@ const MAX_DELAY_MS = 15000;
 
 /**
  * Starts reading; returns a function that stops. `onEvent(event)` gets each parsed event,
- * `onState({ state, retryAt })` each change: 'connecting', 'live', 'offline' (retryAt: when the
- * next attempt starts), 'unauthorized'.
+ * `onState({ state, retryAt, resumed })` each change: 'connecting', 'live' (resumed: the
+ * server was given a Last-Event-ID, so nothing was missed; without one, whatever happened
+ * before the stream started is not in it), 'offline' (retryAt: when the next attempt starts),
+ * 'unauthorized'.
  */
 export function connectEvents({ token, onEvent, onState, onFrame }) {
   let stopped = false;
@@ -23,7 +25,8 @@ export function connectEvents({ token, onEvent, onState, onFrame }) {
       controller = new AbortController();
       try {
         const headers = { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' };
-        if (lastEventId) headers['Last-Event-ID'] = lastEventId;
+        const resumed = Boolean(lastEventId);
+        if (resumed) headers['Last-Event-ID'] = lastEventId;
         const response = await fetch('/v1/events', { headers, signal: controller.signal, cache: 'no-store' });
         if (response.status === 401) {
           onState({ state: 'unauthorized' });
@@ -31,7 +34,7 @@ export function connectEvents({ token, onEvent, onState, onFrame }) {
         }
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
         failures = 0;
-        onState({ state: 'live' });
+        onState({ state: 'live', resumed });
         await readFrames(response.body, (frame) => {
           if (frame.id) lastEventId = frame.id;
           if (!frame.data) return;

@@ -165,10 +165,22 @@ export function signOut() {
   changed();
 }
 
+/**
+ * Connects the event stream, then loads: whatever changes after the stream started comes
+ * through it, so nothing falls between the two. (Should the stream not connect within a
+ * second, the app loads anyway and catches up when it does.)
+ */
 function start(token) {
-  attempt(loadContacts, 'Loading contacts');
-  attempt(loadGroups, 'Loading groups');
-  attempt(() => loadConversations(true), 'Loading conversations');
+  let loaded = false;
+  const load = () => {
+    if (loaded) return;
+    loaded = true;
+    clearTimeout(fallback);
+    attempt(loadContacts, 'Loading contacts');
+    attempt(loadGroups, 'Loading groups');
+    attempt(() => loadConversations(true), 'Loading conversations');
+  };
+  const fallback = setTimeout(load, 1000);
   stream = connectEvents({
     token,
     onState: (connection) => {
@@ -177,10 +189,51 @@ function start(token) {
         signOut();
         return;
       }
+      if (connection.state === 'live') {
+        if (!loaded) load();
+        else if (!connection.resumed) attempt(resync, 'Catching up');
+      } else if (connection.state === 'offline') {
+        load();
+      }
       changed();
     },
     onEvent: applyEvent,
   });
+}
+
+/**
+ * After a stream that started without Last-Event-ID (it had seen no event yet, or the first
+ * connection failed): what happened meanwhile is fetched instead, the first page of the list
+ * with fresh previews and the newest page of every loaded conversation.
+ */
+async function resync() {
+  await loadConversations(true, true);
+  await Promise.all([...state.threads.keys()].map(refreshThread));
+}
+
+async function refreshThread(id) {
+  const t = state.threads.get(id);
+  if (!t?.loaded) return;
+  const page = await api('GET', '/v1/messages', { query: { conversation_id: id, limit: MESSAGE_PAGE } });
+  const fresh = page.data.slice().reverse();
+  if (t.messages.length && !fresh.some((m) => t.ids.has(m.id))) {
+    // More was missed than a page: start again from the newest page.
+    t.messages = fresh;
+    t.ids = new Set(fresh.map((m) => m.id));
+    t.hasOlder = page.has_more;
+  } else {
+    for (const message of fresh) {
+      if (t.ids.has(message.id)) {
+        t.messages = t.messages.map((m) => (m.id === message.id ? message : m));
+      } else {
+        t.ids.add(message.id);
+        t.messages = [...t.messages, message];
+      }
+    }
+  }
+  const newest = fresh[fresh.length - 1];
+  if (id === state.openId && newest && newest.contact.id !== state.me.id) markOpenedSoon(id);
+  changed();
 }
 
 // Back to a tab that had a conversation open: what arrived meanwhile is read now.
@@ -334,8 +387,11 @@ export function setFilter(filter) {
   loadConversations(true);
 }
 
-/** The first page (with every pinned conversation), or the next page on scroll. */
-export async function loadConversations(reset) {
+/**
+ * The first page (with every pinned conversation), or the next page on scroll. `refresh`
+ * fetches the previews again too.
+ */
+export async function loadConversations(reset, refresh = false) {
   if (state.listLoading && !reset) return;
   state.listLoading = true;
   changed();
@@ -361,7 +417,9 @@ export async function loadConversations(reset) {
     }
     state.listHasMore = page.has_more;
     state.listReady = true;
-    loadPreviews([...(pinned?.data || []), ...page.data].map((c) => c.id));
+    const ids = [...(pinned?.data || []), ...page.data].map((c) => c.id);
+    if (refresh) ids.forEach((id) => state.previews.delete(id));
+    loadPreviews(ids);
   } finally {
     state.listLoading = false;
     changed();
