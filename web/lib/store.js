@@ -275,11 +275,13 @@ async function loadGroups() {
 }
 
 const fetching = new Set();
+/** Contacts and groups deleted while the app runs: never fetched again. */
+const gone = new Set();
 /** Fetches one contact or group that the full lists (once loaded) did not have. */
 function ensure(kind, id) {
   const map = kind === 'contacts' ? state.contacts : state.groups;
   const loaded = kind === 'contacts' ? state.contactsLoaded : state.groupsLoaded;
-  if (!id || !loaded || map.has(id) || fetching.has(id)) return;
+  if (!id || !loaded || map.has(id) || fetching.has(id) || gone.has(id)) return;
   fetching.add(id);
   api('GET', `/v1/${kind}/${id}`)
     .then((item) => { map.set(id, item); changed(); })
@@ -326,6 +328,7 @@ export async function renameContact(id, displayName) {
 export async function deleteContact(id) {
   const contact = state.contacts.get(id);
   await api('DELETE', `/v1/contacts/${id}`);
+  gone.add(id);
   state.contacts.delete(id);
   if (contact?.conversation_id) forgetConversation(contact.conversation_id);
   changed();
@@ -357,6 +360,7 @@ export async function updateGroup(id, fields) {
 export async function deleteGroup(id) {
   const group = state.groups.get(id);
   await api('DELETE', `/v1/groups/${id}`);
+  gone.add(id);
   state.groups.delete(id);
   if (group?.conversation_id) forgetConversation(group.conversation_id);
   changed();
@@ -774,17 +778,30 @@ function applyEvent(event) {
       break;
     case 'contact.created':
     case 'contact.updated':
-      if (mine) state.contacts.set(payload.id, payload);
+      if (mine) {
+        gone.delete(payload.id);
+        state.contacts.set(payload.id, payload);
+      }
       break;
     case 'contact.deleted':
-      if (mine) state.contacts.delete(payload.id);
+      if (mine) {
+        gone.add(payload.id);
+        state.contacts.delete(payload.id);
+      }
       break;
     case 'group.created':
     case 'group.updated':
-      if (mine) state.groups.set(payload.id, payload);
+      if (mine) {
+        gone.delete(payload.id);
+        state.groups.set(payload.id, payload);
+      }
       break;
     case 'group.deleted':
-      if (mine) state.groups.delete(payload.id);
+      if (mine) {
+        gone.add(payload.id);
+        state.groups.delete(payload.id);
+        if (payload.conversation_id) forgetConversation(payload.conversation_id);
+      }
       break;
     default:
       break;
