@@ -165,35 +165,35 @@ export function signOut() {
   changed();
 }
 
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+let initialLoad = Promise.resolve();
+
 /**
- * Connects the event stream, then loads: whatever changes after the stream started comes
- * through it, so nothing falls between the two. (Should the stream not connect within a
- * second, the app loads anyway and catches up when it does.)
+ * Loads everything and connects the event stream side by side. A stream that starts without
+ * Last-Event-ID (the first one, or one that had seen no event before the server went away)
+ * does not hold what happened before it started: the app catches up on that instead.
  */
 function start(token) {
-  let loaded = false;
-  const load = () => {
-    if (loaded) return;
-    loaded = true;
-    clearTimeout(fallback);
-    attempt(loadContacts, 'Loading contacts');
-    attempt(loadGroups, 'Loading groups');
-    attempt(() => loadConversations(true), 'Loading conversations');
-  };
-  const fallback = setTimeout(load, 1000);
+  let liveSince = nowSeconds();
+  initialLoad = Promise.all([
+    attempt(loadContacts, 'Loading contacts'),
+    attempt(loadGroups, 'Loading groups'),
+    attempt(() => loadConversations(true), 'Loading conversations'),
+  ]);
   stream = connectEvents({
     token,
     onState: (connection) => {
+      const wasLive = state.connection.state === 'live';
       state.connection = connection;
       if (connection.state === 'unauthorized') {
         signOut();
         return;
       }
-      if (connection.state === 'live') {
-        if (!loaded) load();
-        else if (!connection.resumed) attempt(resync, 'Catching up');
-      } else if (connection.state === 'offline') {
-        load();
+      if (connection.state === 'live' && !connection.resumed) {
+        const since = liveSince;
+        attempt(() => resync(since), 'Catching up');
+      } else if (wasLive && connection.state !== 'live') {
+        liveSince = nowSeconds();
       }
       changed();
     },
@@ -202,12 +202,13 @@ function start(token) {
 }
 
 /**
- * After a stream that started without Last-Event-ID (it had seen no event yet, or the first
- * connection failed): what happened meanwhile is fetched instead, the first page of the list
- * with fresh previews and the newest page of every loaded conversation.
+ * Fetches what may have changed since `since` (Unix seconds) without the stream: the first
+ * page of the list, the previews of conversations active since, and the newest page of every
+ * loaded conversation.
  */
-async function resync() {
-  await loadConversations(true, true);
+async function resync(since) {
+  await initialLoad;
+  await loadConversations(true, since);
   await Promise.all([...state.threads.keys()].map(refreshThread));
 }
 
@@ -392,10 +393,10 @@ export function setFilter(filter) {
 }
 
 /**
- * The first page (with every pinned conversation), or the next page on scroll. `refresh`
- * fetches the previews again too.
+ * The first page (with every pinned conversation), or the next page on scroll. With
+ * `refreshSince` (Unix seconds), previews of conversations active since then are fetched again.
  */
-export async function loadConversations(reset, refresh = false) {
+export async function loadConversations(reset, refreshSince = null) {
   if (state.listLoading && !reset) return;
   state.listLoading = true;
   changed();
@@ -422,8 +423,9 @@ export async function loadConversations(reset, refresh = false) {
     state.listHasMore = page.has_more;
     state.listReady = true;
     const ids = [...(pinned?.data || []), ...page.data].map((c) => c.id);
-    if (refresh) ids.forEach((id) => state.previews.delete(id));
-    loadPreviews(ids);
+    // Timestamps are whole seconds: a second's margin.
+    const active = (c) => refreshSince !== null && (c.last_active_at || 0) >= refreshSince - 1;
+    loadPreviews(ids, [...(pinned?.data || []), ...page.data].filter(active).map((c) => c.id));
   } finally {
     state.listLoading = false;
     changed();
@@ -437,14 +439,18 @@ function refreshListSoon() {
   refreshTimer = setTimeout(() => attempt(() => loadConversations(true), 'Refreshing'), 200);
 }
 
-async function loadPreviews(ids) {
-  const queue = ids.filter((id) => !state.previews.has(id));
+/** The newest message of each conversation that has none yet, and of each in `again`. */
+async function loadPreviews(ids, again = []) {
+  const queue = [...new Set([...ids.filter((id) => !state.previews.has(id)), ...again])];
   const worker = async () => {
     while (queue.length) {
       const id = queue.shift();
       try {
         const page = await api('GET', '/v1/messages', { query: { conversation_id: id, limit: 1 } });
-        if (!state.previews.has(id)) state.previews.set(id, page.data[0] || null);
+        const [newest = null] = page.data;
+        const shown = state.previews.get(id);
+        // An event may have brought a newer one meanwhile.
+        if (!shown || (newest && newest.created_at >= shown.created_at)) state.previews.set(id, newest);
         updateUnread(id);
         changed();
       } catch { /* the list still shows without a preview */ }
