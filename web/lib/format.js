@@ -1,5 +1,13 @@
 // Small formatting helpers: times, sizes, emoji names.
 
+/** Formatters are costly to make (locale data): one of each, kept. */
+const formatters = new Map();
+function formatter(options) {
+  const key = JSON.stringify(options);
+  if (!formatters.has(key)) formatters.set(key, new Intl.DateTimeFormat(undefined, options));
+  return formatters.get(key);
+}
+
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -14,22 +22,22 @@ export function relativeTime(seconds, now = Date.now() / 1000) {
   const today = new Date(now * 1000);
   if (ago < DAY && then.getDate() === today.getDate()) return `${Math.floor(ago / HOUR)} h`;
   if (ago < 2 * DAY) return 'Yesterday';
-  if (ago < 7 * DAY) return then.toLocaleDateString(undefined, { weekday: 'short' });
+  if (ago < 7 * DAY) return formatter({ weekday: 'short' }).format(then);
   const sameYear = then.getFullYear() === today.getFullYear();
-  return then.toLocaleDateString(undefined, sameYear
+  return formatter(sameYear
     ? { day: 'numeric', month: 'short' }
-    : { day: 'numeric', month: 'short', year: 'numeric' });
+    : { day: 'numeric', month: 'short', year: 'numeric' }).format(then);
 }
 
 /** Full date and time, for tooltips and screen readers. */
 export function fullTime(seconds) {
   if (!seconds) return '';
-  return new Date(seconds * 1000).toLocaleString();
+  return formatter({ dateStyle: 'medium', timeStyle: 'short' }).format(new Date(seconds * 1000));
 }
 
 /** "14:05" */
 export function clockTime(seconds) {
-  return new Date(seconds * 1000).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return formatter({ hour: '2-digit', minute: '2-digit' }).format(new Date(seconds * 1000));
 }
 
 export function fileSize(bytes) {
