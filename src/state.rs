@@ -1,5 +1,6 @@
 //! The state every request handler reaches, built from the config, and its reload.
 
+use crate::api::webapp::{DemoAccount, demo_accounts};
 use crate::auth::{Account, Accounts, ActivityTracker};
 use crate::config::{Config, WebhookConfig};
 use crate::connections::{IpBlock, client_address};
@@ -48,6 +49,9 @@ pub struct AppState {
     /// The file the config came from, for reloads (None: built in code, as tests do).
     pub config_path: Option<PathBuf>,
     pub limits: Limits,
+    /// The accounts the web app's sign-in page may offer (see `api::webapp::demo_accounts`);
+    /// swapped with the accounts on reload.
+    demo_accounts: RwLock<Arc<Vec<DemoAccount>>>,
 }
 
 /// Rate limits (see `limits.rs`).
@@ -85,6 +89,13 @@ impl AppState {
         )
     }
 
+    pub fn demo_accounts(&self) -> Arc<Vec<DemoAccount>> {
+        self.demo_accounts
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
     pub fn webhook_urls(&self) -> Vec<String> {
         self.with_webhooks(|w| w.configs.iter().map(|c| c.url.clone()).collect())
     }
@@ -120,6 +131,10 @@ impl AppState {
         );
         *self.accounts.write().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(Accounts::new(accounts));
+        *self
+            .demo_accounts
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(demo_accounts(&config));
         self.with_webhooks(|w| {
             w.stop.store(true, Ordering::Relaxed);
             w.configs = config.webhooks.clone();
@@ -219,5 +234,6 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
             auth_failures: WindowCounter::new(server.auth_failures_per_minute),
             requests: WindowCounter::new(server.requests_per_minute),
         },
+        demo_accounts: RwLock::new(Arc::new(demo_accounts(config))),
     })
 }

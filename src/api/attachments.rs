@@ -252,10 +252,19 @@ pub async fn get_attachment_content(
         _ => (0, size),
     };
     let bytes = state.files.read(&id, start, len).await?;
-    Ok(response
-        .content_type(stored.file_type.as_str())
-        .insert_header((header::CONTENT_DISPOSITION, disposition(&stored.filename)))
-        .body(SizedStream::new(len, bytes)))
+    let mime: mime_guess::Mime = stored
+        .file_type
+        .parse()
+        .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
+    let mut response = response
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            disposition(&stored.filename, &mime),
+        ))
+        .content_type(mime.to_string())
+        .body(SizedStream::new(len, bytes));
+    contain(response.headers_mut());
+    Ok(response)
 }
 
 /// Rename an attachment
@@ -318,8 +327,27 @@ pub async fn delete_attachment(
     Ok(super::deleted(&state).await)
 }
 
-/// `Content-Disposition: attachment; filename="ascii"; filename*=UTF-8''percent-encoded`.
-fn disposition(filename: &str) -> ContentDisposition {
+/// Image types a browser only decodes, never runs: the only ones shown `inline`.
+const INLINE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// Uploaded bytes never run at the server's origin: whatever the browser makes of them (an
+/// uploader may declare `text/html`), it must not sniff another type, and a document it
+/// renders anyway is sandboxed with nothing allowed.
+fn contain(headers: &mut header::HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+}
+
+/// `Content-Disposition: inline` for a safe raster image, `attachment` for anything else (HTML,
+/// SVG, XML, scripts…), with `filename="ascii"; filename*=UTF-8''percent-encoded`.
+fn disposition(filename: &str, mime: &mime_guess::Mime) -> ContentDisposition {
+    let inline = INLINE_TYPES.contains(&mime.essence_str());
     let ascii: String = filename
         .chars()
         .map(|c| {
@@ -331,7 +359,11 @@ fn disposition(filename: &str) -> ContentDisposition {
         })
         .collect();
     ContentDisposition {
-        disposition: DispositionType::Attachment,
+        disposition: if inline {
+            DispositionType::Inline
+        } else {
+            DispositionType::Attachment
+        },
         parameters: vec![
             DispositionParam::Filename(ascii),
             DispositionParam::FilenameExt(ExtendedValue {

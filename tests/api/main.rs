@@ -21,3 +21,4 @@ mod messages;
 mod migration;
 mod openapi;
 mod pagination;
+mod webapp;
