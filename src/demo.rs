@@ -584,6 +584,31 @@ fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'stati
     Ok(ids)
 }
 
+/// An account the sign-in page offers: its token is one of the shipped examples.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoAccount {
+    pub username: String,
+    pub token: String,
+}
+
+/// The accounts whose token is a shipped example (public in the repository), and only while
+/// `demo_data` is on. No other token is ever listed.
+pub fn demo_accounts(config: &Config) -> Vec<DemoAccount> {
+    if !config.server.demo_data {
+        return Vec::new();
+    }
+    let examples = config.accounts_with_example_tokens();
+    config
+        .accounts
+        .iter()
+        .filter(|a| examples.contains(&a.username.as_str()))
+        .map(|a| DemoAccount {
+            username: a.username.clone(),
+            token: a.token.clone(),
+        })
+        .collect()
+}
+
 /// The lines printed after `listening on ...` when the demo data is on: which token to use
 /// for what, and a first request. Only the shipped example tokens are printed (anyone can read
 /// those anyway); a real token stays in protocol.toml.

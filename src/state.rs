@@ -1,10 +1,10 @@
 //! The state every request handler reaches, built from the config, and its reload.
 
-use crate::api::webapp::{DemoAccount, demo_accounts};
 use crate::auth::{Account, Accounts, ActivityTracker};
 use crate::config::{Config, WebhookConfig};
 use crate::connections::{IpBlock, client_address};
 use crate::db::{self, Db};
+use crate::demo::{DemoAccount, demo_accounts};
 use crate::error;
 use crate::events::hub::Hub;
 use crate::events::webhooks;
@@ -49,7 +49,7 @@ pub struct AppState {
     /// The file the config came from, for reloads (None: built in code, as tests do).
     pub config_path: Option<PathBuf>,
     pub limits: Limits,
-    /// The accounts the web app's sign-in page may offer (see `api::webapp::demo_accounts`);
+    /// The accounts the web app's sign-in page may offer (see `demo::demo_accounts`);
     /// swapped with the accounts on reload.
     demo_accounts: RwLock<Arc<Vec<DemoAccount>>>,
 }

@@ -9,7 +9,6 @@
 
 use crate::AppState;
 use crate::auth::Account;
-use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
@@ -143,31 +142,6 @@ pub async fn asset(req: HttpRequest, path: web::Path<(String, String)>) -> Resul
         "no-cache"
     };
     Ok(respond(&req, content_type(asset.path), cache, asset.body))
-}
-
-/// An account the sign-in page offers: its token is one of the shipped examples.
-#[derive(Debug, Clone, Serialize)]
-pub struct DemoAccount {
-    pub username: String,
-    pub token: String,
-}
-
-/// The accounts whose token is a shipped example (public in the repository), and only while
-/// `demo_data` is on. No other token is ever listed.
-pub fn demo_accounts(config: &Config) -> Vec<DemoAccount> {
-    if !config.server.demo_data {
-        return Vec::new();
-    }
-    let examples = config.accounts_with_example_tokens();
-    config
-        .accounts
-        .iter()
-        .filter(|a| examples.contains(&a.username.as_str()))
-        .map(|a| DemoAccount {
-            username: a.username.clone(),
-            token: a.token.clone(),
-        })
-        .collect()
 }
 
 /// `GET /app/demo-accounts`: no token needed; `[]` unless the server has demo data and
