@@ -6,7 +6,8 @@
 //! who knew it (their address book, their direct conversation with it, or their group), keeping
 //! its id; everyone else who knew it gets a copy of their own, with a new id, and their address
 //! book entry, direct conversation and the memberships in groups they own are moved to the copy.
-//! Nothing is dropped: each copy starts with what the shared row had.
+//! Nothing anyone can reach is dropped: each copy starts with what the shared row had (a row
+//! nobody knows any more, in no address book, conversation or group, is removed).
 //!
 //! Which rows are accounts is known from the config, and from what only an account can have done
 //! (sign in, send, react, upload, own a group), so that an account missing
@@ -39,7 +40,11 @@ pub fn make_private(conn: &Connection, accounts: &[String]) -> Result<usize> {
         }
         let knowers = knowers(conn, &person)?;
         let Some((keeper, others)) = knowers.split_first() else {
-            continue; // known to nobody: nothing can show it
+            // Known to nobody, referenced by nothing: left public, the next person to add the
+            // name would get what somebody once entered. It goes.
+            conn.execute("DELETE FROM address_book WHERE owner_id = ?1", [&person])?;
+            conn.execute("DELETE FROM contacts WHERE id = ?1", [&person])?;
+            continue;
         };
         conn.execute(
             "UPDATE contacts SET owner_id = ?2 WHERE id = ?1",
