@@ -600,10 +600,16 @@ pub(crate) fn touch(
         }
         everyone.push(contact);
     }
-    conn.prepare_cached(
-        "UPDATE participants SET activity_seq = ?2, hidden = 0 WHERE conversation_id = ?1",
-    )?
-    .execute(params![id, message_seq])?;
+    // `hidden` only when someone had deleted it: assigning a column, even its own value, makes
+    // SQLite rewrite the index entries that hold it.
+    conn.prepare_cached("UPDATE participants SET activity_seq = ?2 WHERE conversation_id = ?1")?
+        .execute(params![id, message_seq])?;
+    if !returning.is_empty() {
+        conn.prepare_cached(
+            "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND hidden = 1",
+        )?
+        .execute([id])?;
+    }
     Ok(Touched {
         audience: Audience::people(everyone),
         returning,
