@@ -27,8 +27,83 @@ pub struct TestApp {
 pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,
-    pub body: Value,
+    /// The body as JSON; reading it when the server sent something else panics with the body.
+    pub body: Json,
+    /// The bytes as sent (for downloads and pages, which are not JSON).
     pub raw: Vec<u8>,
+}
+
+/// A response body that should be JSON. An empty body reads as `null`; a body that is not
+/// JSON panics, printing it, the moment a test looks at it as JSON, so a server that answers
+/// HTML or text where the contract says JSON never passes as `null`.
+#[derive(Clone, PartialEq)]
+pub struct Json(Result<Value, String>);
+
+impl Json {
+    fn parse(raw: &[u8]) -> Json {
+        if raw.is_empty() {
+            return Json(Ok(Value::Null));
+        }
+        Json(serde_json::from_slice(raw).map_err(|e| {
+            let text = String::from_utf8_lossy(&raw[..raw.len().min(2000)]);
+            format!("{e}: {text}")
+        }))
+    }
+
+    /// The value, owned.
+    #[track_caller]
+    pub fn value(&self) -> Value {
+        (**self).clone()
+    }
+}
+
+impl std::ops::Deref for Json {
+    type Target = Value;
+
+    #[track_caller]
+    fn deref(&self) -> &Value {
+        match &self.0 {
+            Ok(value) => value,
+            Err(not_json) => panic!("expected a JSON body, got {not_json}"),
+        }
+    }
+}
+
+impl From<Json> for Value {
+    #[track_caller]
+    fn from(json: Json) -> Value {
+        json.value()
+    }
+}
+
+impl PartialEq<Value> for Json {
+    #[track_caller]
+    fn eq(&self, other: &Value) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<Json> for Value {
+    #[track_caller]
+    fn eq(&self, other: &Json) -> bool {
+        *self == **other
+    }
+}
+
+/// Shows the JSON, or the text that was not JSON (never panics: used in failure messages).
+impl std::fmt::Display for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Ok(value) => write!(f, "{value}"),
+            Err(not_json) => write!(f, "(not JSON) {not_json}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl Response {
@@ -44,6 +119,7 @@ impl Response {
     }
 
     /// The `id` of the returned object.
+    #[track_caller]
     pub fn id(&self) -> String {
         self.body["id"]
             .as_str()
@@ -52,15 +128,22 @@ impl Response {
     }
 
     /// The ids of a returned list, in order.
+    #[track_caller]
     pub fn ids(&self) -> Vec<String> {
         self.body["data"]
             .as_array()
             .unwrap_or_else(|| panic!("not a list: {}", self.body))
             .iter()
-            .map(|o| o["id"].as_str().unwrap_or_default().to_owned())
+            .map(|o| {
+                o["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("an item without an id in {}", self.body))
+                    .to_owned()
+            })
             .collect()
     }
 
+    #[track_caller]
     pub fn has_more(&self) -> bool {
         self.body["has_more"]
             .as_bool()
@@ -213,15 +296,10 @@ impl TestApp {
             .await
             .expect("response body")
             .to_vec();
-        let body = if raw.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&raw).unwrap_or(Value::Null)
-        };
         Response {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
-            body,
+            body: Json::parse(&raw),
             raw,
         }
     }
@@ -278,6 +356,7 @@ impl TestApp {
         .await
         .expect(201)
         .body
+        .value()
     }
 
     /// Kevin and Kate know each other; returns their direct conversation id.
@@ -299,6 +378,7 @@ impl TestApp {
         .await
         .expect(201)
         .body
+        .value()
     }
 
     /// Sends a message carrying the uploads `attachments`; returns it.
@@ -317,6 +397,7 @@ impl TestApp {
         .await
         .expect(201)
         .body
+        .value()
     }
 
     /// A `multipart/form-data` upload as `curl -F NAME=@FILE` sends it, with extra text parts.

@@ -11,7 +11,7 @@ async fn document(app: &TestApp) -> Value {
         .await
         .expect(200);
     assert_eq!(response.body["openapi"], "3.1.0");
-    response.body
+    response.body.value()
 }
 
 /// Asserts that `response`, answered to `method template`, is documented and matches.
