@@ -18,6 +18,8 @@ pub const PETER: (&str, &str) = ("PeterMcCallister", "token-peter");
 pub struct TestApp {
     pub base: String,
     pub dir: TempDir,
+    /// The SQLite file (in `dir`, or in the first run's folder after a restart).
+    database: PathBuf,
     client: Client,
     server: actix_web::dev::ServerHandle,
     stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -241,6 +243,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         base,
         dir,
+        database: PathBuf::from(&config.server.database),
         client: Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .finish(),
@@ -255,6 +258,35 @@ impl TestApp {
         self.stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.server.stop(false).await;
+    }
+
+    /// The SQLite file, for tests that look under the API (purges, stored keys, failures).
+    pub fn database(&self) -> PathBuf {
+        self.database.clone()
+    }
+
+    /// A connection of the test's own to the live database file.
+    pub fn sql(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.database()).expect("open the database");
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .expect("busy timeout");
+        conn
+    }
+
+    /// Stops this server and starts another on the same database and files (a restart); keep
+    /// `self` alive meanwhile, it owns the folder.
+    pub async fn restarted(&self) -> TestApp {
+        self.restarted_with(|_| {}).await
+    }
+
+    pub async fn restarted_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        self.stop().await;
+        let database = self.database().display().to_string();
+        spawn_app_with(|c| {
+            c.server.database = database;
+            adjust(c);
+        })
+        .await
     }
 
     /// The underlying client, for streaming requests.
