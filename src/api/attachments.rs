@@ -214,11 +214,19 @@ pub async fn get_attachment_content(
         .set_content_disposition(disposition(&stored.filename))
         .into_response(&req);
     if response.status() == actix_web::http::StatusCode::RANGE_NOT_SATISFIABLE {
-        return Err(Error::new(
+        let mut refused = Error::new(
             ErrorKind::RangeNotSatisfiable,
             "The Range header names no bytes of this file (e.g. Range: bytes=0-1023).",
         )
-        .with_param("Range"));
+        .with_param("Range")
+        .to_response(&state.settings.public_url);
+        // `Content-Range: bytes */LENGTH` tells the client how long the file is (RFC 9110).
+        if let Some(range) = response.headers().get(header::CONTENT_RANGE) {
+            refused
+                .headers_mut()
+                .insert(header::CONTENT_RANGE, range.clone());
+        }
+        return Ok(refused);
     }
     Ok(response)
 }

@@ -112,15 +112,58 @@ async fn range_requests_get_the_slice() {
         .await
         .expect(206);
     assert_eq!(tail.raw, bytes[bytes.len() - 10..]);
-    app.request(
-        "GET",
-        &path,
-        Some(KEVIN.1),
-        None,
-        &[("Range", "bytes=99999999-")],
-    )
-    .await
-    .expect(416);
+    // From an offset to the end.
+    let from = app
+        .request(
+            "GET",
+            &path,
+            Some(KEVIN.1),
+            None,
+            &[("Range", "bytes=10000-")],
+        )
+        .await
+        .expect(206);
+    assert_eq!(from.raw, bytes[10000..]);
+    assert_eq!(
+        from.header("content-range"),
+        Some(format!("bytes 10000-{}/{}", bytes.len() - 1, bytes.len()).as_str())
+    );
+    assert_eq!(
+        from.header("content-length"),
+        Some((bytes.len() - 10000).to_string().as_str())
+    );
+    // An end past the file is cut at the file's end (RFC 9110 §14.1.2).
+    let past = app
+        .request(
+            "GET",
+            &path,
+            Some(KEVIN.1),
+            None,
+            &[("Range", "bytes=10200-99999999")],
+        )
+        .await
+        .expect(206);
+    assert_eq!(past.raw, bytes[10200..]);
+    assert_eq!(
+        past.header("content-range"),
+        Some(format!("bytes 10200-{}/{}", bytes.len() - 1, bytes.len()).as_str())
+    );
+    // A range that starts past the end: 416, saying how long the file is, with the error body.
+    for outside in [
+        "bytes=99999999-".to_owned(),
+        format!("bytes={}-", bytes.len()),
+        format!("bytes={}-{}", bytes.len(), bytes.len() + 10),
+    ] {
+        let refused = app
+            .request("GET", &path, Some(KEVIN.1), None, &[("Range", &outside)])
+            .await
+            .expect_error(416, Some("Range"));
+        assert_eq!(
+            refused.header("content-range"),
+            Some(format!("bytes */{}", bytes.len()).as_str()),
+            "{outside}"
+        );
+    }
     // Not a byte range at all: ignored (RFC 9110), the whole file comes back.
     for malformed in ["", "bytes=", "items=0-5", "bytes=9-1"] {
         let whole = app

@@ -769,7 +769,7 @@ async fn more_missed_events_than_one_catch_up_batch_are_all_replayed() {
     app.send(KEVIN.1, &conversation, "seen").await;
     let seen = kate.until("message.created", 1).await.pop().unwrap();
     drop(kate);
-    // More than one catch-up batch (500) of missed events, sent 16 at a time.
+    // More than one catch-up batch (500) of missed events, sent 10 at a time.
     let missed_count = 530;
     for chunk in 0..missed_count / 10 {
         let sends = (0..10).map(|i| {
