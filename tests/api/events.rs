@@ -409,7 +409,7 @@ async fn a_receiver_that_never_answers_times_out_is_retried_and_given_up() {
 
 // ---------- Server-Sent Events ----------
 
-struct Sse {
+pub(crate) struct Sse {
     body: std::pin::Pin<
         Box<dyn futures_util::Stream<Item = Result<web::Bytes, awc::error::PayloadError>>>,
     >,
@@ -417,14 +417,14 @@ struct Sse {
 }
 
 #[derive(Debug, Clone)]
-struct SseEvent {
-    id: String,
-    kind: String,
-    data: Value,
+pub(crate) struct SseEvent {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) data: Value,
 }
 
 impl Sse {
-    async fn connect(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Sse {
+    pub(crate) async fn connect(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Sse {
         let mut request = app
             .client()
             .get(format!("{}/v1/events", app.base))
@@ -493,12 +493,12 @@ impl Sse {
     }
 
     /// Events until `kind` has been seen `count` times (all events returned).
-    async fn until(&mut self, kind: &str, count: usize) -> Vec<SseEvent> {
+    pub(crate) async fn until(&mut self, kind: &str, count: usize) -> Vec<SseEvent> {
         self.until_event(|e| e.kind == kind, count).await
     }
 
     /// Events until `wanted` has held for `count` of them (all events returned).
-    async fn until_event(
+    pub(crate) async fn until_event(
         &mut self,
         wanted: impl Fn(&SseEvent) -> bool,
         count: usize,
