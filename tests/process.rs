@@ -98,7 +98,7 @@ impl Drop for Server {
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>, form: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -373,10 +373,11 @@ fn sigterm_does_not_wait_for_open_event_streams() {
     assert_eq!(&first, b"HTTP/1.1 200");
     let started = Instant::now();
     server.signal("TERM");
-    let status = server.wait(Duration::from_secs(10));
+    // Finishing requests may take up to 30 s; an open stream must not hold the exit that long.
+    let status = server.wait(Duration::from_secs(35));
     assert_eq!(status.code(), Some(0));
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(20),
         "{:?}",
         started.elapsed()
     );
