@@ -5,7 +5,6 @@ use crate::config::Config;
 use crate::db::{Db, ids};
 use crate::{RunOptions, build_state, run};
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 type Outcome = Result<(), String>;
@@ -14,7 +13,8 @@ type Outcome = Result<(), String>;
 pub fn serve(config_path: &Path) -> Outcome {
     let config = Config::load(config_path)?;
     let addr = config.listen_addr()?;
-    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener =
+        crate::connections::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;

@@ -6,6 +6,7 @@
 //! from a form, and the real JSON type only from JSON.
 
 use crate::AppState;
+use crate::body_clock::BodyClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::rules;
 use actix_web::dev::Payload;
@@ -18,8 +19,9 @@ use std::future::{Ready, ready};
 /// Bracket segments a form key may have (`reactions[smile][]` has two); a deeper key is refused
 /// rather than parsed (never recursion, and no silent 201 for a hostile body).
 const FORM_MAX_DEPTH: usize = 3;
-/// More fields than any request of this API needs; guards against field floods.
-const FORM_MAX_FIELDS: usize = 1_000;
+/// More fields than any request of this API needs (a group's 10,000 members); guards against
+/// field floods.
+const FORM_MAX_FIELDS: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -42,10 +44,13 @@ impl FromRequest for Body {
     type Future = LocalBoxFuture<'static, Result<Body>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
+        let (limit, min_rate) = req
             .app_data::<web::Data<AppState>>()
-            .map(|state| state.settings.max_body_bytes)
-            .unwrap_or(1024 * 1024);
+            .map(|state| {
+                let settings = &state.settings;
+                (settings.max_body_bytes, settings.min_body_bytes_per_second)
+            })
+            .unwrap_or((1024 * 1024, 1024));
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -55,13 +60,14 @@ impl FromRequest for Body {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let mut payload = payload.take();
+        let clock = BodyClock::new(min_rate);
+        let mut payload = clock.count(payload.take());
         Box::pin(async move {
             if declared_length.is_some_and(|n| n > limit as u64) {
                 return Err(too_large(limit));
             }
             let mut bytes = web::BytesMut::new();
-            while let Some(chunk) = crate::error::next_chunk(&mut payload).await? {
+            while let Some(chunk) = clock.next(&mut payload).await? {
                 let chunk = chunk.map_err(|e| {
                     Error::bad_request(format!("The request body could not be read: {e}."))
                 })?;

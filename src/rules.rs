@@ -14,18 +14,50 @@ pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 
 type Rule = Result<(), String>;
 
+/// Usernames are ASCII letters, digits, `_`, `.` and `-`, and compare without regard to case:
+/// no two people can have names that look alike (`bob`, `BOB`, or `bоb` with a Cyrillic `о`).
 pub fn username(value: &str) -> Rule {
-    let len = value.chars().count();
-    if len == 0 || len > MAX_USERNAME_CHARS {
+    if value.is_empty() || value.len() > MAX_USERNAME_CHARS {
         return Err(format!(
             "username must be 1 to {MAX_USERNAME_CHARS} characters."
         ));
     }
     if !value
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
     {
-        return Err("username may contain only letters, digits, '_', '.' and '-'.".into());
+        return Err(
+            "username may contain only the ASCII letters A-Z and a-z, digits, '_', '.' and '-'."
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The form usernames are compared in.
+pub fn username_key(value: &str) -> String {
+    value.to_ascii_lowercase()
+}
+
+/// Characters that change how text around them is shown without being seen: bidirectional
+/// controls (a right-to-left override before `gnp.exe` makes it show as `exe.png`) and invisible
+/// format characters. Zero-width joiners stay: emoji sequences and several scripts need them.
+pub fn is_invisible_control(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180E}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{E0000}'..='\u{E007F}')
+}
+
+/// A name people see beside others' (a display name, a group name): `text`, and no
+/// bidirectional or invisible control characters.
+pub fn name(param: &str, value: &str, min: usize, max: usize) -> Rule {
+    text(param, value, min, max)?;
+    if value.chars().any(is_invisible_control) {
+        return Err(format!(
+            "{param} must not contain invisible or text-direction control characters."
+        ));
     }
     Ok(())
 }
@@ -109,12 +141,14 @@ pub fn filename(value: &str) -> Rule {
     }
     if value
         .chars()
-        .any(|c| c.is_control() || c == '/' || c == '\\')
+        .any(|c| c.is_control() || is_invisible_control(c) || c == '/' || c == '\\')
         || value == "."
         || value == ".."
     {
         return Err(
-            "filename must be a plain name: no slashes, backslashes or control characters.".into(),
+            "filename must be a plain name: no slashes, backslashes, control characters or \
+             invisible text-direction characters."
+                .into(),
         );
     }
     Ok(())
@@ -126,7 +160,10 @@ pub fn filename(value: &str) -> Rule {
 /// stored under the attachment's id.
 pub fn upload_filename(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !is_invisible_control(*c))
+        .collect();
     let clean = clean.trim();
     if clean.is_empty() || clean.chars().all(|c| c == '.') {
         return "file".into();
@@ -154,6 +191,21 @@ mod tests {
         assert!(username("a b").is_err());
         assert!(username("../x").is_err());
         assert!(username(&"a".repeat(65)).is_err());
+        // Look-alikes of ASCII names are refused; case is folded for comparison.
+        assert!(username("b\u{043E}b").is_err());
+        assert!(username("Zo\u{00EB}").is_err());
+        assert_eq!(username_key("BoB"), username_key("bob"));
+    }
+
+    #[test]
+    fn names_refuse_direction_tricks() {
+        assert!(name("display_name", "Kate", 0, 128).is_ok());
+        assert!(name("display_name", "\u{05D3}\u{05E0}\u{05D4}", 0, 128).is_ok());
+        assert!(name("display_name", "family \u{1F468}\u{200D}\u{1F469}", 0, 128).is_ok());
+        assert!(name("display_name", "\u{202E}gnp.exe", 0, 128).is_err());
+        assert!(name("display_name", "a\u{200B}b", 0, 128).is_err());
+        assert_eq!(upload_filename("\u{202E}gnp.exe"), "gnp.exe");
+        assert!(filename("\u{202E}gnp.exe").is_err());
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub async fn update_contact(
     let display_name = body.nullable_string("display_name")?;
     if let Some(Some(name)) = &display_name {
         check(
-            rules::text("display_name", name, 0, rules::MAX_DISPLAY_NAME_CHARS),
+            rules::name("display_name", name, 0, rules::MAX_DISPLAY_NAME_CHARS),
             "display_name",
         )?;
     }
@@ -155,7 +155,7 @@ fn new_contact(body: &Body) -> Result<NewContact> {
     let display_name = body.nullable_string("display_name")?.flatten();
     if let Some(name) = &display_name {
         check(
-            rules::text("display_name", name, 0, rules::MAX_DISPLAY_NAME_CHARS),
+            rules::name("display_name", name, 0, rules::MAX_DISPLAY_NAME_CHARS),
             "display_name",
         )?;
     }

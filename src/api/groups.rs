@@ -2,8 +2,9 @@
 
 use super::{check, created, ok};
 use crate::auth::Account;
+use crate::db::contacts::Contact;
 use crate::db::groups::Group;
-use crate::db::{self, groups::GroupChanges, groups::MAX_MEMBERS, groups::NewGroup};
+use crate::db::{self, groups::GroupChanges, groups::NewGroup};
 use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::extract::{Body, Query};
@@ -61,12 +62,13 @@ pub async fn create_group(
         description: checked_description(&body)?.flatten(),
         avatar_url: checked_avatar_url(&body)?.flatten(),
         contacts: body
-            .string_list("contacts", MAX_MEMBERS)?
+            .string_list("contacts", state.settings.max_group_members)?
             .unwrap_or_default(),
     };
+    let max = state.settings.max_group_members;
     let group = state
         .db
-        .write(move |tx| db::groups::create(tx, &account.id, &new, db::now()))
+        .write(move |tx| db::groups::create(tx, &account.id, &new, max, db::now()))
         .await?;
     Ok(created(group))
 }
@@ -118,12 +120,13 @@ pub async fn update_group(
         name,
         description: checked_description(&body)?,
         avatar_url: checked_avatar_url(&body)?,
-        contacts: body.string_list("contacts", MAX_MEMBERS)?,
+        contacts: body.string_list("contacts", state.settings.max_group_members)?,
         archived_at: body.nullable_timestamp("archived_at")?,
     };
+    let max = state.settings.max_group_members;
     let group = state
         .db
-        .write(move |tx| db::groups::update(tx, &account.id, &id, &changes))
+        .write(move |tx| db::groups::update(tx, &account.id, &id, &changes, max))
         .await?;
     Ok(ok(group))
 }
@@ -150,9 +153,90 @@ pub async fn delete_group(
     Ok(super::deleted(&state).await)
 }
 
+/// List a group's members
+///
+/// `GET /v1/groups/:id/contacts`: the members as contact objects, newest member first, a page
+/// at a time (a large group's object carries thousands).
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{id}/contacts",
+    tag = "groups",
+    params(("id" = String, Path, description = "The group's id"), PageQuery),
+    responses((status = 200, description = "Members, the newest first", body = List<Contact>)),
+)]
+pub async fn list_group_contacts(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+    query: Query,
+) -> Result<HttpResponse> {
+    let page = PageParams::from_query(&query)?;
+    let list = state
+        .db
+        .read(move |c| db::groups::list_members(c, &account.id, &id, &page))
+        .await?;
+    Ok(ok(list))
+}
+
+/// Add members to a group
+///
+/// `POST /v1/groups/:id/contacts`: owner only; `contacts` are contact ids from your address
+/// book. Those already members are skipped; the answer lists the members added. Its cost
+/// follows the change, not the group (`PUT contacts` replaces the whole list).
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{id}/contacts",
+    tag = "groups",
+    params(("id" = String, Path, description = "The group's id")),
+    request_body(content((AddGroupContactsRequest = "application/json"), (AddGroupContactsRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The members added", body = List<Contact>), (status = 403, description = "Only the owner may", body = ErrorBody)),
+)]
+pub async fn add_group_contacts(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+    body: Body,
+) -> Result<HttpResponse> {
+    let max = state.settings.max_group_members;
+    let contacts = body.string_list("contacts", max)?.ok_or_else(|| {
+        crate::error::Error::invalid("contacts", "contacts is required: the contact ids to add.")
+    })?;
+    let added = state
+        .db
+        .write(move |tx| db::groups::add_members(tx, &account.id, &id, &contacts, max))
+        .await?;
+    Ok(ok(List {
+        has_more: false,
+        data: added,
+    }))
+}
+
+/// Remove a member from a group
+///
+/// `DELETE /v1/groups/:id/contacts/:contact_id`: owner only.
+#[utoipa::path(
+    delete,
+    path = "/v1/groups/{id}/contacts/{contact_id}",
+    tag = "groups",
+    params(("id" = String, Path, description = "The group's id"), ("contact_id" = String, Path, description = "The member's contact id")),
+    responses((status = 204, description = "No longer a member"), (status = 403, description = "Only the owner may", body = ErrorBody)),
+)]
+pub async fn delete_group_contact(
+    state: web::Data<AppState>,
+    account: Account,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, member) = path.into_inner();
+    state
+        .db
+        .write(move |tx| db::groups::remove_member(tx, &account.id, &id, &member))
+        .await?;
+    Ok(super::deleted(&state).await)
+}
+
 fn check_name(name: &str) -> Result<()> {
     check(
-        rules::text("name", name, 1, rules::MAX_GROUP_NAME_CHARS),
+        rules::name("name", name, 1, rules::MAX_GROUP_NAME_CHARS),
         "name",
     )
 }
@@ -190,7 +274,7 @@ pub struct NewGroupRequest {
     #[schema(pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 2048)]
     pub avatar_url: Option<String>,
     /// Contact ids from your address book (`contacts[]=ID`).
-    #[schema(nullable = false, max_items = 255, value_type = Option<Vec<super::openapi::ObjectId>>)]
+    #[schema(nullable = false, max_items = 10000, value_type = Option<Vec<super::openapi::ObjectId>>)]
     pub contacts: Option<Vec<String>>,
 }
 
@@ -208,11 +292,19 @@ pub struct UpdateGroupRequest {
     #[schema(pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 2048)]
     pub avatar_url: Option<String>,
     /// The full new member list; the owner stays.
-    #[schema(nullable = false, max_items = 255, value_type = Option<Vec<super::openapi::ObjectId>>)]
+    #[schema(nullable = false, max_items = 10000, value_type = Option<Vec<super::openapi::ObjectId>>)]
     pub contacts: Option<Vec<String>>,
     /// Unix seconds; null unarchives.
     #[schema(minimum = 0, maximum = 253402300799_i64)]
     pub archived_at: Option<i64>,
+}
+
+/// `POST /v1/groups/:id/contacts`
+#[derive(ToSchema)]
+pub struct AddGroupContactsRequest {
+    /// Contact ids from your address book (`contacts[]=ID`).
+    #[schema(max_items = 10000, value_type = Vec<super::openapi::ObjectId>)]
+    pub contacts: Vec<String>,
 }
 
 #[derive(IntoParams)]

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod health;
 pub mod messages;
 pub mod openapi;
+pub mod webapp;
 
 use crate::error::{Error, Result};
 use crate::middleware::{catch_panic, method_not_allowed, not_found};
@@ -16,9 +17,10 @@ use actix_web::{HttpResponse, HttpResponseBuilder, Resource, ResponseError, web}
 use serde::Serialize;
 
 /// Routes are tried in the order they are registered, and a path with `{id}` is matched by a
-/// regex while a fixed one is a string comparison: so the API comes before the docs (whose
-/// `/docs/{_:.*}` would be tried on every request), and in each group the fixed paths come
-/// first. No fixed path here also fits a pattern, so the order changes nothing else.
+/// regex while a fixed one is a string comparison: so the API comes before the web app and the
+/// docs (whose `/app/{version}/{path:.*}` and `/docs/{_:.*}` would be tried on every request),
+/// and in each group the fixed paths come first. No fixed path here also fits a pattern, so
+/// the order changes nothing else.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health", "GET").route(web::get().to(health::health)))
         .service(
@@ -75,10 +77,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     resource("/attachments/{id}/content", "GET")
-                        .wrap(actix_web::middleware::from_fn(
-                            attachments::ignore_malformed_range,
-                        ))
                         .route(web::get().to(attachments::get_attachment_content)),
+                )
+                .service(
+                    resource("/groups/{id}/contacts", "GET, POST")
+                        .route(web::get().to(groups::list_group_contacts))
+                        .route(web::post().to(groups::add_group_contacts)),
+                )
+                .service(
+                    resource("/groups/{id}/contacts/{contact_id}", "DELETE")
+                        .route(web::delete().to(groups::delete_group_contact)),
                 )
                 .service(
                     resource("/groups/{id}", "GET, PUT, DELETE")
@@ -86,6 +94,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .route(web::put().to(groups::update_group))
                         .route(web::delete().to(groups::delete_group)),
                 ),
+        )
+        .service(
+            resource("/", "GET, HEAD")
+                .route(web::get().to(webapp::page))
+                .route(web::head().to(webapp::page)),
+        )
+        .service(
+            resource("/app/demo-accounts", "GET").route(web::get().to(webapp::list_demo_accounts)),
+        )
+        .service(resource("/app/me", "GET").route(web::get().to(webapp::me)))
+        .service(
+            resource("/app/{version}/{path:.*}", "GET, HEAD")
+                .route(web::get().to(webapp::asset))
+                .route(web::head().to(webapp::asset)),
         )
         .service(openapi::docs())
         .service(resource("/docs", "GET").route(web::get().to(openapi::docs_redirect)))
