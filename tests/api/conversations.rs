@@ -468,14 +468,45 @@ fn count(app: &TestApp, table: &str, condition: &str, value: &str) -> i64 {
 
 #[actix_web::test]
 async fn a_group_conversation_deleted_by_everyone_is_purged_from_the_database() {
-    let app = spawn_app().await;
+    group_conversation_deleted_by_everyone_is_purged(0).await;
+}
+
+#[actix_web::test]
+async fn a_large_group_conversation_deleted_by_everyone_is_purged_from_the_database() {
+    // Large groups keep their activity apart (src/db/conversations.rs); every member here is an
+    // account, so that everyone can delete it.
+    group_conversation_deleted_by_everyone_is_purged(protocol::db::conversations::LARGE_ABOVE)
+        .await;
+}
+
+/// Kevin's group with Kate, Peter and `others` more accounts.
+async fn group_conversation_deleted_by_everyone_is_purged(others: usize) {
+    let extra: Vec<(String, String)> = (0..others)
+        .map(|i| (format!("Member{i}"), format!("token-member-{i}")))
+        .collect();
+    let accounts = extra.clone();
+    let app = spawn_app_with(move |c| {
+        for (username, token) in accounts {
+            c.accounts.push(protocol::config::AccountConfig {
+                username,
+                phone_number: "1".into(),
+                avatar_url: None,
+                token,
+            });
+        }
+    })
+    .await;
     let kate = app.add_contact(KEVIN.1, KATE.0).await;
     let peter = app.add_contact(KEVIN.1, PETER.0).await;
+    let mut members = vec![kate["id"].clone(), peter["id"].clone()];
+    for (username, _) in &extra {
+        members.push(app.add_contact(KEVIN.1, username).await["id"].clone());
+    }
     let group = app
         .post_json(
             "/v1/groups",
             KEVIN.1,
-            json!({"name": "Family", "contacts": [kate["id"], peter["id"]]}),
+            json!({"name": "Family", "contacts": members}),
         )
         .await
         .expect(201)
@@ -546,6 +577,13 @@ async fn a_group_conversation_deleted_by_everyone_is_purged_from_the_database() 
 
     // Everyone deletes it: the messages, their reactions and attachments leave the database,
     // the attachment's file leaves the disk; the group keeps its (now empty) conversation.
+    for (_, token) in &extra {
+        app.delete(&path, token).await.expect(204);
+        assert_eq!(
+            count(&app, "messages", "conversation_id = ?1", &conversation),
+            3
+        );
+    }
     for who in [KATE.1, KEVIN.1, PETER.1] {
         app.delete(&path, who).await.expect(204);
     }
