@@ -16,7 +16,8 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 use std::future::{Ready, ready};
 
-/// Form bodies deeper than this keep the rest of the key as a literal name (never recursion).
+/// Bracket segments a form key may have (`reactions[smile][]` has two); a deeper key is refused
+/// rather than parsed (never recursion, and no silent 201 for a hostile body).
 const FORM_MAX_DEPTH: usize = 3;
 /// More fields than any request of this API needs (a group's 10,000 members); guards against
 /// field floods.
@@ -272,7 +273,7 @@ fn parse_form(bytes: &[u8]) -> Result<Value> {
             "The form body has more than {FORM_MAX_FIELDS} fields."
         )));
     }
-    let named = attribute_pairs(bytes);
+    let named = attribute_pairs(bytes)?;
     if named.is_empty() {
         return Ok(Value::Object(Default::default()));
     }
@@ -285,9 +286,11 @@ fn parse_form(bytes: &[u8]) -> Result<Value> {
 
 /// The form without the pairs whose key cannot name an attribute (`[x`, `a]b`, ``): such a key
 /// is an unknown attribute, ignored like any other, rather than a reason to refuse the body.
-/// Attribute keys are a name with bracket segments: `message`, `reactions[smile][]`.
-fn attribute_pairs(bytes: &[u8]) -> Vec<u8> {
-    fn names_an_attribute(key: &str) -> bool {
+/// Attribute keys are a name with bracket segments: `message`, `reactions[smile][]`. A key with
+/// more than `FORM_MAX_DEPTH` segments is a 400: no attribute is that deep.
+fn attribute_pairs(bytes: &[u8]) -> Result<Vec<u8>> {
+    /// The attribute's name and its number of bracket segments, if the key names one.
+    fn attribute(key: &str) -> Option<(&str, usize)> {
         let (name, mut rest) = key.split_at(key.find('[').unwrap_or(key.len()));
         // Attribute names start with a letter (a bare `4` would read as a list index).
         let starts_well = name
@@ -295,21 +298,19 @@ fn attribute_pairs(bytes: &[u8]) -> Vec<u8> {
             .next()
             .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
         if !starts_well || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return false;
+            return None;
         }
+        let mut depth = 0;
         while !rest.is_empty() {
-            let Some(segment) = rest.strip_prefix('[') else {
-                return false;
-            };
-            let Some(end) = segment.find(']') else {
-                return false;
-            };
+            let segment = rest.strip_prefix('[')?;
+            let end = segment.find(']')?;
             if segment[..end].contains('[') {
-                return false;
+                return None;
             }
+            depth += 1;
             rest = &segment[end + 1..];
         }
-        true
+        Some((name, depth))
     }
     let mut kept = Vec::with_capacity(bytes.len());
     for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
@@ -317,14 +318,24 @@ fn attribute_pairs(bytes: &[u8]) -> Vec<u8> {
             .next()
             .map(|(key, _)| key)
             .unwrap_or_default();
-        if names_an_attribute(&key) {
-            if !kept.is_empty() {
-                kept.push(b'&');
-            }
-            kept.extend_from_slice(pair);
+        let Some((name, depth)) = attribute(&key) else {
+            continue;
+        };
+        if depth > FORM_MAX_DEPTH {
+            return Err(Error::invalid(
+                name,
+                format!(
+                    "The form key {} is nested deeper than {FORM_MAX_DEPTH} brackets.",
+                    crate::error::printable(name)
+                ),
+            ));
         }
+        if !kept.is_empty() {
+            kept.push(b'&');
+        }
+        kept.extend_from_slice(pair);
     }
-    kept
+    Ok(kept)
 }
 
 fn parse_bool(key: &str, raw: &str) -> Result<bool> {
@@ -490,9 +501,21 @@ mod tests {
     }
 
     #[test]
-    fn hostile_forms_are_refused_or_flattened() {
+    fn hostile_forms_are_refused() {
         let deep = format!("a{}=1", "[a]".repeat(10_000));
-        assert!(Body::parse(Some("application/x-www-form-urlencoded"), deep.as_bytes()).is_ok());
+        let err =
+            Body::parse(Some("application/x-www-form-urlencoded"), deep.as_bytes()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadRequest);
+        assert_eq!(err.param.as_deref(), Some("a"));
+        // As deep as an attribute can be, and one more.
+        assert!(form("reactions[a][b][]=x").string("message").is_ok());
+        assert!(
+            Body::parse(
+                Some("application/x-www-form-urlencoded"),
+                b"reactions[a][b][c][]=x"
+            )
+            .is_err()
+        );
         let many = "a=1&".repeat(FORM_MAX_FIELDS + 1);
         assert!(Body::parse(Some("application/x-www-form-urlencoded"), many.as_bytes()).is_err());
         assert!(Body::parse(Some("application/x-www-form-urlencoded"), b"a=%FF").is_err());

@@ -129,12 +129,16 @@ impl AppState {
             accounts.len(),
             config.webhooks.len()
         );
+        let people: Vec<String> = accounts.iter().map(|(_, a)| a.id.clone()).collect();
         *self.accounts.write().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(Accounts::new(accounts));
         *self
             .demo_accounts
             .write()
             .unwrap_or_else(|p| p.into_inner()) = Arc::new(demo_accounts(&config));
+        // After the swap: a stream authenticated just before it is either ended here or, if it
+        // subscribes later, refused by the hub.
+        self.hub.keep_only(&people);
         self.with_webhooks(|w| {
             w.stop.store(true, Ordering::Relaxed);
             w.configs = config.webhooks.clone();

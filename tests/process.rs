@@ -98,7 +98,7 @@ impl Drop for Server {
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>, form: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -124,6 +124,84 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>, form: &str) -
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// Waits until the log file holds `text` `times` times; panics (showing the log) after `within`.
+fn wait_for_log(log: &Path, text: &str, times: usize, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let content = std::fs::read_to_string(log).unwrap_or_default();
+        if content.matches(text).count() >= times {
+            return content;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{text:?} not logged {times} time(s) within {within:?}:\n{content}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An open `GET /v1/events` on a connection of its own, read as raw text.
+struct EventStream {
+    stream: TcpStream,
+    seen: String,
+}
+
+enum Outcome {
+    Found,
+    Ended,
+}
+
+impl EventStream {
+    fn open(addr: &str, token: &str) -> EventStream {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        // `Connection: close`, so that the end of the stream closes the connection.
+        write!(
+            stream,
+            "GET /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n"
+        )
+        .unwrap();
+        let mut events = EventStream {
+            stream,
+            seen: String::new(),
+        };
+        assert!(
+            matches!(
+                events.read_until(": connected", Duration::from_secs(30)),
+                Outcome::Found
+            ),
+            "no greeting: {}",
+            events.seen
+        );
+        assert!(events.seen.starts_with("HTTP/1.1 200"), "{}", events.seen);
+        events
+    }
+
+    /// Reads until `text` has arrived or the server ended the stream; panics after `within`.
+    fn read_until(&mut self, text: &str, within: Duration) -> Outcome {
+        let deadline = Instant::now() + within;
+        let mut buffer = [0u8; 4096];
+        loop {
+            if self.seen.contains(text) {
+                return Outcome::Found;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "neither {text:?} nor the end within {within:?}: {}",
+                self.seen
+            );
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return Outcome::Ended,
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buffer[..n])),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return Outcome::Ended,
+            }
+        }
+    }
 }
 
 fn json(body: &str) -> serde_json::Value {
@@ -295,10 +373,11 @@ fn sigterm_does_not_wait_for_open_event_streams() {
     assert_eq!(&first, b"HTTP/1.1 200");
     let started = Instant::now();
     server.signal("TERM");
-    let status = server.wait(Duration::from_secs(10));
+    // Finishing requests may take up to 30 s; an open stream must not hold the exit that long.
+    let status = server.wait(Duration::from_secs(35));
     assert_eq!(status.code(), Some(0));
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(20),
         "{:?}",
         started.elapsed()
     );
@@ -480,12 +559,18 @@ fn backup_while_writes_run_is_consistent() {
         "username=KateMcCallister&phone_number=1",
     );
     let conversation = json(&body)["conversation_id"].as_str().unwrap().to_owned();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let sent = std::sync::Arc::new(AtomicUsize::new(0));
     let writer = {
-        let (addr, stop, conversation) = (server.addr.clone(), stop.clone(), conversation.clone());
+        let (addr, stop, sent, conversation) = (
+            server.addr.clone(),
+            stop.clone(),
+            sent.clone(),
+            conversation.clone(),
+        );
         std::thread::spawn(move || {
-            let mut sent = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 let (status, _) = http(
                     &addr,
                     "POST",
@@ -494,12 +579,19 @@ fn backup_while_writes_run_is_consistent() {
                     &format!("conversation_id={conversation}&message=during+backup"),
                 );
                 assert_eq!(status, 201);
-                sent += 1;
+                sent.fetch_add(1, Ordering::Relaxed);
             }
-            sent
         })
     };
-    std::thread::sleep(Duration::from_millis(200));
+    let wait_for_sends = |count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sent.load(Ordering::Relaxed) < count {
+            assert!(Instant::now() < deadline, "writes stalled");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // Writes are under way before the backup starts, and go on after it.
+    wait_for_sends(10);
     let copy = dir.path().join("copy.db");
     let out = run_cli(
         &[
@@ -510,9 +602,10 @@ fn backup_while_writes_run_is_consistent() {
         ],
         dir.path(),
     );
-    std::thread::sleep(Duration::from_millis(100));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let sent = writer.join().unwrap();
+    wait_for_sends(sent.load(Ordering::Relaxed) + 5);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let sent = sent.load(Ordering::Relaxed) as i64;
     assert!(out.status.success(), "{out:?}");
     let copy = rusqlite::Connection::open(&copy).unwrap();
     let check: String = copy
@@ -673,32 +766,99 @@ fn sighup_reloads_accounts_and_refuses_a_bad_file() {
     let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some("token-peter"), "");
     assert_eq!(status, 401);
 
+    // A good file: once the reload is logged, the new account works.
     let added = format!(
         "[server]\n{server_part}\n{ACCOUNTS}\n[[accounts]]\nusername = \"PeterMcCallister\"\nphone_number = \"1\"\ntoken = \"token-peter\"\n"
     );
     std::fs::write(&config, added).unwrap();
     server.signal("HUP");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some("token-peter"), "");
-        if status == 200 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "reload did not take");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-
-    // A broken file is refused; the running accounts stay.
-    std::fs::write(&config, "[server]\nnonsense = true\n").unwrap();
-    server.signal("HUP");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_log(&log, "config reloaded", 1, Duration::from_secs(30));
     let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some("token-peter"), "");
     assert_eq!(status, 200);
-    let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some("token-kevin"), "");
-    assert_eq!(status, 200);
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("config reloaded"), "{text}");
-    assert!(text.contains("config not reloaded"), "{text}");
+
+    // A broken file: the signal is handled (its refusal is logged) and the running accounts
+    // stay, all three of them.
+    std::fs::write(&config, "[server]\nnonsense = true\n").unwrap();
+    server.signal("HUP");
+    let text = wait_for_log(&log, "config not reloaded", 1, Duration::from_secs(30));
+    assert!(text.contains("nonsense"), "the refusal says why: {text}");
+    for token in ["token-peter", "token-kevin", "token-kate"] {
+        let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some(token), "");
+        assert_eq!(status, 200, "{token}");
+    }
+    // Exactly one reload took.
+    assert_eq!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .matches("config reloaded")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_account_removed_by_a_reload_is_refused_at_once_and_its_streams_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_part = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"",
+        dir.path().join("p.db").display()
+    );
+    let config = write_config(dir.path(), &server_part);
+    let log = dir.path().join("server.log");
+    let server = Server::start_logging(&config, &[], Some(&log));
+    let (status, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/contacts",
+        Some("token-kevin"),
+        "username=KateMcCallister&phone_number=1",
+    );
+    assert_eq!(status, 201, "{body}");
+    let conversation = json(&body)["conversation_id"].as_str().unwrap().to_owned();
+    let mut kates = EventStream::open(&server.addr, "token-kate");
+    let mut kevins = EventStream::open(&server.addr, "token-kevin");
+
+    // Kate leaves the config.
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\n{server_part}\n[[accounts]]\nusername = \"KevinMcCallister\"\n\
+             phone_number = \"1-800-759-3000\"\ntoken = \"token-kevin\"\n"
+        ),
+    )
+    .unwrap();
+    server.signal("HUP");
+    wait_for_log(&log, "config reloaded", 1, Duration::from_secs(30));
+    let (status, _) = http(&server.addr, "GET", "/v1/contacts", Some("token-kate"), "");
+    assert_eq!(status, 401, "her token works on after the reload");
+    assert!(
+        matches!(
+            kates.read_until("\u{0}never sent", Duration::from_secs(30)),
+            Outcome::Ended
+        ),
+        "her open stream goes on"
+    );
+    let (status, _) = http(&server.addr, "GET", "/v1/events", Some("token-kate"), "");
+    assert_eq!(status, 401);
+
+    // Kevin's stream is untouched: it still gets his events.
+    let (status, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/messages",
+        Some("token-kevin"),
+        &format!("conversation_id={conversation}&message=still+here"),
+    );
+    assert_eq!(status, 201, "{body}");
+    let id = json(&body)["id"].as_str().unwrap().to_owned();
+    assert!(
+        matches!(
+            kevins.read_until(&id, Duration::from_secs(30)),
+            Outcome::Found
+        ),
+        "Kevin's stream ended: {}",
+        kevins.seen
+    );
 }
 
 #[test]
@@ -727,8 +887,7 @@ fn one_log_line_per_request_without_tokens() {
         Some("wrong-secret-token"),
         "",
     );
-    std::thread::sleep(Duration::from_millis(200));
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = wait_for_log(&log, "GET /v1/contacts", 2, Duration::from_secs(30));
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("GET /v1/contacts"))

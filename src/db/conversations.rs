@@ -257,14 +257,21 @@ pub fn list(
         conn,
         queries,
         page,
+        // A cursor is one of your conversations; with `group_id`, that group's (another
+        // conversation is from another list, as a message of another conversation is for
+        // messages). The other filters are your own flags, which may change between two
+        // pages: the cursor keeps its place in the list even if it no longer matches them.
         |cursor| {
             Ok(conn
                 .prepare_cached(
                     "SELECT coalesce(p.activity_seq, v.activity_seq), v.seq
                        FROM participants p JOIN conversations v ON v.id = p.conversation_id
-                      WHERE p.conversation_id = ?1 AND p.contact_id = ?2 AND p.hidden = 0",
+                      WHERE p.conversation_id = ?1 AND p.contact_id = ?2 AND p.hidden = 0
+                        AND (?3 IS NULL OR v.group_id = ?3)",
                 )?
-                .query_row(params![cursor, viewer], |r| Ok(vec![r.get(0)?, r.get(1)?]))
+                .query_row(params![cursor, viewer, filter.group_id], |r| {
+                    Ok(vec![r.get(0)?, r.get(1)?])
+                })
                 .optional()?)
         },
         |row| {

@@ -102,16 +102,20 @@ fn no_list_query_scans_a_table() {
     for page in pages(&[&kate.id]) {
         contacts::list(&conn, viewer, &page).unwrap();
     }
-    for page in pages(&[&conversation]) {
-        for filter in [
-            conversations::ConversationFilter::default(),
+    // With `group_id`, a cursor must be that group's conversation.
+    for (filter, cursor) in [
+        (conversations::ConversationFilter::default(), &conversation),
+        (
             conversations::ConversationFilter {
                 muted: Some(true),
                 archived: Some(false),
                 pinned: Some(true),
                 group_id: Some(group.id.clone()),
             },
-        ] {
+            &group.conversation_id,
+        ),
+    ] {
+        for page in pages(&[cursor]) {
             conversations::list(&conn, viewer, &filter, &page).unwrap();
         }
     }

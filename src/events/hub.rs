@@ -7,7 +7,7 @@
 use crate::db::Db;
 use crate::db::events::{self, Audience, StoredEvent};
 use actix_web::web::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -46,6 +46,9 @@ impl Frame {
 #[derive(Default)]
 pub struct Hub {
     subscribers: Mutex<HashMap<String, Vec<Subscriber>>>,
+    /// Who may stream, once a config reload has named them (`None`: anyone who authenticates).
+    /// Locked only while `subscribers` is held, so a subscription and a reload never cross.
+    allowed: Mutex<Option<HashSet<String>>>,
     next_id: AtomicU64,
     closed: AtomicBool,
 }
@@ -85,15 +88,18 @@ impl Hub {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if !self.closed.load(Ordering::Relaxed) {
             let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-            let streams = subscribers.entry(person.to_owned()).or_default();
-            if streams.len() >= max {
-                return None;
+            // Someone a reload removed gets a queue that is closed at once: the stream ends.
+            if self.may_stream(person) {
+                let streams = subscribers.entry(person.to_owned()).or_default();
+                if streams.len() >= max {
+                    return None;
+                }
+                streams.push(Subscriber {
+                    id,
+                    tx,
+                    lagged: lagged.clone(),
+                });
             }
-            streams.push(Subscriber {
-                id,
-                tx,
-                lagged: lagged.clone(),
-            });
         }
         Some(Subscription {
             hub: self.clone(),
@@ -110,6 +116,24 @@ impl Hub {
             .lock()
             .map(|s| s.values().map(Vec::len).sum())
             .unwrap_or(0)
+    }
+
+    /// Ends the streams of everyone not in `people` and refuses them new ones: an account removed
+    /// from the config by a reload loses its open streams at once, not only its next request.
+    pub fn keep_only(&self, people: &[String]) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        let people: HashSet<String> = people.iter().cloned().collect();
+        subscribers.retain(|person, _| people.contains(person));
+        *self.allowed.lock().unwrap_or_else(|p| p.into_inner()) = Some(people);
+    }
+
+    /// Whether `person` may open a stream (called with `subscribers` held).
+    fn may_stream(&self, person: &str) -> bool {
+        self.allowed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_none_or(|people| people.contains(person))
     }
 
     /// Ends every stream (their queues close) and refuses new ones: used at shutdown so that
@@ -204,5 +228,31 @@ impl Hub {
                 return last;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc::error::TryRecvError;
+
+    #[test]
+    fn keep_only_ends_the_streams_of_others_and_refuses_them_new_ones() {
+        let hub = Arc::new(Hub::default());
+        let mut kate = hub.subscribe("kate");
+        let mut kevin = hub.subscribe("kevin");
+        hub.keep_only(&["kevin".to_owned()]);
+        assert_eq!(
+            kate.events.try_recv().err(),
+            Some(TryRecvError::Disconnected)
+        );
+        assert_eq!(kevin.events.try_recv().err(), Some(TryRecvError::Empty));
+        // A stream that authenticated before the reload but subscribes after it.
+        let mut late = hub.subscribe("kate");
+        assert_eq!(
+            late.events.try_recv().err(),
+            Some(TryRecvError::Disconnected)
+        );
+        assert_eq!(hub.open_streams(), 1);
     }
 }

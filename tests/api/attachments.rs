@@ -112,15 +112,58 @@ async fn range_requests_get_the_slice() {
         .await
         .expect(206);
     assert_eq!(tail.raw, bytes[bytes.len() - 10..]);
-    app.request(
-        "GET",
-        &path,
-        Some(KEVIN.1),
-        None,
-        &[("Range", "bytes=99999999-")],
-    )
-    .await
-    .expect(416);
+    // From an offset to the end.
+    let from = app
+        .request(
+            "GET",
+            &path,
+            Some(KEVIN.1),
+            None,
+            &[("Range", "bytes=10000-")],
+        )
+        .await
+        .expect(206);
+    assert_eq!(from.raw, bytes[10000..]);
+    assert_eq!(
+        from.header("content-range"),
+        Some(format!("bytes 10000-{}/{}", bytes.len() - 1, bytes.len()).as_str())
+    );
+    assert_eq!(
+        from.header("content-length"),
+        Some((bytes.len() - 10000).to_string().as_str())
+    );
+    // An end past the file is cut at the file's end (RFC 9110 §14.1.2).
+    let past = app
+        .request(
+            "GET",
+            &path,
+            Some(KEVIN.1),
+            None,
+            &[("Range", "bytes=10200-99999999")],
+        )
+        .await
+        .expect(206);
+    assert_eq!(past.raw, bytes[10200..]);
+    assert_eq!(
+        past.header("content-range"),
+        Some(format!("bytes 10200-{}/{}", bytes.len() - 1, bytes.len()).as_str())
+    );
+    // A range that starts past the end: 416, saying how long the file is, with the error body.
+    for outside in [
+        "bytes=99999999-".to_owned(),
+        format!("bytes={}-", bytes.len()),
+        format!("bytes={}-{}", bytes.len(), bytes.len() + 10),
+    ] {
+        let refused = app
+            .request("GET", &path, Some(KEVIN.1), None, &[("Range", &outside)])
+            .await
+            .expect_error(416, Some("Range"));
+        assert_eq!(
+            refused.header("content-range"),
+            Some(format!("bytes */{}", bytes.len()).as_str()),
+            "{outside}"
+        );
+    }
     // Not a byte range at all: ignored (RFC 9110), the whole file comes back.
     for malformed in ["", "bytes=", "items=0-5", "bytes=9-1"] {
         let whole = app
@@ -673,26 +716,46 @@ async fn a_crash_leftover_is_swept_at_start_up() {
     let app = spawn_app().await;
     let orphan = storage(&app).join("AAAAAAAAAAAAAAAA");
     let partial = storage(&app).join(".tmp").join("BBBBBBBBBBBBBBBB");
+    // The sweep touches only files older than its process: dated in the future, these are safe
+    // from this server's sweep, then dated a minute back for the next server's.
+    let date = |files: &[&PathBuf], when: std::time::SystemTime| {
+        for file in files {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+                .set_modified(when)
+                .unwrap();
+        }
+    };
+    let now = std::time::SystemTime::now();
     std::fs::write(&orphan, b"left over").unwrap();
     std::fs::write(&partial, b"half").unwrap();
+    date(
+        &[&orphan, &partial],
+        now + std::time::Duration::from_secs(3600),
+    );
     let kept = app
         .upload(KEVIN.1, "file", "kept.txt", None, b"keep", &[])
         .await
         .expect(201)
         .id();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    app.stop().await;
+    let kept_file = storage(&app).join(&kept);
+    date(
+        &[&orphan, &partial, &kept_file],
+        now - std::time::Duration::from_secs(60),
+    );
 
-    let database = app.dir.path().join("test.db");
-    let again = spawn_app_with(|c| c.server.database = database.display().to_string()).await;
-    let mut gone = false;
-    for _ in 0..100 {
-        if !orphan.exists() && !partial.exists() {
-            gone = true;
-            break;
-        }
+    let again = app.restarted().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while orphan.exists() || partial.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep did not remove the leftovers"
+        );
         actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(gone, "the sweep did not remove the leftovers");
     assert!(storage(&app).join(&kept).exists());
     again
         .get(&format!("/v1/attachments/{kept}/content"), KEVIN.1)

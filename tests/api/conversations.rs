@@ -454,3 +454,186 @@ async fn the_list_is_ordered_by_activity() {
         vec![second, first, third]
     );
 }
+
+/// How many rows of `table` match `condition` (with `?1` = `value`), in the SQLite file.
+fn count(app: &TestApp, table: &str, condition: &str, value: &str) -> i64 {
+    app.sql()
+        .query_row(
+            &format!("SELECT count(*) FROM {table} WHERE {condition}"),
+            [value],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_group_conversation_deleted_by_everyone_is_purged_from_the_database() {
+    group_conversation_deleted_by_everyone_is_purged(0).await;
+}
+
+#[actix_web::test]
+async fn a_large_group_conversation_deleted_by_everyone_is_purged_from_the_database() {
+    // Large groups keep their activity apart (src/db/conversations.rs); every member here is an
+    // account, so that everyone can delete it.
+    group_conversation_deleted_by_everyone_is_purged(protocol::db::conversations::LARGE_ABOVE)
+        .await;
+}
+
+/// Kevin's group with Kate, Peter and `others` more accounts.
+async fn group_conversation_deleted_by_everyone_is_purged(others: usize) {
+    let extra: Vec<(String, String)> = (0..others)
+        .map(|i| (format!("Member{i}"), format!("token-member-{i}")))
+        .collect();
+    let accounts = extra.clone();
+    let app = spawn_app_with(move |c| {
+        for (username, token) in accounts {
+            c.accounts.push(protocol::config::AccountConfig {
+                username,
+                phone_number: "1".into(),
+                avatar_url: None,
+                token,
+            });
+        }
+    })
+    .await;
+    let kate = app.add_contact(KEVIN.1, KATE.0).await;
+    let peter = app.add_contact(KEVIN.1, PETER.0).await;
+    let mut members = vec![kate["id"].clone(), peter["id"].clone()];
+    for (username, _) in &extra {
+        members.push(app.add_contact(KEVIN.1, username).await["id"].clone());
+    }
+    let group = app
+        .post_json(
+            "/v1/groups",
+            KEVIN.1,
+            json!({"name": "Family", "contacts": members}),
+        )
+        .await
+        .expect(201)
+        .body
+        .value();
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/conversations/{conversation}");
+    let upload = app
+        .upload(KEVIN.1, "file", "photo.jpg", None, b"jpeg bytes", &[])
+        .await
+        .expect(201)
+        .id();
+    let first = app
+        .send_with_attachments(KEVIN.1, &conversation, "look", &[&upload])
+        .await;
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    let second = app.send(KATE.1, &conversation, "nice").await;
+    app.put_form(
+        &format!("/v1/messages/{first_id}"),
+        PETER.1,
+        "reactions[heart][]=PeterMcCallister",
+    )
+    .await
+    .expect(200);
+    let file = app.database().with_extension("db-files").join(&upload);
+    assert!(file.exists());
+
+    // Kate deletes it for herself: gone from her view, kept for the others and in the file.
+    app.delete(&path, KATE.1).await.expect(204);
+    app.get(&path, KATE.1).await.expect_error(404, None);
+    app.get(&format!("/v1/messages/{first_id}"), KATE.1)
+        .await
+        .expect_error(404, None);
+    assert!(
+        !app.get("/v1/conversations", KATE.1)
+            .await
+            .expect(200)
+            .ids()
+            .contains(&conversation)
+    );
+    // She is still a member of the group.
+    app.get(&format!("/v1/groups/{group_id}"), KATE.1)
+        .await
+        .expect(200);
+    for who in [KEVIN.1, PETER.1] {
+        let messages = app
+            .get(&format!("/v1/messages?conversation_id={conversation}"), who)
+            .await
+            .expect(200);
+        assert_eq!(messages.ids().len(), 2);
+    }
+    assert_eq!(
+        count(&app, "messages", "conversation_id = ?1", &conversation),
+        2
+    );
+
+    // A new message brings it back for her, holding only what came after her delete.
+    let third = app.send(PETER.1, &conversation, "again").await;
+    let hers = app
+        .get(
+            &format!("/v1/messages?conversation_id={conversation}"),
+            KATE.1,
+        )
+        .await
+        .expect(200);
+    assert_eq!(hers.ids(), vec![third["id"].as_str().unwrap().to_owned()]);
+
+    // Everyone deletes it: the messages, their reactions and attachments leave the database,
+    // the attachment's file leaves the disk; the group keeps its (now empty) conversation.
+    for (_, token) in &extra {
+        app.delete(&path, token).await.expect(204);
+        assert_eq!(
+            count(&app, "messages", "conversation_id = ?1", &conversation),
+            3
+        );
+    }
+    for who in [KATE.1, KEVIN.1, PETER.1] {
+        app.delete(&path, who).await.expect(204);
+    }
+    let message_ids = [
+        first_id.as_str(),
+        second["id"].as_str().unwrap(),
+        third["id"].as_str().unwrap(),
+    ];
+    assert_eq!(
+        count(&app, "messages", "conversation_id = ?1", &conversation),
+        0
+    );
+    for id in message_ids {
+        assert_eq!(count(&app, "messages", "id = ?1", id), 0);
+        assert_eq!(count(&app, "reactions", "message_id = ?1", id), 0);
+        assert_eq!(count(&app, "attachments", "message_id = ?1", id), 0);
+    }
+    assert_eq!(count(&app, "attachments", "id = ?1", &upload), 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while file.exists() || count(&app, "file_trash", "attachment_id = ?1", &upload) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the attachment's file is still there"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(&app, "conversations", "id = ?1", &conversation), 1);
+    for who in [KEVIN.1, KATE.1, PETER.1] {
+        app.get(&path, who).await.expect_error(404, None);
+        app.get(&format!("/v1/groups/{group_id}"), who)
+            .await
+            .expect(200);
+    }
+
+    // A member takes it up again (as with a direct conversation, through POST), and the next
+    // message brings it back for everyone, with nothing of before.
+    let reopened = app
+        .post_json("/v1/conversations", KATE.1, json!({"group_id": group_id}))
+        .await
+        .expect(200);
+    assert_eq!(reopened.id(), conversation);
+    let fresh = app.send(KATE.1, &conversation, "fresh start").await;
+    for who in [KEVIN.1, KATE.1, PETER.1] {
+        let messages = app
+            .get(&format!("/v1/messages?conversation_id={conversation}"), who)
+            .await
+            .expect(200);
+        assert_eq!(
+            messages.ids(),
+            vec![fresh["id"].as_str().unwrap().to_owned()]
+        );
+    }
+}

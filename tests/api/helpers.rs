@@ -18,6 +18,8 @@ pub const PETER: (&str, &str) = ("PeterMcCallister", "token-peter");
 pub struct TestApp {
     pub base: String,
     pub dir: TempDir,
+    /// The SQLite file (in `dir`, or in the first run's folder after a restart).
+    database: PathBuf,
     client: Client,
     server: actix_web::dev::ServerHandle,
     stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -27,8 +29,83 @@ pub struct TestApp {
 pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,
-    pub body: Value,
+    /// The body as JSON; reading it when the server sent something else panics with the body.
+    pub body: Json,
+    /// The bytes as sent (for downloads and pages, which are not JSON).
     pub raw: Vec<u8>,
+}
+
+/// A response body that should be JSON. An empty body reads as `null`; a body that is not
+/// JSON panics, printing it, the moment a test looks at it as JSON, so a server that answers
+/// HTML or text where the contract says JSON never passes as `null`.
+#[derive(Clone, PartialEq)]
+pub struct Json(Result<Value, String>);
+
+impl Json {
+    fn parse(raw: &[u8]) -> Json {
+        if raw.is_empty() {
+            return Json(Ok(Value::Null));
+        }
+        Json(serde_json::from_slice(raw).map_err(|e| {
+            let text = String::from_utf8_lossy(&raw[..raw.len().min(2000)]);
+            format!("{e}: {text}")
+        }))
+    }
+
+    /// The value, owned.
+    #[track_caller]
+    pub fn value(&self) -> Value {
+        (**self).clone()
+    }
+}
+
+impl std::ops::Deref for Json {
+    type Target = Value;
+
+    #[track_caller]
+    fn deref(&self) -> &Value {
+        match &self.0 {
+            Ok(value) => value,
+            Err(not_json) => panic!("expected a JSON body, got {not_json}"),
+        }
+    }
+}
+
+impl From<Json> for Value {
+    #[track_caller]
+    fn from(json: Json) -> Value {
+        json.value()
+    }
+}
+
+impl PartialEq<Value> for Json {
+    #[track_caller]
+    fn eq(&self, other: &Value) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<Json> for Value {
+    #[track_caller]
+    fn eq(&self, other: &Json) -> bool {
+        *self == **other
+    }
+}
+
+/// Shows the JSON, or the text that was not JSON (never panics: used in failure messages).
+impl std::fmt::Display for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Ok(value) => write!(f, "{value}"),
+            Err(not_json) => write!(f, "(not JSON) {not_json}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl Response {
@@ -44,6 +121,7 @@ impl Response {
     }
 
     /// The `id` of the returned object.
+    #[track_caller]
     pub fn id(&self) -> String {
         self.body["id"]
             .as_str()
@@ -52,15 +130,22 @@ impl Response {
     }
 
     /// The ids of a returned list, in order.
+    #[track_caller]
     pub fn ids(&self) -> Vec<String> {
         self.body["data"]
             .as_array()
             .unwrap_or_else(|| panic!("not a list: {}", self.body))
             .iter()
-            .map(|o| o["id"].as_str().unwrap_or_default().to_owned())
+            .map(|o| {
+                o["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("an item without an id in {}", self.body))
+                    .to_owned()
+            })
             .collect()
     }
 
+    #[track_caller]
     pub fn has_more(&self) -> bool {
         self.body["has_more"]
             .as_bool()
@@ -158,6 +243,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         base,
         dir,
+        database: PathBuf::from(&config.server.database),
         client: Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .finish(),
@@ -172,6 +258,35 @@ impl TestApp {
         self.stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.server.stop(false).await;
+    }
+
+    /// The SQLite file, for tests that look under the API (purges, stored keys, failures).
+    pub fn database(&self) -> PathBuf {
+        self.database.clone()
+    }
+
+    /// A connection of the test's own to the live database file.
+    pub fn sql(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.database()).expect("open the database");
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .expect("busy timeout");
+        conn
+    }
+
+    /// Stops this server and starts another on the same database and files (a restart); keep
+    /// `self` alive meanwhile, it owns the folder.
+    pub async fn restarted(&self) -> TestApp {
+        self.restarted_with(|_| {}).await
+    }
+
+    pub async fn restarted_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        self.stop().await;
+        let database = self.database().display().to_string();
+        spawn_app_with(|c| {
+            c.server.database = database;
+            adjust(c);
+        })
+        .await
     }
 
     /// The underlying client, for streaming requests.
@@ -213,15 +328,10 @@ impl TestApp {
             .await
             .expect("response body")
             .to_vec();
-        let body = if raw.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&raw).unwrap_or(Value::Null)
-        };
         Response {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
-            body,
+            body: Json::parse(&raw),
             raw,
         }
     }
@@ -278,6 +388,7 @@ impl TestApp {
         .await
         .expect(201)
         .body
+        .value()
     }
 
     /// Kevin and Kate know each other; returns their direct conversation id.
@@ -299,6 +410,7 @@ impl TestApp {
         .await
         .expect(201)
         .body
+        .value()
     }
 
     /// Sends a message carrying the uploads `attachments`; returns it.
@@ -317,6 +429,7 @@ impl TestApp {
         .await
         .expect(201)
         .body
+        .value()
     }
 
     /// A `multipart/form-data` upload as `curl -F NAME=@FILE` sends it, with extra text parts.

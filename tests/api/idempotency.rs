@@ -168,3 +168,62 @@ async fn bad_keys_are_refused() {
         .expect_error(400, Some("Idempotency-Key"));
     }
 }
+
+#[actix_web::test]
+async fn a_key_expires_after_24_hours() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let body = format!("conversation_id={conversation}&message=daily");
+    let first = send_with_key(&app, KEVIN.1, "daily", &body)
+        .await
+        .expect(201);
+    let age = |seconds: i64| {
+        app.sql()
+            .execute(
+                "UPDATE idempotency_keys SET created_at = created_at - ?1 WHERE key = 'daily'",
+                [seconds],
+            )
+            .unwrap()
+    };
+    // Nearly a day old: still the first response.
+    assert_eq!(age(24 * 3600 - 120), 1);
+    let retry = send_with_key(&app, KEVIN.1, "daily", &body)
+        .await
+        .expect(201);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.id(), first.id());
+    // Past the day: the key is free, and the retry is a new request.
+    assert_eq!(age(240), 1);
+    let later = send_with_key(&app, KEVIN.1, "daily", &body)
+        .await
+        .expect(201);
+    assert_eq!(later.header("idempotent-replayed"), None);
+    assert_ne!(later.id(), first.id());
+    assert_eq!(message_count(&app, &conversation).await, 2);
+    // And that new response is what the key now replays.
+    let again = send_with_key(&app, KEVIN.1, "daily", &body)
+        .await
+        .expect(201);
+    assert_eq!(again.id(), later.id());
+}
+
+#[actix_web::test]
+async fn a_retry_after_a_restart_still_returns_the_first_response() {
+    let first = spawn_app().await;
+    let conversation = first.kevin_and_kate().await;
+    let body = format!("conversation_id={conversation}&message=across");
+    let original = send_with_key(&first, KEVIN.1, "restart", &body)
+        .await
+        .expect(201);
+    let app = first.restarted().await;
+    let retry = send_with_key(&app, KEVIN.1, "restart", &body)
+        .await
+        .expect(201);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.body, original.body);
+    assert_eq!(message_count(&app, &conversation).await, 1);
+    // The stored fingerprint survives too: another body with the key is still a conflict.
+    send_with_key(&app, KEVIN.1, "restart", &format!("{body}+changed"))
+        .await
+        .expect_error(409, Some("Idempotency-Key"));
+}

@@ -19,7 +19,8 @@ async fn snapshot(app: &TestApp) -> Value {
                 app.get(&format!("/v1/{list}?limit=100"), who)
                     .await
                     .expect(200)
-                    .body,
+                    .body
+                    .value(),
             );
         }
     }
