@@ -18,6 +18,21 @@ pub fn serve(config_path: &Path) -> Outcome {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let metrics_listener = match config.metrics_addr()? {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .map_err(|e| format!("cannot listen on {addr} for the metrics: {e}"))?,
+        ),
+        None => None,
+    };
+    let metrics_local = match &metrics_listener {
+        Some(listener) => Some(
+            listener
+                .local_addr()
+                .map_err(|e| format!("cannot read the metrics address: {e}"))?,
+        ),
+        None => None,
+    };
     let base = config.public_url(local);
     let mut state = build_state(&config, &base)?;
     state.config_path = Some(config_path.to_owned());
@@ -35,10 +50,17 @@ pub fn serve(config_path: &Path) -> Outcome {
     }
 
     actix_web::rt::System::new().block_on(async move {
-        let server = run(listener, state, RunOptions::default())
-            .map_err(|e| format!("cannot start the server: {e}"))?;
+        let options = RunOptions {
+            metrics_listener,
+            ..RunOptions::default()
+        };
+        let server =
+            run(listener, state, options).map_err(|e| format!("cannot start the server: {e}"))?;
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on http://{local}");
+        if let Some(addr) = metrics_local {
+            let _ = writeln!(stdout, "metrics on http://{addr}/metrics");
+        }
         if demo_data {
             for line in crate::demo::start_up_hint(&config, &base) {
                 let _ = writeln!(stdout, "{line}");

@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub requests_per_minute: u32,
     /// Load the demo dataset of the public docs (once per database; see `demo.rs`).
     pub demo_data: bool,
+    /// Where `/metrics` (Prometheus) is served, apart from the API; `None`: nowhere.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +65,7 @@ impl Default for ServerConfig {
             auth_failures_per_minute: 20,
             requests_per_minute: 0,
             demo_data: false,
+            metrics_listen: None,
         }
     }
 }
@@ -151,6 +154,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
+        self.metrics_addr()?;
         let server = &self.server;
         if server.database.trim().is_empty() {
             return Err("server.database must name a file (or \":memory:\").".into());
@@ -235,6 +239,23 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The metrics address, when they are on.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
+        let Some(listen) = &self.server.metrics_listen else {
+            return Ok(None);
+        };
+        listen
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "server.metrics_listen {listen:?} is not an address:port (e.g. \"127.0.0.1:9090\")."
+                )
+            })
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {

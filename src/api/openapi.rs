@@ -1,14 +1,16 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` attributes and the
-//! models' `ToSchema` derives, so it cannot drift from the code; and the docs page that shows
-//! it (Swagger UI, its files built into the binary).
+//! `ToSchema` derives of the very types the handlers parse and answer with, so it cannot drift
+//! from the code. Each server makes its own (`document`): its `servers` entry is the server's
+//! `public_url`, and the limits the config sets (`max_message_chars`) are its own.
 
-use super::{attachments, contacts, conversations, events, groups, health, messages};
+use super::schemas::{ID_PATTERN, ObjectId};
+use super::{attachments, contacts, conversations, docs, events, groups, health, messages};
+use crate::Settings;
 use crate::error::ErrorBody;
-use actix_web::HttpResponse;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{RefOr, Response, ResponseBuilder};
+use utoipa::openapi::{RefOr, Response, ResponseBuilder, ServerBuilder};
 use utoipa::{Modify, OpenApi};
-use utoipa_swagger_ui::SwaggerUi;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,10 +23,11 @@ use utoipa_swagger_ui::SwaggerUi;
                        protocol.toml: with the shipped file and its demo data, \
                        `kate-example-token-change-me` sees the docs' examples (the server \
                        prints the demo tokens when it starts).",
-        license(name = "MIT")
+        license(name = "MIT", identifier = "MIT")
     ),
     paths(
         health::health,
+        docs::openapi_json,
         contacts::list_contacts,
         contacts::create_contact,
         contacts::get_contact,
@@ -53,8 +56,8 @@ use utoipa_swagger_ui::SwaggerUi;
         attachments::delete_attachment,
         events::stream_events,
     ),
-    components(schemas(ErrorBody)),
-    modifiers(&Conventions, &FormBodies),
+    components(schemas(ErrorBody, ObjectId)),
+    modifiers(&Conventions),
     tags(
         (name = "contacts", description = "Your address book"),
         (name = "conversations", description = "Direct and group conversations, seen by you"),
@@ -63,6 +66,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "attachments", description = "Files: streamed upload, download with ranges"),
         (name = "events", description = "Realtime Server-Sent Events"),
         (name = "health", description = "Liveness, without a token"),
+        (name = "documentation", description = "This document, without a token"),
     )
 )]
 pub struct ApiDoc;
@@ -123,11 +127,12 @@ impl Modify for Conventions {
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
-                let public = operation.security.as_ref().is_some_and(|s| s.is_empty())
-                    || operation
-                        .tags
-                        .as_ref()
-                        .is_some_and(|t| t.iter().any(|t| t == "health"));
+                // `security(())`: one requirement that asks for nothing.
+                let public = operation.security.as_ref().is_some_and(|requirements| {
+                    requirements
+                        .iter()
+                        .all(|r| r == &SecurityRequirement::default())
+                });
                 for (status, description) in common {
                     if public && status != "500" && status != "405" {
                         continue;
@@ -143,83 +148,72 @@ impl Modify for Conventions {
     }
 }
 
+/// The document of a server with these settings.
+pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
+    let mut openapi = ApiDoc::openapi();
+    openapi.servers = Some(vec![
+        ServerBuilder::new()
+            .url(settings.public_url.as_str())
+            .description(Some("This server (its public_url)"))
+            .build(),
+    ]);
+    if let Some(components) = openapi.components.as_mut() {
+        for name in ["NewMessageRequest", "UpdateMessageRequest"] {
+            if let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut(name)
+                && let Some(RefOr::T(Schema::Object(text))) = request.properties.get_mut("message")
+            {
+                text.max_length = Some(settings.max_message_chars);
+            }
+        }
+    }
+    add_form_bodies(&mut openapi);
+    openapi
+}
+
 /// Form bodies get schemas of their own. A form has no null: an empty value clears a nullable
 /// attribute (`archived_at=`), so each form schema is its JSON twin with `null` taken out of
-/// every type and empty strings allowed where null was. Reaction names get their pattern.
-struct FormBodies;
-
+/// every type and empty strings allowed where null was.
 const FORM: &str = "application/x-www-form-urlencoded";
 
-impl Modify for FormBodies {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::Schema;
-        let Some(components) = openapi.components.as_mut() else {
-            return;
-        };
-        if let Some(RefOr::T(Schema::Object(update))) =
-            components.schemas.get_mut("UpdateMessageRequest")
-            && let Some(RefOr::T(Schema::Object(reactions))) =
-                update.properties.get_mut("reactions")
-        {
-            reactions.property_names = Some(Box::new(Schema::Object(
-                utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .pattern(Some("^[a-z0-9_+-]{1,64}$"))
-                    .build(),
-            )));
-        }
-        // Exactly one of the two: each alternative rules the other attribute out (`enum: []`
-        // admits no value), so a body with both matches neither.
-        if let Some(RefOr::T(Schema::OneOf(one_of))) =
-            components.schemas.get_mut("NewConversationRequest")
-        {
-            for (item, other) in one_of.items.iter_mut().zip(["group_id", "contact_id"]) {
-                if let RefOr::T(Schema::Object(object)) = item {
-                    let mut never = utoipa::openapi::schema::Object::new();
-                    never.enum_values = Some(Vec::new());
-                    object
-                        .properties
-                        .insert(other.to_owned(), RefOr::T(Schema::Object(never)));
-                }
+fn add_form_bodies(openapi: &mut utoipa::openapi::OpenApi) {
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    // An upload is its file and message_id: other (small) parts are ignored, so the
+    // document does not invite them.
+    if let Some(RefOr::T(Schema::Object(upload))) = components.schemas.get_mut("UploadRequest") {
+        upload.additional_properties = Some(Box::new(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ));
+    }
+    let mut forms = Vec::new();
+    for item in openapi.paths.paths.values_mut() {
+        for operation in [&mut item.post, &mut item.put].into_iter().flatten() {
+            let Some(content) = operation
+                .request_body
+                .as_mut()
+                .and_then(|body| body.content.get_mut(FORM))
+            else {
+                continue;
+            };
+            if let Some(RefOr::Ref(reference)) = content.schema.as_mut()
+                && let Some(name) = reference
+                    .ref_location
+                    .strip_prefix("#/components/schemas/")
+                    .map(str::to_owned)
+            {
+                reference.ref_location = format!("#/components/schemas/{name}Form");
+                forms.push(name);
             }
         }
-        // An upload is its file and message_id: other (small) parts are ignored, so the
-        // document does not invite them.
-        if let Some(RefOr::T(Schema::Object(upload))) = components.schemas.get_mut("UploadRequest")
-        {
-            upload.additional_properties = Some(Box::new(
-                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
-            ));
-        }
-        let mut forms = Vec::new();
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.post, &mut item.put].into_iter().flatten() {
-                let Some(content) = operation
-                    .request_body
-                    .as_mut()
-                    .and_then(|body| body.content.get_mut(FORM))
-                else {
-                    continue;
-                };
-                if let Some(RefOr::Ref(reference)) = content.schema.as_mut()
-                    && let Some(name) = reference
-                        .ref_location
-                        .strip_prefix("#/components/schemas/")
-                        .map(str::to_owned)
-                {
-                    reference.ref_location = format!("#/components/schemas/{name}Form");
-                    forms.push(name);
-                }
-            }
-        }
-        for name in forms {
-            if let Some(RefOr::T(schema)) = components.schemas.get(&name) {
-                let mut form = schema.clone();
-                without_null(&mut form);
-                components
-                    .schemas
-                    .insert(format!("{name}Form"), RefOr::T(form));
-            }
+    }
+    for name in forms {
+        if let Some(RefOr::T(schema)) = components.schemas.get(&name) {
+            let mut form = schema.clone();
+            without_null(&mut form);
+            components
+                .schemas
+                .insert(format!("{name}Form"), RefOr::T(form));
         }
     }
 }
@@ -279,62 +273,15 @@ fn without_null(schema: &mut utoipa::openapi::schema::Schema) {
             for item in one_of.items.iter_mut() {
                 if let RefOr::T(inner) = item {
                     without_null(inner);
+                    // Generated clients name a model by its title: the twin's must differ.
+                    if let Schema::Object(object) = inner
+                        && let Some(title) = object.title.as_mut()
+                    {
+                        title.push_str("Form");
+                    }
                 }
             }
         }
         _ => {}
     }
-}
-
-/// The document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
-
-/// `GET /docs/…` (the interactive reference, its files built into the binary) and
-/// `GET /openapi.json`; neither needs a token.
-pub fn docs() -> SwaggerUi {
-    SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document())
-}
-
-/// `GET /docs` → `/docs/`.
-pub async fn docs_redirect() -> HttpResponse {
-    HttpResponse::MovedPermanently()
-        .insert_header(("Location", "/docs/"))
-        .finish()
-}
-
-/// An object id: 16 letters and digits.
-pub struct ObjectId;
-
-impl utoipa::PartialSchema for ObjectId {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some(ID_PATTERN))
-            .examples([serde_json::json!("SIuAFUNKdSYHZF2w")])
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for ObjectId {}
-
-/// What every id looks like (`db::ids`).
-pub const ID_PATTERN: &str = "^[A-Za-z0-9]{16}$";
-
-/// A boolean attribute: `true`/`false` in JSON; in a form, `true`/`false` or `1`/`0`.
-pub fn form_bool() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
-    Schema::OneOf(
-        OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Boolean))
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(["true", "false", "1", "0"])),
-            )
-            .description(Some("true or false (a form may also send 1 or 0)"))
-            .build(),
-    )
 }

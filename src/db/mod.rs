@@ -35,6 +35,8 @@ type SqlitePool = Pool<SqliteConnectionManager>;
 
 #[derive(Clone)]
 pub struct Db {
+    /// The database file (`None`: in memory).
+    path: Option<std::path::PathBuf>,
     writer: Writer,
     /// `None` for an in-memory database, whose only connection is the writer's.
     readers: Option<SqlitePool>,
@@ -150,6 +152,7 @@ impl Db {
             )
         };
         Ok(Db {
+            path: (!in_memory).then(|| std::path::PathBuf::from(path)),
             writer,
             readers,
             commits,
@@ -229,6 +232,16 @@ impl Db {
             }
             None => self.write_blocking(work),
         }
+    }
+
+    /// The database file (`None` for an in-memory database).
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    /// The writer's batch sizes and queue waits (recorded once enabled).
+    pub fn writer_stats(&self) -> &writer::WriterStats {
+        self.writer.stats()
     }
 
     /// Wakes whenever a write has committed.

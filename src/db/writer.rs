@@ -15,9 +15,12 @@ use super::events::{self, Published};
 use super::inbox::Inbox;
 use super::wal::Upkeep;
 use crate::error::{Error, Result};
+use crate::stats::{BATCH_BUCKETS, Histogram, QUEUE_WAIT_BUCKETS};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
+use std::time::Instant;
 
 /// Most jobs in one transaction: bounds how long the first of them waits for its answer.
 const MAX_BATCH: usize = 128;
@@ -75,11 +78,45 @@ struct Submitted {
     job: Box<dyn Job>,
     /// Where the answer runs: the submitting thread's inbox, or (`None`) the writer.
     inbox: Option<Arc<Inbox>>,
+    /// When it was queued, if the metrics are on.
+    queued_at: Option<Instant>,
+}
+
+/// What the writer reports to the metrics, once they are on (off, it reads no clock).
+pub struct WriterStats {
+    enabled: AtomicBool,
+    /// Jobs per transaction.
+    pub batch_size: Histogram<{ BATCH_BUCKETS.len() }>,
+    /// From a job's submission to the start of its batch.
+    pub queue_wait: Histogram<{ QUEUE_WAIT_BUCKETS.len() }>,
+}
+
+impl WriterStats {
+    fn new() -> WriterStats {
+        WriterStats {
+            enabled: AtomicBool::new(false),
+            batch_size: Histogram::new(&BATCH_BUCKETS),
+            queue_wait: Histogram::new(&QUEUE_WAIT_BUCKETS),
+        }
+    }
+
+    pub fn enable(&self) {
+        self.enabled.store(true, Ordering::Relaxed);
+    }
+
+    fn record(&self, batch: &[Submitted]) {
+        let now = Instant::now();
+        self.batch_size.observe(batch.len() as f64);
+        for queued_at in batch.iter().filter_map(|s| s.queued_at) {
+            self.queue_wait.observe_duration(now - queued_at);
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Submitted>,
+    stats: Arc<WriterStats>,
 }
 
 impl Writer {
@@ -91,10 +128,16 @@ impl Writer {
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Submitted>();
+        let stats = Arc::new(WriterStats::new());
+        let recorder = stats.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, wal, queue, after_commit))?;
-        Ok(Writer { jobs })
+            .spawn(move || run(conn, wal, queue, &recorder, after_commit))?;
+        Ok(Writer { jobs, stats })
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Queues `work`; `reply` gets its result once the transaction holding it has committed
@@ -115,7 +158,17 @@ impl Writer {
             result: None,
             reply,
         });
-        if let Err(mpsc::SendError(submitted)) = self.jobs.send(Submitted { job, inbox }) {
+        let queued_at = self
+            .stats
+            .enabled
+            .load(Ordering::Relaxed)
+            .then(Instant::now);
+        let submitted = Submitted {
+            job,
+            inbox,
+            queued_at,
+        };
+        if let Err(mpsc::SendError(submitted)) = self.jobs.send(submitted) {
             log::error!("the database writer has stopped");
             let stopped = Error::internal("the database writer has stopped");
             submitted.job.answer(Err(stopped));
@@ -127,6 +180,7 @@ fn run(
     conn: Connection,
     wal: Option<Upkeep>,
     queue: mpsc::Receiver<Submitted>,
+    stats: &WriterStats,
     after_commit: impl Fn(Vec<Published>),
 ) {
     conn.wal_hook(Some(note_wal_pages));
@@ -137,6 +191,9 @@ fn run(
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        if stats.enabled.load(Ordering::Relaxed) {
+            stats.record(&batch);
         }
         let committed = run_batch(&conn, &mut batch);
         let published = events::take_pending();
@@ -231,7 +288,7 @@ fn execute(conn: &Connection, sql: &str) -> Result<()> {
 /// once, or else right here.
 fn answer(batch: Vec<Submitted>, committed: &Result<()>) {
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
-    for Submitted { job, inbox } in batch {
+    for Submitted { job, inbox, .. } in batch {
         let committed = committed.clone();
         match inbox {
             Some(inbox) => {

@@ -14,8 +14,8 @@ use crate::db::{self, Db};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::RngExt;
 use sha2::Sha256;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often an idle worker looks for new events.
@@ -37,14 +37,50 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
         .collect()
 }
 
+/// Deliveries per endpoint since the server started, for the metrics. An endpoint keeps its
+/// counters across reloads.
+#[derive(Default)]
+pub struct Stats {
+    endpoints: Mutex<Vec<(String, Arc<EndpointStats>)>>,
+}
+
+#[derive(Default)]
+pub struct EndpointStats {
+    /// Events the endpoint accepted (2xx).
+    pub delivered: AtomicU64,
+    /// Failed attempts that were tried again.
+    pub retries: AtomicU64,
+}
+
+impl Stats {
+    fn endpoint(&self, url: &str) -> Arc<EndpointStats> {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, found)) = endpoints.iter().find(|(u, _)| u == url) {
+            return found.clone();
+        }
+        let stats = Arc::new(EndpointStats::default());
+        endpoints.push((url.to_owned(), stats.clone()));
+        stats
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, Arc<EndpointStats>)> {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 /// Starts one delivery thread per endpoint; they stop when `stop` is set.
-pub fn start(db: &Db, hooks: &[WebhookConfig], stop: Arc<AtomicBool>) {
+pub fn start(db: &Db, hooks: &[WebhookConfig], stop: Arc<AtomicBool>, stats: &Stats) {
     for hook in hooks {
-        let (db, hook, stop) = (db.clone(), hook.clone(), stop.clone());
+        let (db, stop) = (db.clone(), stop.clone());
+        let counters = stats.endpoint(&hook.url);
+        let hook = hook.clone();
         let name = format!("webhook {}", hook.url);
         let spawned = std::thread::Builder::new()
             .name("webhook".into())
-            .spawn(move || Worker::new(db, hook, stop).run());
+            .spawn(move || Worker::new(db, hook, stop, counters).run());
         if let Err(e) = spawned {
             log::error!("cannot start the {name} worker: {e}");
         }
@@ -56,10 +92,16 @@ struct Worker {
     hook: WebhookConfig,
     stop: Arc<AtomicBool>,
     agent: ureq::Agent,
+    counters: Arc<EndpointStats>,
 }
 
 impl Worker {
-    fn new(db: Db, hook: WebhookConfig, stop: Arc<AtomicBool>) -> Worker {
+    fn new(
+        db: Db,
+        hook: WebhookConfig,
+        stop: Arc<AtomicBool>,
+        counters: Arc<EndpointStats>,
+    ) -> Worker {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(hook.timeout_seconds)))
             .http_status_as_error(false)
@@ -70,6 +112,7 @@ impl Worker {
             hook,
             stop,
             agent,
+            counters,
         }
     }
 
@@ -139,7 +182,10 @@ impl Worker {
                 .header("x-protocol-event", &event.kind)
                 .send(event.body.as_bytes());
             let error = match outcome {
-                Ok(response) if response.status().is_success() => return true,
+                Ok(response) if response.status().is_success() => {
+                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
                 Ok(response) => format!("HTTP {}", response.status().as_u16()),
                 Err(e) => e.to_string(),
             };
@@ -158,6 +204,7 @@ impl Worker {
                 }
                 return true;
             }
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
             let wait = backoff(self.hook.retry_base_ms, attempt);
             log::warn!(
                 "webhook {}: event {} attempt {attempt} failed ({error}); retrying in {:?}",
