@@ -126,12 +126,19 @@ impl WebhookConfig {
 
 impl Config {
     /// Reads, applies the environment overrides and validates. The error is one line.
+    ///
+    /// A relative `database` in the file is taken from the file's folder, so the server finds
+    /// the same database whatever folder it is started from; one in `PROTOCOL_DATABASE` from
+    /// the current folder, as paths on a command line are. Either way it is made absolute.
     pub fn load(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
         let mut config =
             Config::parse(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        config.server.database = resolve(folder, &config.server.database)?;
         config.apply_env(|name| std::env::var(name).ok());
+        config.server.database = resolve(Path::new(""), &config.server.database)?;
         config
             .validate()
             .map_err(|e| format!("config file {}: {e}", path.display()))?;
@@ -293,6 +300,18 @@ impl Config {
     }
 }
 
+/// `database` against `folder` (empty: the current folder), made absolute; `:memory:` stays.
+fn resolve(folder: &Path, database: &str) -> Result<String, String> {
+    if database == ":memory:" || database.trim().is_empty() {
+        return Ok(database.to_owned());
+    }
+    let path = std::path::absolute(folder.join(database))
+        .map_err(|e| format!("cannot resolve the database path {database:?}: {e}"))?;
+    path.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the database path {} is not valid UTF-8", path.display()))
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -392,6 +411,32 @@ mod tests {
 
         let bad = text.replace("conversation.*", "conversations.*");
         assert!(Config::parse(&bad).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn a_relative_database_is_taken_from_the_config_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("protocol.toml");
+        std::fs::write(
+            &path,
+            format!("[server]\ndatabase = \"data/chat.db\"\n{MINIMAL}"),
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            Path::new(&config.server.database),
+            dir.path().join("data/chat.db")
+        );
+        std::fs::write(
+            &path,
+            format!("[server]\ndatabase = \":memory:\"\n{MINIMAL}"),
+        )
+        .unwrap();
+        assert_eq!(Config::load(&path).unwrap().server.database, ":memory:");
+        assert_eq!(
+            resolve(Path::new("/srv/chat"), "/var/lib/chat.db").unwrap(),
+            "/var/lib/chat.db"
+        );
     }
 
     #[test]

@@ -555,6 +555,14 @@ fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'stati
     Ok(ids)
 }
 
+/// Whether an account of `config` is one of the demo people, who alone see the demo data.
+pub fn visible_to(config: &Config) -> bool {
+    config
+        .accounts
+        .iter()
+        .any(|account| PEOPLE.iter().any(|p| p.username == account.username))
+}
+
 /// The lines printed after `listening on ...` when the demo data is on: which token to use
 /// for what, and a first request. Only the shipped example tokens are printed (anyone can read
 /// those anyway); a real token stays in protocol.toml.

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use protocol::error::ErrorKind;
 use protocol::api::{contacts, conversations, groups, messages};
+use protocol::error::ErrorKind;
 use protocol::extract::{Body, Query};
 use protocol::input::from_body;
 use protocol::pagination::PageParams;

@@ -44,6 +44,8 @@ pub struct Db {
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     /// Events committed and not yet taken by the realtime hub.
     published: Arc<Mutex<Waiting>>,
+    /// One count per handle: `close` waits to be the last.
+    handles: Arc<()>,
 }
 
 /// The committed events waiting for the hub; past `MAX_WAITING` (no hub running, or one far
@@ -157,6 +159,7 @@ impl Db {
             readers,
             commits,
             published,
+            handles: Arc::new(()),
         })
     }
 
@@ -232,6 +235,28 @@ impl Db {
             }
             None => self.write_blocking(work),
         }
+    }
+
+    /// Closes the database for good, once this is its last handle: the readers' connections,
+    /// then the checkpoint thread's, then the writer's, so that SQLite copies the WAL back and
+    /// removes the `-wal` and `-shm` files (a clean stop leaves the database file alone). Waits
+    /// up to `within` for the other handles to go (background threads finishing); if they do
+    /// not, the files stay, which is harmless. Whether it closed.
+    pub fn close(self, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while Arc::strong_count(&self.handles) > 1 {
+            if std::time::Instant::now() >= deadline {
+                log::warn!("the database stays open: a background task still holds it");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let Db {
+            writer, readers, ..
+        } = self;
+        drop(readers);
+        writer.stop();
+        true
     }
 
     /// The database file (`None` for an in-memory database).

@@ -19,7 +19,7 @@ use crate::stats::{BATCH_BUCKETS, Histogram, QUEUE_WAIT_BUCKETS};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 /// Most jobs in one transaction: bounds how long the first of them waits for its answer.
@@ -117,6 +117,8 @@ impl WriterStats {
 pub struct Writer {
     jobs: mpsc::Sender<Submitted>,
     stats: Arc<WriterStats>,
+    /// The thread, for `stop` to wait for.
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Writer {
@@ -130,10 +132,26 @@ impl Writer {
         let (jobs, queue) = mpsc::channel::<Submitted>();
         let stats = Arc::new(WriterStats::new());
         let recorder = stats.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, wal, queue, &recorder, after_commit))?;
-        Ok(Writer { jobs, stats })
+        Ok(Writer {
+            jobs,
+            stats,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Lets the thread finish what is queued and close its connection, and waits for it. The
+    /// thread ends once every handle is gone: call this on the last one.
+    pub fn stop(self) {
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(self);
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            log::warn!("the database writer panicked");
+        }
     }
 
     pub fn stats(&self) -> &WriterStats {
@@ -207,6 +225,13 @@ fn run(
             WAL_PAGES.set(0);
         }
     }
+    // Every handle is gone. The checkpoint thread closes its connection first, so that this
+    // one is the last: closing it, SQLite copies the WAL back and removes the -wal and -shm
+    // files.
+    if let Some(wal) = wal {
+        wal.stop();
+    }
+    drop(conn);
 }
 
 /// Runs the batch's jobs in one transaction and commits it.
