@@ -7,6 +7,11 @@
 # Every check runs; tests/schemathesis.toml says where the contract answers 400 to a request
 # that matches the schema (cursors, pinned_message_id). /v1/events is left out: it is a stream
 # that never ends, which the fuzzer would wait on until its timeout.
+#
+# The server has the demo data and the fuzzer is Kate: the document's examples are the demo's
+# ids (her conversation with Kevin, his message, her group), so the examples phase reaches real
+# objects, and the stateful phase follows the document's links (a new contact's id into
+# POST /v1/conversations, a new message into PUT /v1/conversations/{id} as the pinned message).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXAMPLES=${EXAMPLES:-30}
@@ -23,13 +28,19 @@ cat > "$work/protocol.toml" <<TOML
 [server]
 listen = "127.0.0.1:0"
 database = "$work/fuzz.db"
+demo_data = true
 # The fuzzer sends many bad credentials on purpose; do not lock it out.
 auth_failures_per_minute = 0
 
 [[accounts]]
-username = "fuzzer"
-phone_number = "1"
+username = "KateMcCallister"
+phone_number = "1-800-759-3001"
 token = "fuzz-token"
+
+[[accounts]]
+username = "KevinMcCallister"
+phone_number = "1-800-759-3000"
+token = "fuzz-token-kevin"
 TOML
 RUST_LOG=warn target/debug/protocol --config "$work/protocol.toml" > "$work/out" 2> "$work/err" &
 pid=$!
@@ -40,7 +51,7 @@ status=0
   --checks all \
   --exclude-path /v1/events \
   -H "Authorization: Bearer fuzz-token" \
-  --phases examples,coverage,fuzzing -n "$EXAMPLES" --max-response-time 5 \
+  --phases examples,coverage,fuzzing,stateful -n "$EXAMPLES" --max-response-time 5 \
   --seed 1 || status=$?
 if grep -q "panicked" "$work/err"; then
   echo "the server logged a panic:"; grep -A3 panicked "$work/err"; status=1

@@ -12,13 +12,14 @@ pub struct OpenApiJson(pub web::Bytes);
 
 impl OpenApiJson {
     pub fn new(settings: &crate::Settings) -> OpenApiJson {
-        let document = super::openapi::document(settings);
         // Serializing a document of plain strings and maps cannot fail; should it, the
         // reference says so rather than the server refusing to start.
-        let json = serde_json::to_vec(&document).unwrap_or_else(|e| {
-            log::error!("the OpenAPI document could not be rendered: {e}");
-            b"{}".to_vec()
-        });
+        let json = super::openapi::document(settings)
+            .and_then(|document| serde_json::to_vec(&document))
+            .unwrap_or_else(|e| {
+                log::error!("the OpenAPI document could not be rendered: {e}");
+                b"{}".to_vec()
+            });
         OpenApiJson(json.into())
     }
 }

@@ -120,6 +120,9 @@ impl Modify for Conventions {
             if let Some(body) = item.put.as_mut().and_then(|op| op.request_body.as_mut()) {
                 body.required = Some(utoipa::openapi::Required::False);
             }
+            if let Some(create) = item.post.as_mut() {
+                idempotency_key(create, &error);
+            }
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -148,8 +151,48 @@ impl Modify for Conventions {
     }
 }
 
-/// The document of a server with these settings.
-pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
+/// Every POST takes an `Idempotency-Key` (`idempotency.rs`); the same key with another
+/// request is a 409.
+fn idempotency_key(
+    operation: &mut utoipa::openapi::path::Operation,
+    error: &dyn Fn(&str) -> RefOr<Response>,
+) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .description(Some(
+            "Makes a retry safe: the first successful response to this key is kept for 24 hours \
+             and a retry with the same key and request gets it again, creating nothing twice.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(parameter);
+    operation
+        .responses
+        .responses
+        .entry("409".to_owned())
+        .or_insert_with(|| error("Conflict (for an Idempotency-Key: used with another request)"));
+}
+
+/// The document of a server with these settings, as JSON.
+pub fn document(settings: &Settings) -> serde_json::Result<serde_json::Value> {
+    let mut document = serde_json::to_value(typed_document(settings))?;
+    add_links(&mut document);
+    Ok(document)
+}
+
+fn typed_document(settings: &Settings) -> utoipa::openapi::OpenApi {
     let mut openapi = ApiDoc::openapi();
     openapi.servers = Some(vec![
         ServerBuilder::new()
@@ -168,6 +211,152 @@ pub fn document(settings: &Settings) -> utoipa::openapi::OpenApi {
     }
     add_form_bodies(&mut openapi);
     openapi
+}
+
+/// OpenAPI links: which operation can take an id that a response returns. They say how the
+/// API fits together, and they let a fuzzer (schemathesis' stateful phase) reach operations
+/// that need an existing object, such as `POST /v1/conversations` with a new contact's id or
+/// `PUT /v1/conversations/{id}` pinning a message of that very conversation.
+///
+/// Added to the JSON: utoipa 5.5 writes a link's fields in snake case (`operation_id`).
+fn add_links(document: &mut serde_json::Value) {
+    use serde_json::json;
+    let id = || Some(json!("$response.body#/id"));
+    // (path, responses, link name, operation id, its `id` path parameter, its body)
+    let links = [
+        (
+            "/v1/contacts",
+            &["201"][..],
+            "GetContact",
+            "get_contact",
+            id(),
+            None,
+        ),
+        (
+            "/v1/contacts",
+            &["201"],
+            "UpdateContact",
+            "update_contact",
+            id(),
+            None,
+        ),
+        (
+            "/v1/contacts",
+            &["201"],
+            "OpenTheirConversation",
+            "create_conversation",
+            None,
+            Some(json!({"contact_id": "$response.body#/id"})),
+        ),
+        (
+            "/v1/conversations",
+            &["200", "201"],
+            "OpenConversation",
+            "get_conversation",
+            id(),
+            None,
+        ),
+        (
+            "/v1/conversations",
+            &["200", "201"],
+            "UpdateConversation",
+            "update_conversation",
+            id(),
+            None,
+        ),
+        (
+            "/v1/messages",
+            &["201"],
+            "GetMessage",
+            "get_message",
+            id(),
+            None,
+        ),
+        (
+            "/v1/messages",
+            &["201"],
+            "UpdateMessage",
+            "update_message",
+            id(),
+            None,
+        ),
+        (
+            "/v1/messages",
+            &["201"],
+            "PinIt",
+            "update_conversation",
+            Some(json!("$response.body#/conversation_id")),
+            Some(json!({"pinned_message_id": "$response.body#/id"})),
+        ),
+        ("/v1/groups", &["201"], "GetGroup", "get_group", id(), None),
+        (
+            "/v1/groups",
+            &["201"],
+            "UpdateGroup",
+            "update_group",
+            id(),
+            None,
+        ),
+        (
+            "/v1/groups",
+            &["201"],
+            "OpenItsConversation",
+            "create_conversation",
+            None,
+            Some(json!({"group_id": "$response.body#/id"})),
+        ),
+        (
+            "/v1/attachments",
+            &["201"],
+            "GetAttachment",
+            "get_attachment",
+            id(),
+            None,
+        ),
+        (
+            "/v1/attachments",
+            &["201"],
+            "Download",
+            "get_attachment_content",
+            id(),
+            None,
+        ),
+        (
+            "/v1/attachments",
+            &["201"],
+            "RenameAttachment",
+            "update_attachment",
+            id(),
+            None,
+        ),
+    ];
+    for (path, statuses, name, operation_id, parameter, body) in links {
+        for status in statuses {
+            let Some(response) = document
+                .pointer_mut(&format!(
+                    "/paths/{}/post/responses/{status}",
+                    path.replace('~', "~0").replace('/', "~1")
+                ))
+                .and_then(serde_json::Value::as_object_mut)
+            else {
+                continue;
+            };
+            let mut link = json!({"operationId": operation_id});
+            if let Some(value) = &parameter {
+                link["parameters"] = json!({"id": value});
+            }
+            if let Some(body) = &body {
+                link["requestBody"] = body.clone();
+            }
+            if let Some(links) = response
+                .entry("links")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+            {
+                links.insert(name.to_owned(), link);
+            }
+        }
+    }
 }
 
 /// Form bodies get schemas of their own. A form has no null: an empty value clears a nullable

@@ -208,3 +208,45 @@ async fn webhook_retries_and_failures_are_counted_per_endpoint() {
         "{text}"
     );
 }
+
+/// Every metric the Grafana dashboard in docs/ queries is one the server exports.
+#[actix_web::test]
+async fn the_grafana_dashboard_queries_metrics_that_exist() {
+    let app = spawn_app_with(|c| c.server.metrics_listen = Some("127.0.0.1:0".into())).await;
+    let text = scrape(&app).await;
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/grafana-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut used = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("protocol_"))
+            {
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .filter(|base| families.contains(base))
+                    .unwrap_or(name);
+                assert!(
+                    families.contains(&family),
+                    "{name} in {expr:?} is not exported"
+                );
+                used += 1;
+            }
+        }
+    }
+    assert!(used >= 12, "{used}");
+}

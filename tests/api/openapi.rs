@@ -599,3 +599,56 @@ async fn patterns_and_enums_are_the_portable_kind() {
     }
     walk(&doc, "#");
 }
+
+/// Every link names an operation of the document, with that operation's path parameters and
+/// body attributes.
+#[actix_web::test]
+async fn links_lead_to_operations_that_take_what_they_pass() {
+    let doc = document(&spawn_app().await).await;
+    let mut operations = std::collections::HashMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation["operationId"].as_str() {
+                operations.insert(id.to_owned(), (path.clone(), method.clone(), operation));
+            }
+        }
+    }
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for response in operation["responses"].as_object().unwrap().values() {
+                let Some(found) = response["links"].as_object() else {
+                    continue;
+                };
+                for (name, link) in found {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let (path, _, operation) = operations
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{name}: no operation {target}"));
+                    for parameter in link["parameters"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|p| p.keys())
+                    {
+                        assert!(path.contains(&format!("{{{parameter}}}")), "{name}: {path}");
+                    }
+                    if let Some(body) = link["requestBody"].as_object() {
+                        let schema = operation["requestBody"]["content"]["application/json"]
+                            ["schema"]["$ref"]
+                            .as_str()
+                            .unwrap()
+                            .rsplit('/')
+                            .next()
+                            .unwrap();
+                        let text = doc["components"]["schemas"][schema].to_string();
+                        for key in body.keys() {
+                            assert!(text.contains(&format!("\"{key}\"")), "{name}: {key}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(links >= 10, "{links}");
+}
