@@ -1010,3 +1010,196 @@ fn completions_and_the_man_page_come_from_the_command_line() {
         Err(_) => eprintln!("SKIPPED: rendering the man page, because groff is missing"),
     }
 }
+
+/// A certificate authority and a certificate for 127.0.0.1 signed by it, made with the openssl
+/// command; `None` (said loudly) when it is missing.
+fn test_certificates(dir: &Path) -> Option<()> {
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map(|out| assert!(out.status.success(), "openssl {args:?}: {out:?}"))
+    };
+    let made = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=protocol test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    if made.is_err() {
+        eprintln!("SKIPPED: the HTTPS webhook test, because the openssl command is missing");
+        assert!(
+            std::env::var("PROTOCOL_CI").is_err(),
+            "openssl is needed in CI"
+        );
+        return None;
+    }
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])
+    .unwrap();
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ])
+    .unwrap();
+    Some(())
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An HTTPS receiver (Python's http.server behind its ssl module) that writes each POST's
+/// body and signature into FOLDER/hook-N; (process, port).
+fn https_receiver(dir: &Path) -> (Killed, u16) {
+    let script = r#"
+import http.server, ssl, sys, itertools
+folder = sys.argv[1]
+count = itertools.count()
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(f"{folder}/hook-{next(count)}", "w") as f:
+            f.write(self.headers.get("x-protocol-signature", "") + "\n" + body.decode())
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(f"{folder}/server.pem", f"{folder}/server.key")
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs the HTTPS receiver");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Killed(child), line.trim().parse().unwrap())
+}
+
+#[test]
+fn webhooks_are_delivered_over_https_to_a_certificate_the_system_trusts() {
+    let dir = tempfile::tempdir().unwrap();
+    if test_certificates(dir.path()).is_none() {
+        return;
+    }
+    let (_receiver, port) = https_receiver(dir.path());
+    let hooks = |name: &str| {
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\n\n[[webhooks]]\n\
+             url = \"https://127.0.0.1:{port}/hook\"\nsecret = \"s\"\nmax_attempts = 1\n",
+            dir.path().join(name).display()
+        )
+    };
+    let add_frank = |server: &Server| {
+        let (status, _) = http(
+            &server.addr,
+            "POST",
+            "/v1/contacts",
+            Some("token-kevin"),
+            "username=FrankMcCallister&phone_number=1",
+        );
+        assert_eq!(status, 201);
+    };
+    let delivered = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("hook-")
+            })
+            .count()
+    };
+
+    // Not trusted: the delivery fails certificate verification and is given up.
+    let log = dir.path().join("untrusted.log");
+    let config = write_config(dir.path(), &hooks("untrusted.db"));
+    let server = Server::start_logging(&config, &[("SSL_CERT_FILE", "/nonexistent")], Some(&log));
+    add_frank(&server);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap().contains("giving up") {
+        assert!(Instant::now() < deadline, "no failed delivery logged");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(delivered(), 0);
+    drop(server);
+
+    // Trusted through SSL_CERT_FILE (as an internal CA in the system store would be).
+    let config = write_config(dir.path(), &hooks("trusted.db"));
+    let ca = dir.path().join("ca.pem");
+    let server = Server::start(&config, &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    add_frank(&server);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing was delivered over HTTPS"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first = std::fs::read_to_string(dir.path().join("hook-0")).unwrap();
+    let (signature, body) = first.split_once('\n').unwrap();
+    assert_eq!(signature.len(), 64, "{first}");
+    let event = json(body);
+    assert!(
+        event["type"].as_str().is_some() && event["payload"].is_object(),
+        "{body}"
+    );
+}

@@ -221,139 +221,75 @@ fn typed_document(settings: &Settings) -> utoipa::openapi::OpenApi {
 /// Added to the JSON: utoipa 5.5 writes a link's fields in snake case (`operation_id`).
 fn add_links(document: &mut serde_json::Value) {
     use serde_json::json;
-    let id = || Some(json!("$response.body#/id"));
-    // (path, responses, link name, operation id, its `id` path parameter, its body)
-    let links = [
-        (
-            "/v1/contacts",
-            &["201"][..],
-            "GetContact",
-            "get_contact",
-            id(),
-            None,
-        ),
-        (
-            "/v1/contacts",
-            &["201"],
-            "UpdateContact",
-            "update_contact",
-            id(),
-            None,
-        ),
-        (
-            "/v1/contacts",
-            &["201"],
-            "OpenTheirConversation",
-            "create_conversation",
-            None,
-            Some(json!({"contact_id": "$response.body#/id"})),
-        ),
+    // The operations on the object a POST made: (POST path, link name, operation id).
+    const ON_THE_NEW_OBJECT: &[(&str, &str, &str)] = &[
+        ("/v1/contacts", "GetContact", "get_contact"),
+        ("/v1/contacts", "UpdateContact", "update_contact"),
+        ("/v1/contacts", "DeleteContact", "delete_contact"),
+        ("/v1/conversations", "OpenConversation", "get_conversation"),
         (
             "/v1/conversations",
-            &["200", "201"],
-            "OpenConversation",
-            "get_conversation",
-            id(),
-            None,
-        ),
-        (
-            "/v1/conversations",
-            &["200", "201"],
             "UpdateConversation",
             "update_conversation",
-            id(),
-            None,
         ),
         (
-            "/v1/messages",
-            &["201"],
-            "GetMessage",
-            "get_message",
-            id(),
-            None,
+            "/v1/conversations",
+            "DeleteConversation",
+            "delete_conversation",
         ),
-        (
-            "/v1/messages",
-            &["201"],
-            "UpdateMessage",
-            "update_message",
-            id(),
-            None,
-        ),
-        (
-            "/v1/messages",
-            &["201"],
-            "PinIt",
-            "update_conversation",
-            Some(json!("$response.body#/conversation_id")),
-            Some(json!({"pinned_message_id": "$response.body#/id"})),
-        ),
-        ("/v1/groups", &["201"], "GetGroup", "get_group", id(), None),
-        (
-            "/v1/groups",
-            &["201"],
-            "UpdateGroup",
-            "update_group",
-            id(),
-            None,
-        ),
-        (
-            "/v1/groups",
-            &["201"],
-            "OpenItsConversation",
-            "create_conversation",
-            None,
-            Some(json!({"group_id": "$response.body#/id"})),
-        ),
-        (
-            "/v1/attachments",
-            &["201"],
-            "GetAttachment",
-            "get_attachment",
-            id(),
-            None,
-        ),
-        (
-            "/v1/attachments",
-            &["201"],
-            "Download",
-            "get_attachment_content",
-            id(),
-            None,
-        ),
-        (
-            "/v1/attachments",
-            &["201"],
-            "RenameAttachment",
-            "update_attachment",
-            id(),
-            None,
-        ),
+        ("/v1/messages", "GetMessage", "get_message"),
+        ("/v1/messages", "UpdateMessage", "update_message"),
+        ("/v1/messages", "DeleteMessage", "delete_message"),
+        ("/v1/groups", "GetGroup", "get_group"),
+        ("/v1/groups", "UpdateGroup", "update_group"),
+        ("/v1/groups", "DeleteGroup", "delete_group"),
+        ("/v1/attachments", "GetAttachment", "get_attachment"),
+        ("/v1/attachments", "Download", "get_attachment_content"),
+        ("/v1/attachments", "RenameAttachment", "update_attachment"),
+        ("/v1/attachments", "DeleteAttachment", "delete_attachment"),
     ];
-    for (path, statuses, name, operation_id, parameter, body) in links {
-        for status in statuses {
-            let Some(response) = document
-                .pointer_mut(&format!(
-                    "/paths/{}/post/responses/{status}",
-                    path.replace('~', "~0").replace('/', "~1")
-                ))
+    let mut links: Vec<(&str, &str, serde_json::Value)> = ON_THE_NEW_OBJECT
+        .iter()
+        .map(|(path, name, operation)| {
+            let link =
+                json!({"operationId": operation, "parameters": {"id": "$response.body#/id"}});
+            (*path, *name, link)
+        })
+        .collect();
+    links.extend([
+        (
+            "/v1/contacts",
+            "OpenTheirConversation",
+            json!({"operationId": "create_conversation",
+                   "requestBody": {"contact_id": "$response.body#/id"}}),
+        ),
+        (
+            "/v1/groups",
+            "OpenItsConversation",
+            json!({"operationId": "create_conversation",
+                   "requestBody": {"group_id": "$response.body#/id"}}),
+        ),
+        (
+            "/v1/messages",
+            "PinIt",
+            json!({"operationId": "update_conversation",
+                   "parameters": {"id": "$response.body#/conversation_id"},
+                   "requestBody": {"pinned_message_id": "$response.body#/id"}}),
+        ),
+    ]);
+    for (path, name, link) in links {
+        // What a POST made is its 201; an existing conversation comes back with 200.
+        for status in ["200", "201"] {
+            let pointer = format!("/paths/{}/post/responses/{status}", path.replace('/', "~1"));
+            if let Some(response) = document
+                .pointer_mut(&pointer)
                 .and_then(serde_json::Value::as_object_mut)
-            else {
-                continue;
-            };
-            let mut link = json!({"operationId": operation_id});
-            if let Some(value) = &parameter {
-                link["parameters"] = json!({"id": value});
-            }
-            if let Some(body) = &body {
-                link["requestBody"] = body.clone();
-            }
-            if let Some(links) = response
-                .entry("links")
-                .or_insert_with(|| json!({}))
-                .as_object_mut()
+                && let Some(links) = response
+                    .entry("links")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
             {
-                links.insert(name.to_owned(), link);
+                links.insert(name.to_owned(), link.clone());
             }
         }
     }

@@ -102,9 +102,16 @@ impl Worker {
         stop: Arc<AtomicBool>,
         counters: Arc<EndpointStats>,
     ) -> Worker {
+        // HTTPS through the system's TLS library, trusting the system's certificate store (so
+        // an internal CA added to it, or named by SSL_CERT_FILE, works too).
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::NativeTls)
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .build();
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(hook.timeout_seconds)))
             .http_status_as_error(false)
+            .tls_config(tls)
             .build()
             .into();
         Worker {
