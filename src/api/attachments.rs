@@ -9,8 +9,7 @@ use crate::error::ErrorBody;
 use crate::error::{Error, ErrorKind, Result};
 use crate::extract::Query;
 use crate::input::{Input, Request};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
+use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::{AppState, Settings, rules};
 use actix_files::NamedFile;
 use actix_multipart::{Field, Multipart};
@@ -40,10 +39,9 @@ const MAX_TEXT_FIELD: usize = 1024;
 pub async fn list_attachments(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, filter }: Listing<AttachmentQuery>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
-    let conversation = query.filter("conversation_id")?;
+    let conversation = filter.conversation_id;
     let base = state.settings.public_url.clone();
     let list = state
         .db
@@ -421,6 +419,14 @@ pub struct AttachmentQuery {
     /// (An empty value is no filter.)
     #[param(pattern = r"^([A-Za-z0-9]{16})?$")]
     pub conversation_id: Option<String>,
+}
+
+impl Filters for AttachmentQuery {
+    fn from_query(query: &Query) -> Result<AttachmentQuery> {
+        Ok(AttachmentQuery {
+            conversation_id: query.filter("conversation_id")?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -6,10 +6,8 @@ use crate::db::contacts::Contact;
 use crate::db::{self, contacts::NewContact};
 use crate::error::ErrorBody;
 use crate::error::Result;
-use crate::extract::Query;
 use crate::input::{Input, Request, nullable};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
+use crate::pagination::{List, Listing, PageQuery};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -30,9 +28,8 @@ type Id = web::Path<String>;
 pub async fn list_contacts(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, .. }: Listing<()>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
     let list = state
         .db
         .read(move |c| db::contacts::list(c, &account.id, &page))

@@ -10,8 +10,7 @@ use crate::db::{
 use crate::error::{Error, Result};
 use crate::extract::Query;
 use crate::input::{Input, Request, nullable};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
+use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -34,14 +33,13 @@ type Id = web::Path<String>;
 pub async fn list_conversations(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, filter }: Listing<ConversationQuery>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
     let filter = ConversationFilter {
-        muted: query.bool("muted")?,
-        archived: query.bool("archived")?,
-        pinned: query.bool("pinned")?,
-        group_id: query.filter("group_id")?,
+        muted: filter.muted,
+        archived: filter.archived,
+        pinned: filter.pinned,
+        group_id: filter.group_id,
     };
     let list = state
         .db
@@ -248,4 +246,15 @@ pub struct ConversationQuery {
     /// (An empty value is no filter.)
     #[param(pattern = r"^([A-Za-z0-9]{16})?$")]
     pub group_id: Option<String>,
+}
+
+impl Filters for ConversationQuery {
+    fn from_query(query: &Query) -> Result<ConversationQuery> {
+        Ok(ConversationQuery {
+            muted: query.bool("muted")?,
+            archived: query.bool("archived")?,
+            pinned: query.bool("pinned")?,
+            group_id: query.filter("group_id")?,
+        })
+    }
 }

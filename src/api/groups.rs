@@ -8,8 +8,7 @@ use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::extract::Query;
 use crate::input::{Input, Request, nullable};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
+use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -30,10 +29,9 @@ type Id = web::Path<String>;
 pub async fn list_groups(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, filter }: Listing<GroupQuery>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
-    let archived = query.bool("archived")?;
+    let archived = filter.archived;
     let list = state
         .db
         .read(move |c| db::groups::list(c, &account.id, archived, &page))
@@ -234,5 +232,14 @@ impl Request for UpdateGroupRequest {
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GroupQuery {
+    /// `true`: only archived groups; `false`: only the others.
     pub archived: Option<bool>,
+}
+
+impl Filters for GroupQuery {
+    fn from_query(query: &Query) -> Result<GroupQuery> {
+        Ok(GroupQuery {
+            archived: query.bool("archived")?,
+        })
+    }
 }

@@ -9,8 +9,7 @@ use crate::error::ErrorBody;
 use crate::error::{Error, Result};
 use crate::extract::Query;
 use crate::input::{Input, NamedLists, Request};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
+use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -34,10 +33,9 @@ pub const MAX_REACTIONS_PER_REQUEST: usize = 32;
 pub async fn list_messages(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, filter }: Listing<MessageQuery>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
-    let conversation = query.filter("conversation_id")?;
+    let conversation = filter.conversation_id;
     let base = state.settings.public_url.clone();
     let list = state
         .db
@@ -233,4 +231,12 @@ pub struct MessageQuery {
     /// (An empty value is no filter.)
     #[param(pattern = r"^([A-Za-z0-9]{16})?$")]
     pub conversation_id: Option<String>,
+}
+
+impl Filters for MessageQuery {
+    fn from_query(query: &Query) -> Result<MessageQuery> {
+        Ok(MessageQuery {
+            conversation_id: query.filter("conversation_id")?,
+        })
+    }
 }
