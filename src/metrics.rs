@@ -319,19 +319,10 @@ async fn write_webhooks(out: &mut String, state: &AppState) {
             let _ = writeln!(
                 out,
                 "{name}{{endpoint=\"{}\"}} {value}",
-                escape(&endpoint_label(url))
+                escape(&crate::events::webhooks::shown_url(url))
             );
         }
     }
-}
-
-/// A webhook URL as a label: without the credentials or the query string it may carry.
-fn endpoint_label(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    format!("{scheme}://{host}{path}")
 }
 
 /// A label value in the text format: backslash, double quote and line feed escaped.
@@ -347,15 +338,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn webhook_labels_carry_no_secrets() {
-        assert_eq!(
-            endpoint_label("https://user:pass@hooks.example.com:8443/in?token=s3cret#x"),
-            "https://hooks.example.com:8443/in"
-        );
-        assert_eq!(
-            endpoint_label("http://127.0.0.1:9/h"),
-            "http://127.0.0.1:9/h"
-        );
+    fn label_values_are_escaped() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 

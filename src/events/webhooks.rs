@@ -77,7 +77,7 @@ pub fn start(db: &Db, hooks: &[WebhookConfig], stop: Arc<AtomicBool>, stats: &St
         let (db, stop) = (db.clone(), stop.clone());
         let counters = stats.endpoint(&hook.url);
         let hook = hook.clone();
-        let name = format!("webhook {}", hook.url);
+        let name = format!("webhook {}", shown_url(&hook.url));
         let spawned = std::thread::Builder::new()
             .name("webhook".into())
             .spawn(move || Worker::new(db, hook, stop, counters).run());
@@ -93,6 +93,8 @@ struct Worker {
     stop: Arc<AtomicBool>,
     agent: ureq::Agent,
     counters: Arc<EndpointStats>,
+    /// The URL as logs show it: without credentials or query string.
+    shown: String,
 }
 
 impl Worker {
@@ -116,6 +118,7 @@ impl Worker {
             .into();
         Worker {
             db,
+            shown: shown_url(&hook.url),
             hook,
             stop,
             agent,
@@ -129,6 +132,7 @@ impl Worker {
 
     fn run(self) {
         let url = self.hook.url.clone();
+        let shown = self.shown.clone();
         let mut cursor = loop {
             let at = url.clone();
             match self
@@ -137,7 +141,7 @@ impl Worker {
             {
                 Ok(seq) => break seq,
                 Err(e) => {
-                    log::warn!("webhook {url}: cannot read its cursor: {e}");
+                    log::warn!("webhook {shown}: cannot read its cursor: {e}");
                     if self.sleep(Duration::from_secs(1)) {
                         return;
                     }
@@ -151,7 +155,7 @@ impl Worker {
             {
                 Ok(batch) => batch,
                 Err(e) => {
-                    log::warn!("webhook {url}: {e}");
+                    log::warn!("webhook {shown}: {e}");
                     Vec::new()
                 }
             };
@@ -169,7 +173,7 @@ impl Worker {
                     .db
                     .write_blocking(move |tx| events::set_webhook_cursor(tx, &at, cursor))
                 {
-                    log::warn!("webhook {url}: cannot store its cursor: {e}");
+                    log::warn!("webhook {shown}: cannot store its cursor: {e}");
                 }
             }
         }
@@ -199,7 +203,7 @@ impl Worker {
             if attempt >= self.hook.max_attempts {
                 log::error!(
                     "webhook {}: giving up on event {} ({}) after {attempt} attempts: {error}",
-                    self.hook.url,
+                    self.shown,
                     event.id,
                     event.kind
                 );
@@ -207,7 +211,7 @@ impl Worker {
                 if let Err(e) = self.db.write_blocking(move |tx| {
                     events::record_webhook_failure(tx, &url, &id, attempt, &reason, db::now())
                 }) {
-                    log::warn!("webhook {}: cannot record the failure: {e}", self.hook.url);
+                    log::warn!("webhook {}: cannot record the failure: {e}", self.shown);
                 }
                 return true;
             }
@@ -215,7 +219,7 @@ impl Worker {
             let wait = backoff(self.hook.retry_base_ms, attempt);
             log::warn!(
                 "webhook {}: event {} attempt {attempt} failed ({error}); retrying in {:?}",
-                self.hook.url,
+                self.shown,
                 event.id,
                 wait
             );
@@ -241,6 +245,16 @@ impl Worker {
     }
 }
 
+/// A webhook URL as logs and metrics show it: without the credentials or the query string it
+/// may carry (`https://user:secret@host/in?token=…` → `https://host/in`).
+pub fn shown_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{host}{path}")
+}
+
 /// `base * 2^(attempt-1)`, capped, with up to 50% random jitter added.
 fn backoff(base_ms: u64, attempt: u32) -> Duration {
     let exponential = base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
@@ -260,6 +274,15 @@ mod tests {
             sign("Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn shown_urls_carry_no_secrets() {
+        assert_eq!(
+            shown_url("https://user:pass@hooks.example.com:8443/in?token=s3cret#x"),
+            "https://hooks.example.com:8443/in"
+        );
+        assert_eq!(shown_url("http://127.0.0.1:9/h"), "http://127.0.0.1:9/h");
     }
 
     #[test]
