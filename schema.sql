@@ -6,16 +6,25 @@
 -- Public ids (`id`) are 16 characters: the creation time, then 9 random ones (src/db/ids.rs).
 -- Every table also has an integer `seq` that only grows: it is the keyset that lists page on, so a page costs the same at any depth.
 
--- People known to the server. An account (from protocol.toml) is a contact too.
+-- People known to the server. An account (from protocol.toml) is a contact too: its row is its
+-- public profile (`owner_id` NULL). Anyone else is a private contact: a row of one address book
+-- (`owner_id`), with what its owner entered, that nobody else can see or find. Usernames compare
+-- without regard to case (they are ASCII); src/db/contacts.rs keeps them unique among accounts
+-- and within each address book.
 CREATE TABLE IF NOT EXISTS contacts (
     seq            INTEGER PRIMARY KEY,
     id             TEXT    NOT NULL UNIQUE,
-    username       TEXT    NOT NULL UNIQUE,
+    owner_id       TEXT    REFERENCES contacts (id),
+    username       TEXT    NOT NULL,
     phone_number   TEXT    NOT NULL,
     avatar_url     TEXT,
     last_active_at INTEGER,
     created_at     INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS contacts_accounts_by_username
+    ON contacts (username COLLATE NOCASE) WHERE owner_id IS NULL;
+CREATE INDEX IF NOT EXISTS contacts_private_by_username
+    ON contacts (owner_id, username COLLATE NOCASE) WHERE owner_id IS NOT NULL;
 
 -- Each person's address book: who they know, and what they call them.
 CREATE TABLE IF NOT EXISTS address_book (
@@ -51,20 +60,28 @@ CREATE TABLE IF NOT EXISTS conversations (
     pinned_message_id TEXT,
     last_active_at    INTEGER,
     created_at        INTEGER NOT NULL,
+    -- The ordering key of "most recently active": the newest message's seq (or, before any,
+    -- the newest seq of the whole server when the conversation began).
+    activity_seq      INTEGER NOT NULL DEFAULT 0,
+    -- 1 for a group too large to copy `activity_seq` into every member's row on each message
+    -- (src/db/conversations.rs: LARGE_ABOVE members); its members' rows follow this one.
+    large             INTEGER NOT NULL DEFAULT 0,
     UNIQUE (direct_low, direct_high),
     CHECK ((group_id IS NULL) <> (direct_low IS NULL))
 );
 
 -- Who takes part in a conversation, and each person's own view of it.
--- `activity_seq` copies the conversation's ordering key (its newest message's seq) into every
--- participant row, so "my conversations, most recently active first" is one index range.
--- `group_seq` does the same for "my groups, newest first".
+-- `activity_seq` copies the conversation's ordering key into the participant row, so "my
+-- conversations, most recently active first" is one index range; it is NULL in a large
+-- conversation, whose place in each member's list is read from the conversation instead (a
+-- message there writes one row, not one per member). `group_seq` does the same for "my groups,
+-- newest first".
 CREATE TABLE IF NOT EXISTS participants (
     seq             INTEGER PRIMARY KEY,
     conversation_id TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
     contact_id      TEXT    NOT NULL REFERENCES contacts (id),
     conversation_seq INTEGER NOT NULL,
-    activity_seq    INTEGER NOT NULL,
+    activity_seq    INTEGER,
     group_seq       INTEGER,
     is_pinned       INTEGER NOT NULL DEFAULT 0,
     is_muted        INTEGER NOT NULL DEFAULT 0,
@@ -78,7 +95,13 @@ CREATE TABLE IF NOT EXISTS participants (
     UNIQUE (conversation_id, contact_id)
 );
 CREATE INDEX IF NOT EXISTS participants_by_activity
-    ON participants (contact_id, activity_seq, conversation_seq);
+    ON participants (contact_id, activity_seq, conversation_seq) WHERE activity_seq IS NOT NULL;
+CREATE INDEX IF NOT EXISTS participants_in_large
+    ON participants (contact_id) WHERE activity_seq IS NULL;
+CREATE INDEX IF NOT EXISTS participants_by_contact ON participants (contact_id, hidden);
+-- Who had deleted a conversation: a message brings it back for them without visiting the rest.
+CREATE INDEX IF NOT EXISTS participants_hidden
+    ON participants (conversation_id) WHERE hidden = 1;
 CREATE INDEX IF NOT EXISTS participants_by_group
     ON participants (contact_id, group_seq) WHERE group_seq IS NOT NULL;
 
@@ -178,8 +201,12 @@ CREATE TABLE IF NOT EXISTS events (
     type       TEXT    NOT NULL,
     created_at INTEGER NOT NULL,
     body       TEXT    NOT NULL,
-    -- Who may see it on the realtime stream: contact ids, space-separated.
-    audience   TEXT    NOT NULL
+    -- Who may see it on the realtime stream: contact ids, space-separated, and, for an event
+    -- of a large conversation, everyone in `audience_conversation` whose `visible_after` is
+    -- below `audience_after` (its members are not copied into every event).
+    audience   TEXT    NOT NULL,
+    audience_conversation TEXT,
+    audience_after        INTEGER
 );
 
 

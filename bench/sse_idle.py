@@ -45,6 +45,7 @@ async def main():
     config = os.path.join(work, "protocol.toml")
     with open(config, "w") as f:
         f.write(f'[server]\nlisten = "127.0.0.1:0"\ndatabase = "{work}/bench.db"\n'
+                f'max_event_streams_per_account = {args.streams + 10}\n'
                 '[[accounts]]\nusername = "a"\nphone_number = "1"\ntoken = "ta"\n'
                 '[[accounts]]\nusername = "b"\nphone_number = "2"\ntoken = "tb"\n')
     server = subprocess.Popen([os.path.join(ROOT, "target/release/protocol"), "--config", config],

@@ -16,7 +16,8 @@ type Outcome = Result<(), String>;
 pub fn serve(config_path: &Path) -> Outcome {
     let config = Config::load(config_path)?;
     let addr = config.listen_addr()?;
-    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener =
+        crate::connections::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;

@@ -49,6 +49,18 @@ pub struct ServerConfig {
     pub demo_data: bool,
     /// Where `/metrics` (Prometheus) is served, apart from the API; `None`: nowhere.
     pub metrics_listen: Option<String>,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
+    /// Members a group may have, its owner included.
+    pub max_group_members: usize,
+    /// Open `/v1/events` streams one account may hold at once (429 past it).
+    pub max_event_streams_per_account: usize,
+    /// Open connections in all; the server lowers it to fit the file-descriptor limit. A
+    /// connection past it is answered 503 and closed at once.
+    pub max_connections: usize,
+    /// A request body (uploads included) must arrive at least this fast, on average, once its
+    /// first 10 seconds are over (408 otherwise).
+    pub min_body_bytes_per_second: u64,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +78,11 @@ impl Default for ServerConfig {
             requests_per_minute: 0,
             demo_data: false,
             metrics_listen: None,
+            trusted_proxies: Vec::new(),
+            max_group_members: 10_000,
+            max_event_streams_per_account: 16,
+            max_connections: 20_000,
+            min_body_bytes_per_second: 1024,
         }
     }
 }
@@ -180,6 +197,19 @@ impl Config {
         if server.event_retention_hours == 0 {
             return Err("server.event_retention_hours must be at least 1.".into());
         }
+        for proxy in &server.trusted_proxies {
+            crate::connections::IpBlock::parse(proxy)
+                .map_err(|e| format!("server.trusted_proxies: {e}"))?;
+        }
+        if server.max_group_members < 2 {
+            return Err("server.max_group_members must be at least 2.".into());
+        }
+        if server.max_event_streams_per_account == 0 || server.max_connections == 0 {
+            return Err(
+                "server.max_event_streams_per_account and server.max_connections must be at least 1."
+                    .into(),
+            );
+        }
         for (i, hook) in self.webhooks.iter().enumerate() {
             let at = format!("webhooks[{i}]");
             rules::url("url", &hook.url).map_err(|e| format!("{at}: {e}"))?;
@@ -232,7 +262,7 @@ impl Config {
                     "{at}: token must not contain spaces or control characters."
                 ));
             }
-            if !usernames.insert(account.username.as_str()) {
+            if !usernames.insert(rules::username_key(&account.username)) {
                 return Err(format!(
                     "{at}: username {:?} is used twice.",
                     account.username

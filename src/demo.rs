@@ -405,7 +405,16 @@ fn insert_missing(tx: &Connection) -> Result<Report> {
                     Between::Group => None,
                 };
                 let group = group_seq.map(|_| GROUP_ID);
-                db::conversations::insert_conversation(tx, docs_id, direct, group, *created_at)?;
+                let newest = db::conversations::newest_message_seq(tx)?;
+                db::conversations::insert_conversation(
+                    tx,
+                    docs_id,
+                    direct,
+                    group,
+                    newest,
+                    false,
+                    *created_at,
+                )?;
                 report.added += 1;
                 (*docs_id).to_owned()
             }
@@ -459,7 +468,9 @@ fn insert_missing(tx: &Connection) -> Result<Report> {
         tx.prepare_cached(
             "UPDATE conversations
                 SET last_active_at = max(coalesce(last_active_at, 0),
-                    (SELECT max(created_at) FROM messages WHERE conversation_id = ?1))
+                    (SELECT max(created_at) FROM messages WHERE conversation_id = ?1)),
+                    activity_seq = max(activity_seq,
+                    (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?1))
               WHERE id = ?1",
         )?
         .execute([id])?;
@@ -514,14 +525,30 @@ fn insert_missing(tx: &Connection) -> Result<Report> {
 }
 
 /// Creates the people who are missing; returns everyone's id by username. A person who already
-/// exists (an account synced before the demo was loaded) keeps their id and profile.
+/// exists (an account synced before the demo was loaded) keeps their id and profile. The demo
+/// accounts are public profiles; everyone else is a private contact of the one address book
+/// that holds them (the demo accounts come first in `PEOPLE`, so their ids are known by then).
 fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'static str, String>> {
-    let mut ids = HashMap::new();
+    let mut ids: HashMap<&'static str, String> = HashMap::new();
     for p in PEOPLE {
-        let existing: Option<String> = tx
-            .prepare_cached("SELECT id FROM contacts WHERE username = ?1")?
-            .query_row([p.username], |r| r.get(0))
-            .optional()?;
+        let owner = if DEMO_ACCOUNTS.iter().any(|(name, _)| *name == p.username) {
+            None
+        } else {
+            let book = ADDRESS_BOOKS
+                .iter()
+                .find(|(_, contact)| *contact == p.username)
+                .map(|(owner, _)| *owner)
+                .ok_or_else(|| Error::internal(format!("{} is in no address book", p.username)))?;
+            Some(
+                ids.get(book)
+                    .cloned()
+                    .ok_or_else(|| Error::internal(format!("{book} comes after {}", p.username)))?,
+            )
+        };
+        let existing = match &owner {
+            None => db::contacts::account_by_username(tx, p.username)?,
+            Some(owner) => db::contacts::private_by_username(tx, owner, p.username)?,
+        };
         let id = match existing {
             Some(id) => {
                 if id != p.id {
@@ -535,11 +562,13 @@ fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'stati
             None => {
                 tx.prepare_cached(
                     "INSERT INTO contacts
-                        (id, username, phone_number, avatar_url, last_active_at, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        (id, owner_id, username, phone_number, avatar_url, last_active_at,
+                         created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![
                     p.id,
+                    owner,
                     p.username,
                     p.phone_number,
                     format!("{AVATARS}/{}", p.avatar),
@@ -557,10 +586,36 @@ fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'stati
 
 /// Whether an account of `config` is one of the demo people, who alone see the demo data.
 pub fn visible_to(config: &Config) -> bool {
+    config.accounts.iter().any(|account| {
+        PEOPLE
+            .iter()
+            .any(|p| p.username.eq_ignore_ascii_case(&account.username))
+    })
+}
+
+/// An account the sign-in page offers: its token is one of the shipped examples.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoAccount {
+    pub username: String,
+    pub token: String,
+}
+
+/// The accounts whose token is a shipped example (public in the repository), and only while
+/// `demo_data` is on. No other token is ever listed.
+pub fn demo_accounts(config: &Config) -> Vec<DemoAccount> {
+    if !config.server.demo_data {
+        return Vec::new();
+    }
+    let examples = config.accounts_with_example_tokens();
     config
         .accounts
         .iter()
-        .any(|account| PEOPLE.iter().any(|p| p.username == account.username))
+        .filter(|a| examples.contains(&a.username.as_str()))
+        .map(|a| DemoAccount {
+            username: a.username.clone(),
+            token: a.token.clone(),
+        })
+        .collect()
 }
 
 /// The lines printed after `listening on ...` when the demo data is on: which token to use

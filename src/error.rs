@@ -25,6 +25,7 @@ pub enum ErrorKind {
     RequestTimeout,
     TooManyRequests,
     Internal,
+    InsufficientStorage,
 }
 
 impl ErrorKind {
@@ -42,6 +43,7 @@ impl ErrorKind {
             ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
         }
     }
 
@@ -58,6 +60,7 @@ impl ErrorKind {
             415 => ErrorKind::UnsupportedMediaType,
             416 => ErrorKind::RangeNotSatisfiable,
             429 => ErrorKind::TooManyRequests,
+            507 => ErrorKind::InsufficientStorage,
             400..=499 => ErrorKind::BadRequest,
             _ => ErrorKind::Internal,
         }
@@ -87,6 +90,10 @@ pub struct ErrorBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub param: Option<&'a str>,
 }
+
+static DISK_FULL: crate::log_limit::Throttled = crate::log_limit::Throttled::new();
+/// When to retry after a full disk.
+const DISK_FULL_RETRY_SECS: u64 = 30;
 
 const INTERNAL_MESSAGE: &str =
     "The server could not complete the request; the cause has been logged. Please retry later.";
@@ -142,6 +149,29 @@ impl Error {
         Error::new(ErrorKind::Internal, INTERNAL_MESSAGE)
     }
 
+    /// 507: the disk is full. Logged at most once a second: while it lasts, every write fails.
+    pub fn disk_full(cause: impl fmt::Display) -> Error {
+        DISK_FULL.log(
+            log::Level::Error,
+            format_args!("the disk is full; writes are refused until there is room: {cause}"),
+        );
+        let mut error = Error::new(
+            ErrorKind::InsufficientStorage,
+            "The server's disk is full, so nothing was changed. Retry later.",
+        );
+        error.retry_after = Some(DISK_FULL_RETRY_SECS);
+        error
+    }
+
+    /// An I/O failure: 507 when the disk is full, else a logged 500.
+    pub fn io(what: &str, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            Error::disk_full(format!("{what}: {e}"))
+        } else {
+            Error::internal(format!("{what}: {e}"))
+        }
+    }
+
     pub fn with_param(mut self, param: &str) -> Error {
         self.param = Some(param.to_owned());
         self
@@ -195,26 +225,6 @@ pub fn printable(input: &str) -> String {
     out
 }
 
-/// How long a request body may go without sending a byte (slow-loris guard for bodies; the
-/// request head has its own timeout in `run`).
-pub const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The next chunk of a body, or 408 when the client has sent nothing for `BODY_IDLE_TIMEOUT`.
-pub async fn next_chunk<S, T>(stream: &mut S) -> Result<Option<T>>
-where
-    S: futures_util::Stream<Item = T> + Unpin,
-{
-    use futures_util::StreamExt;
-    tokio::time::timeout(BODY_IDLE_TIMEOUT, stream.next())
-        .await
-        .map_err(|_| {
-            Error::new(
-                ErrorKind::RequestTimeout,
-                "The request body stopped arriving; send it without long pauses.",
-            )
-        })
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -246,6 +256,9 @@ impl From<rusqlite::Error> for Error {
             {
                 log::warn!("unique constraint: {err}");
                 Error::conflict("The request conflicts with an object that already exists.")
+            }
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull => {
+                Error::disk_full(format!("sqlite: {err}"))
             }
             _ => Error::internal(format!("sqlite: {err}")),
         }

@@ -6,6 +6,7 @@
 //! encoding its own meaning.
 
 use crate::AppState;
+use crate::body_clock::BodyClock;
 use crate::error::{Error, ErrorKind, Result};
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -16,8 +17,9 @@ use std::future::{Ready, ready};
 
 /// Form bodies deeper than this keep the rest of the key as a literal name (never recursion).
 const FORM_MAX_DEPTH: usize = 3;
-/// More fields than any request of this API needs; guards against field floods.
-const FORM_MAX_FIELDS: usize = 1_000;
+/// More fields than any request of this API needs (a group's 10,000 members); guards against
+/// field floods.
+const FORM_MAX_FIELDS: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -41,16 +43,20 @@ impl FromRequest for Body {
     }
 }
 
-/// Reads and decodes the body, within `max_body_bytes`. Not boxed, so that an extractor built
-/// on it (`input::Input`) boxes one future instead of two.
+/// Reads and decodes the body, within `max_body_bytes` and no slower than
+/// `min_body_bytes_per_second`. Not boxed, so that an extractor built on it (`input::Input`)
+/// boxes one future instead of two.
 pub(crate) fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,
 ) -> impl Future<Output = Result<Body>> + 'static {
-    let limit = req
+    let (limit, min_rate) = req
         .app_data::<web::Data<AppState>>()
-        .map(|state| state.settings.max_body_bytes)
-        .unwrap_or(1024 * 1024);
+        .map(|state| {
+            let settings = &state.settings;
+            (settings.max_body_bytes, settings.min_body_bytes_per_second)
+        })
+        .unwrap_or((1024 * 1024, 1024));
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -60,13 +66,14 @@ pub(crate) fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut payload = payload.take();
+    let clock = BodyClock::new(min_rate);
+    let mut payload = clock.count(payload.take());
     async move {
         if declared_length.is_some_and(|n| n > limit as u64) {
             return Err(too_large(limit));
         }
         let mut bytes = web::BytesMut::new();
-        while let Some(chunk) = crate::error::next_chunk(&mut payload).await? {
+        while let Some(chunk) = clock.next(&mut payload).await? {
             let chunk = chunk.map_err(|e| {
                 Error::bad_request(format!("The request body could not be read: {e}."))
             })?;

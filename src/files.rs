@@ -10,17 +10,20 @@
 //! start-up sweep removes; a deleted record's file is noted in `file_trash` in the same
 //! transaction and removed after the commit (or by the next sweep).
 
+use crate::body_clock::BodyClock;
 use crate::db::{Db, ids};
 use crate::error::{Error, ErrorKind, Result};
 use actix_web::web;
 use futures_util::Stream;
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 /// Upload bytes are gathered into blocks of this size before each write.
 const WRITE_BLOCK: usize = 256 * 1024;
+/// Bytes read per step of a download.
+const READ_BLOCK: usize = 64 * 1024;
 
 pub struct FileStore {
     dir: PathBuf,
@@ -66,14 +69,18 @@ impl FileStore {
     /// Streams `chunks` into a temporary file. More than `limit` bytes: 413, and nothing is
     /// kept (the rest of the stream is read and dropped, up to a bound, so the client gets the
     /// answer instead of a reset connection).
-    pub async fn receive<S, E>(&self, mut chunks: S, limit: u64) -> Result<Upload>
+    pub async fn receive<S, E>(
+        &self,
+        mut chunks: S,
+        limit: u64,
+        clock: &BodyClock,
+    ) -> Result<Upload>
     where
         S: Stream<Item = std::result::Result<web::Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         let path = self.tmp.join(ids::new_id());
-        let file = File::create(&path)
-            .map_err(|e| Error::internal(format!("create {}: {e}", path.display())))?;
+        let file = File::create(&path).map_err(|e| Error::io("create an upload file", e))?;
         // From here on the guard removes the file on every early return.
         let mut upload = Upload {
             path,
@@ -82,13 +89,13 @@ impl FileStore {
         };
         let mut file = Some(file);
         let mut block: Vec<u8> = Vec::with_capacity(WRITE_BLOCK);
-        while let Some(chunk) = crate::error::next_chunk(&mut chunks).await? {
+        while let Some(chunk) = clock.next(&mut chunks).await? {
             let chunk = chunk
                 .map_err(|e| Error::bad_request(format!("The upload could not be read: {e}.")))?;
             upload.size += chunk.len() as u64;
             if upload.size > limit {
                 drop(file.take());
-                drain(&mut chunks, limit).await;
+                drain(&mut chunks, limit, clock).await;
                 return Err(too_large(limit));
             }
             block.extend_from_slice(&chunk);
@@ -104,9 +111,54 @@ impl FileStore {
             web::block(move || f.sync_all())
                 .await
                 .map_err(Error::internal)?
-                .map_err(|e| Error::internal(format!("fsync upload: {e}")))?;
+                .map_err(|e| Error::io("fsync an upload", e))?;
         }
         Ok(upload)
+    }
+
+    /// `len` bytes of an attachment from `start`, read a block at a time off the async
+    /// threads; the whole file is never in memory.
+    pub async fn read(
+        &self,
+        id: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<impl Stream<Item = Result<web::Bytes>> + 'static> {
+        let path = self
+            .path(id)
+            .ok_or_else(|| Error::not_found("attachment", id))?;
+        let file = web::block(move || -> std::io::Result<File> {
+            let mut file = File::open(&path)?;
+            file.seek(std::io::SeekFrom::Start(start))?;
+            Ok(file)
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(|e| Error::internal(format!("open attachment {id}: {e}")))?;
+        Ok(futures_util::stream::try_unfold(
+            (file, len),
+            |(file, left)| async move {
+                if left == 0 {
+                    return Ok(None);
+                }
+                let want = usize::try_from(left).map_or(READ_BLOCK, |l| l.min(READ_BLOCK));
+                let (file, block) = web::block(move || {
+                    let mut file = file;
+                    let mut block = vec![0; want];
+                    let got = file.read(&mut block)?;
+                    block.truncate(got);
+                    Ok::<_, std::io::Error>((file, block))
+                })
+                .await
+                .map_err(Error::internal)?
+                .map_err(|e| Error::internal(format!("read attachment: {e}")))?;
+                if block.is_empty() {
+                    return Err(Error::internal("attachment file shorter than its record"));
+                }
+                let left = left - block.len() as u64;
+                Ok(Some((web::Bytes::from(block), (file, left))))
+            },
+        ))
     }
 
     /// Moves a finished upload to its final name. Call before committing its record.
@@ -220,16 +272,16 @@ async fn write_block(file: Option<File>, block: Vec<u8>) -> Result<(File, Vec<u8
     })
     .await
     .map_err(Error::internal)?
-    .map_err(|e| Error::internal(format!("write upload: {e}")))
+    .map_err(|e| Error::io("write an upload", e))
 }
 
 /// Reads and drops the rest of an oversized upload, up to as much again as the limit.
-async fn drain<S, E>(chunks: &mut S, limit: u64)
+async fn drain<S, E>(chunks: &mut S, limit: u64, clock: &BodyClock)
 where
     S: Stream<Item = std::result::Result<web::Bytes, E>> + Unpin,
 {
     let mut dropped: u64 = 0;
-    while let Ok(Some(Ok(chunk))) = crate::error::next_chunk(chunks).await {
+    while let Ok(Some(Ok(chunk))) = clock.next(chunks).await {
         dropped += chunk.len() as u64;
         if dropped > limit {
             break;

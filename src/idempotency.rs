@@ -11,6 +11,7 @@
 //! between would let a retry create the object again (documented in the README).
 
 use crate::AppState;
+use crate::body_clock::BodyClock;
 use crate::db;
 use crate::db::idempotency::StoredResponse;
 use crate::error::{Error, ErrorKind};
@@ -196,9 +197,10 @@ async fn fingerprint(state: &AppState, req: &mut ServiceRequest) -> Result<Vec<u
         return Ok(format!("multipart:{length}").into_bytes());
     }
     let limit = state.settings.max_body_bytes;
-    let mut payload = req.take_payload();
+    let clock = BodyClock::new(state.settings.min_body_bytes_per_second);
+    let mut payload = clock.count(req.take_payload());
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = crate::error::next_chunk(&mut payload).await? {
+    while let Some(chunk) = clock.next(&mut payload).await? {
         let chunk = chunk
             .map_err(|e| Error::bad_request(format!("The request body could not be read: {e}.")))?;
         if body.len() + chunk.len() > limit {

@@ -5,8 +5,10 @@
 
 pub mod api;
 pub mod auth;
+pub mod body_clock;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod demo;
 pub mod error;
@@ -16,12 +18,14 @@ pub mod files;
 pub mod idempotency;
 pub mod input;
 pub mod limits;
+pub mod log_limit;
 pub mod logging;
 pub mod manual;
 pub mod metrics;
 pub mod middleware;
 pub mod pagination;
 pub mod progress;
+pub mod ranges;
 pub mod rules;
 pub mod state;
 pub mod stats;
@@ -31,6 +35,7 @@ pub use state::{AppState, Settings, build_state, sync_accounts};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -74,6 +79,16 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
         openapi: web::Data::new(api::docs::OpenApiJson::new(&state.settings)),
         metrics: metrics.clone(),
     };
+    let descriptors = connections::raise_descriptor_limit();
+    let cap = connections::connection_cap(state.settings.max_connections, descriptors);
+    if cap < state.settings.max_connections {
+        log::warn!(
+            "at most {cap} connections at once: the open-files limit is {descriptors} \
+             (server.max_connections asks for {})",
+            state.settings.max_connections
+        );
+    }
+    let limit = Arc::new(connections::ConnectionLimit::new(cap));
     let mut server = HttpServer::new(move || {
         // Runs on each worker thread: the writer's answers reach it a batch at a time.
         db::inbox::install();
@@ -93,6 +108,10 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
     .client_request_timeout(Duration::from_secs(10))
     .client_disconnect_timeout(Duration::from_secs(5))
     .shutdown_timeout(30)
+    .on_connect(move |io, extensions| limit.on_connect(io, extensions))
+    // Our own cap answers and closes connections past it; actix's (per worker) would instead
+    // stop accepting and leave new clients hanging, so it is set out of the way.
+    .max_connections(cap.saturating_add(1024))
     // Database reads run on each worker's blocking pool, as many threads as the cores can use
     // (see `READ_THREADS_PER_WORKER`) instead of tokio's default of hundreds.
     .worker_max_blocking_threads(db::READ_THREADS_PER_WORKER)

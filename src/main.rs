@@ -70,7 +70,7 @@ fn print(bytes: &[u8]) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    protocol::logging::init();
+    protocol::logging::init("info");
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => protocol::cli::serve(&cli.config),

@@ -2,7 +2,9 @@
 
 use crate::auth::{Account, Accounts, ActivityTracker};
 use crate::config::{Config, WebhookConfig};
+use crate::connections::{IpBlock, client_address};
 use crate::db::{self, Db};
+use crate::demo::{DemoAccount, demo_accounts};
 use crate::error;
 use crate::events::hub::Hub;
 use crate::events::webhooks;
@@ -23,6 +25,12 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     pub max_body_bytes: usize,
     pub event_retention_hours: u64,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpBlock>,
+    pub max_group_members: usize,
+    pub max_event_streams_per_account: usize,
+    pub max_connections: usize,
+    pub min_body_bytes_per_second: u64,
 }
 
 /// Everything a request handler can reach.
@@ -43,6 +51,9 @@ pub struct AppState {
     /// The file the config came from, for reloads (None: built in code, as tests do).
     pub config_path: Option<PathBuf>,
     pub limits: Limits,
+    /// The accounts the web app's sign-in page may offer (see `demo::demo_accounts`);
+    /// swapped with the accounts on reload.
+    demo_accounts: RwLock<Arc<Vec<DemoAccount>>>,
 }
 
 /// Rate limits (see `limits.rs`).
@@ -62,6 +73,26 @@ struct Webhooks {
 impl AppState {
     pub fn accounts(&self) -> Arc<Accounts> {
         self.accounts
+            .read()
+            .map(|a| a.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// The client's address: the peer's, or behind a trusted proxy the one it forwarded.
+    pub fn client_address(&self, req: &actix_web::HttpRequest) -> Option<IpAddr> {
+        let forwarded_for = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        client_address(
+            req.peer_addr().map(|a| a.ip()),
+            forwarded_for,
+            &self.settings.trusted_proxies,
+        )
+    }
+
+    pub fn demo_accounts(&self) -> Arc<Vec<DemoAccount>> {
+        self.demo_accounts
             .read()
             .map(|a| a.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
@@ -104,6 +135,10 @@ impl AppState {
         );
         *self.accounts.write().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(Accounts::new(accounts));
+        *self
+            .demo_accounts
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(demo_accounts(&config));
         self.with_webhooks(|w| {
             w.stop.store(true, Ordering::Relaxed);
             w.configs = config.webhooks.clone();
@@ -119,26 +154,36 @@ impl AppState {
 pub fn sync_accounts(db: &Db, config: &Config) -> Result<Vec<(String, Account)>, String> {
     let configured = config.accounts.clone();
     let now = db::now();
-    db.write_blocking(move |tx| {
-        configured
-            .iter()
-            .map(|a| {
-                let id = db::contacts::upsert_account(
-                    tx,
-                    &a.username,
-                    &a.phone_number,
-                    a.avatar_url.as_deref(),
-                    now,
-                )?;
-                let account = Account {
-                    id,
-                    username: a.username.clone(),
-                };
-                Ok((a.token.clone(), account))
-            })
-            .collect::<error::Result<Vec<_>>>()
-    })
-    .map_err(|e| format!("cannot set up the accounts: {e}"))
+    let (accounts, made_private) = db
+        .write_blocking(move |tx| {
+            let accounts = configured
+                .iter()
+                .map(|a| {
+                    let id = db::contacts::upsert_account(
+                        tx,
+                        &a.username,
+                        &a.phone_number,
+                        a.avatar_url.as_deref(),
+                        now,
+                    )?;
+                    let account = Account {
+                        id,
+                        username: a.username.clone(),
+                    };
+                    Ok((a.token.clone(), account))
+                })
+                .collect::<error::Result<Vec<_>>>()?;
+            let ids: Vec<String> = accounts.iter().map(|(_, a)| a.id.clone()).collect();
+            let made_private = db::private_contacts::make_private(tx, &ids)?;
+            Ok((accounts, made_private))
+        })
+        .map_err(|e| format!("cannot set up the accounts: {e}"))?;
+    if made_private > 0 {
+        log::info!(
+            "{made_private} contact(s) who are not accounts are now private to the address books that know them"
+        );
+    }
+    Ok(accounts)
 }
 
 /// Opens the database and brings the accounts' contacts in line with the config.
@@ -169,6 +214,15 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
             max_upload_bytes: server.max_upload_bytes,
             max_body_bytes: server.max_body_bytes,
             event_retention_hours: server.event_retention_hours,
+            trusted_proxies: server
+                .trusted_proxies
+                .iter()
+                .map(|p| IpBlock::parse(p))
+                .collect::<Result<_, _>>()?,
+            max_group_members: server.max_group_members,
+            max_event_streams_per_account: server.max_event_streams_per_account,
+            max_connections: server.max_connections,
+            min_body_bytes_per_second: server.min_body_bytes_per_second,
         },
         accounts: RwLock::new(Arc::new(Accounts::new(accounts))),
         activity: ActivityTracker::default(),
@@ -185,5 +239,6 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
             auth_failures: WindowCounter::new(server.auth_failures_per_minute),
             requests: WindowCounter::new(server.requests_per_minute),
         },
+        demo_accounts: RwLock::new(Arc::new(demo_accounts(config))),
     })
 }

@@ -3,6 +3,7 @@
 use super::schemas::Binary;
 use super::{check, created, ok};
 use crate::auth::Account;
+use crate::body_clock::BodyClock;
 use crate::db::attachments::Attachment;
 use crate::db::{self, attachments::NewAttachment, ids::new_id};
 use crate::error::ErrorBody;
@@ -10,9 +11,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::extract::Query;
 use crate::input::{Input, Request};
 use crate::pagination::{Filters, List, Listing, PageQuery};
+use crate::ranges::{self, Answer, Conditions, Validators};
 use crate::{AppState, Settings, rules};
-use actix_files::NamedFile;
 use actix_multipart::{Field, Multipart};
+use actix_web::body::SizedStream;
 use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
@@ -88,10 +90,11 @@ pub async fn create_attachment(
         return Err(crate::files::too_large(limit));
     }
 
-    let mut form = Multipart::new(req.headers(), payload);
+    let clock = BodyClock::new(state.settings.min_body_bytes_per_second);
+    let mut form = Multipart::new(req.headers(), clock.count(payload));
     let mut upload = None;
     let mut message_id = None;
-    while let Some(field) = crate::error::next_chunk(&mut form).await? {
+    while let Some(field) = clock.next(&mut form).await? {
         let field = field.map_err(unreadable)?;
         match field.name() {
             Some("file") if upload.is_none() => {
@@ -114,13 +117,13 @@ pub async fn create_attachment(
                         .and_then(|cd| cd.get_filename())
                         .unwrap_or_default(),
                 );
-                let received = state.files.receive(field, limit).await?;
+                let received = state.files.receive(field, limit, &clock).await?;
                 upload = Some((received, filename, declared_type));
             }
             Some("file") => return Err(Error::invalid("file", "Send one file per upload.")),
-            Some("message_id") => message_id = Some(text_field(field).await?),
+            Some("message_id") => message_id = Some(text_field(field, &clock).await?),
             // Unknown attributes are ignored (contract §1); a large one is refused, not stored.
-            _ => drain(field).await?,
+            _ => drain(field, &clock).await?,
         }
     }
     let Some((received, filename, declared_type)) = upload else {
@@ -182,7 +185,7 @@ pub async fn get_attachment(
     get,
     path = "/v1/attachments/{id}/content",
     tag = "attachments",
-    params(("id" = String, Path, description = "The object's id", example = "Nc6yKKMpcxiiFxp6"), ("Range" = Option<String>, Header, description = "bytes=START-END")),
+    params(("id" = String, Path, description = "The object's id", example = "Nc6yKKMpcxiiFxp6"), ("Range" = Option<String>, Header, description = "bytes=START-END (one range; several get the whole file)"), ("If-Range" = Option<String>, Header, description = "An ETag or Last-Modified date: the range only if the bytes still match")),
     responses((status = 200, description = "The bytes, with the file's own Content-Type", content((Binary = "application/octet-stream"), (Binary = "*/*"))), (status = 206, description = "The requested range", content((Binary = "application/octet-stream"), (Binary = "*/*"))), (status = 416, description = "The range is outside the file", body = ErrorBody)),
 )]
 pub async fn get_attachment_content(
@@ -197,68 +200,71 @@ pub async fn get_attachment_content(
         .db
         .read(move |c| db::attachments::stored_file(c, &account.id, &lookup))
         .await?;
-    let path = state
-        .files
-        .path(&id)
-        .ok_or_else(|| Error::not_found("attachment", &id))?;
-    let file = NamedFile::open_async(&path)
-        .await
-        .map_err(|e| Error::internal(format!("open {}: {e}", path.display())))?;
-    let mime = stored
+    let validators = Validators::new(&id, stored.file_size, stored.created_at);
+    let headers = req.headers();
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let conditions = Conditions {
+        range: text(header::RANGE),
+        if_range: text(header::IF_RANGE),
+        if_none_match: text(header::IF_NONE_MATCH),
+        if_modified_since: text(header::IF_MODIFIED_SINCE),
+    };
+    let size = stored.file_size;
+    let answer = ranges::decide(size, &validators, &conditions);
+    let mut response = match answer {
+        Answer::Whole => HttpResponse::Ok(),
+        Answer::Part { .. } => HttpResponse::PartialContent(),
+        Answer::NotModified => HttpResponse::NotModified(),
+        Answer::Unsatisfiable => {
+            let error = Error::new(
+                ErrorKind::RangeNotSatisfiable,
+                "The Range header names no bytes of this file (e.g. Range: bytes=0-1023).",
+            )
+            .with_param("Range");
+            let mut response = error.to_response(&state.settings.public_url);
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                header::HeaderValue::from_str(&format!("bytes */{size}"))
+                    .map_err(Error::internal)?,
+            );
+            return Ok(response);
+        }
+    };
+    response
+        .insert_header((header::ETAG, validators.etag.as_str()))
+        .insert_header((
+            header::LAST_MODIFIED,
+            ranges::http_date(validators.last_modified),
+        ))
+        .insert_header((header::ACCEPT_RANGES, "bytes"));
+    if answer == Answer::NotModified {
+        return Ok(response.finish());
+    }
+    let (start, len) = match answer {
+        Answer::Part { start, len } => {
+            let last = start + len - 1;
+            response.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{last}/{size}"),
+            ));
+            (start, len)
+        }
+        _ => (0, size),
+    };
+    let bytes = state.files.read(&id, start, len).await?;
+    let mime: mime_guess::Mime = stored
         .file_type
         .parse()
         .unwrap_or(mime_guess::mime::APPLICATION_OCTET_STREAM);
-    let response = file
-        .set_content_type(mime)
-        .use_etag(true)
-        .set_content_disposition(disposition(&stored.filename))
-        .into_response(&req);
-    if response.status() == actix_web::http::StatusCode::RANGE_NOT_SATISFIABLE {
-        return Err(Error::new(
-            ErrorKind::RangeNotSatisfiable,
-            "The Range header names no bytes of this file (e.g. Range: bytes=0-1023).",
-        )
-        .with_param("Range"));
-    }
+    let mut response = response
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            disposition(&stored.filename, &mime),
+        ))
+        .content_type(mime.to_string())
+        .body(SizedStream::new(len, bytes));
+    contain(response.headers_mut());
     Ok(response)
-}
-
-/// A `Range` header that is not a valid `bytes=` range set is ignored (RFC 9110 §14.2), so the
-/// whole file comes back with 200; a valid one that names no byte of the file still gets 416.
-pub async fn ignore_malformed_range(
-    mut req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> std::result::Result<
-    actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-    actix_web::Error,
-> {
-    let malformed = req
-        .headers()
-        .get(header::RANGE)
-        .is_some_and(|value| !value.to_str().is_ok_and(is_byte_range_set));
-    if malformed {
-        req.headers_mut().remove(header::RANGE);
-    }
-    next.call(req).await
-}
-
-/// `bytes=0-499`, `bytes=500-`, `bytes=-500`, `bytes=0-1, 5-9`.
-fn is_byte_range_set(value: &str) -> bool {
-    let Some(set) = value.trim().strip_prefix("bytes=") else {
-        return false;
-    };
-    let number = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
-    set.split(',')
-        .all(|spec| match spec.trim().split_once('-') {
-            Some(("", last)) => number(last),
-            Some((first, "")) => number(first),
-            Some((first, last)) => {
-                number(first)
-                    && number(last)
-                    && first.parse::<u64>().ok() <= last.parse::<u64>().ok()
-            }
-            None => false,
-        })
 }
 
 /// Rename an attachment
@@ -319,8 +325,27 @@ pub async fn delete_attachment(
     Ok(super::deleted(&state).await)
 }
 
-/// `Content-Disposition: attachment; filename="ascii"; filename*=UTF-8''percent-encoded`.
-fn disposition(filename: &str) -> ContentDisposition {
+/// Image types a browser only decodes, never runs: the only ones shown `inline`.
+const INLINE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// Uploaded bytes never run at the server's origin: whatever the browser makes of them (an
+/// uploader may declare `text/html`), it must not sniff another type, and a document it
+/// renders anyway is sandboxed with nothing allowed.
+fn contain(headers: &mut header::HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+}
+
+/// `Content-Disposition: inline` for a safe raster image, `attachment` for anything else (HTML,
+/// SVG, XML, scripts…), with `filename="ascii"; filename*=UTF-8''percent-encoded`.
+fn disposition(filename: &str, mime: &mime_guess::Mime) -> ContentDisposition {
+    let inline = INLINE_TYPES.contains(&mime.essence_str());
     let ascii: String = filename
         .chars()
         .map(|c| {
@@ -332,7 +357,11 @@ fn disposition(filename: &str) -> ContentDisposition {
         })
         .collect();
     ContentDisposition {
-        disposition: DispositionType::Attachment,
+        disposition: if inline {
+            DispositionType::Inline
+        } else {
+            DispositionType::Attachment
+        },
         parameters: vec![
             DispositionParam::Filename(ascii),
             DispositionParam::FilenameExt(ExtendedValue {
@@ -356,9 +385,9 @@ fn file_type(declared: Option<&str>, filename: &str) -> String {
     }
 }
 
-async fn text_field(mut field: Field) -> Result<String> {
+async fn text_field(mut field: Field, clock: &BodyClock) -> Result<String> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = crate::error::next_chunk(&mut field).await? {
+    while let Some(chunk) = clock.next(&mut field).await? {
         let chunk = chunk.map_err(unreadable)?;
         if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
             return Err(Error::invalid("message_id", "message_id is too long."));
@@ -368,9 +397,9 @@ async fn text_field(mut field: Field) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| Error::invalid("message_id", "message_id must be text."))
 }
 
-async fn drain(mut field: Field) -> Result<()> {
+async fn drain(mut field: Field, clock: &BodyClock) -> Result<()> {
     let mut total = 0;
-    while let Some(chunk) = crate::error::next_chunk(&mut field).await? {
+    while let Some(chunk) = clock.next(&mut field).await? {
         total += chunk.map_err(unreadable)?.len();
         if total > MAX_TEXT_FIELD {
             return Err(Error::bad_request(
@@ -426,34 +455,5 @@ impl Filters for AttachmentQuery {
         Ok(AttachmentQuery {
             conversation_id: query.filter("conversation_id")?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_byte_range_set;
-
-    #[test]
-    fn byte_range_sets() {
-        for ok in [
-            "bytes=0-499",
-            "bytes=500-",
-            "bytes=-500",
-            "bytes=0-1, 5-9",
-            "bytes=9-9",
-        ] {
-            assert!(is_byte_range_set(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "bytes=",
-            "items=0-5",
-            "bytes=5-1",
-            "bytes=a-b",
-            "bytes=-",
-            "bytes=0-1,",
-        ] {
-            assert!(!is_byte_range_set(bad), "{bad}");
-        }
     }
 }

@@ -144,7 +144,7 @@ pub async fn delete_contact(
 fn check_display_name(name: Option<&Option<String>>) -> Result<()> {
     match name {
         Some(Some(name)) => check(
-            rules::text("display_name", name, 0, rules::MAX_DISPLAY_NAME_CHARS),
+            rules::name("display_name", name, 0, rules::MAX_DISPLAY_NAME_CHARS),
             "display_name",
         ),
         _ => Ok(()),

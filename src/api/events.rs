@@ -10,7 +10,8 @@ use crate::auth::Account;
 use crate::db::Db;
 use crate::db::events::{self, StoredEvent};
 use crate::error::Result;
-use crate::events::hub::Subscription;
+use crate::events::hub::{Frame, Subscription};
+use crate::limits::too_many;
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -33,6 +34,8 @@ pub struct EventBody {
     pub payload: serde_json::Value,
 }
 
+/// When to retry after the per-account stream cap said no.
+const STREAM_RETRY_SECS: u64 = 5;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const CATCH_UP_BATCH: u32 = 500;
 
@@ -51,7 +54,16 @@ pub async fn stream_events(
     account: Account,
     req: HttpRequest,
 ) -> Result<HttpResponse> {
-    let subscription = state.hub.subscribe(&account.id);
+    let max = state.settings.max_event_streams_per_account;
+    let Some(subscription) = state.hub.subscribe_within(&account.id, max) else {
+        return Err(too_many(
+            &format!(
+                "This account already has {max} event streams open, the most it may hold; \
+                 close one or retry later."
+            ),
+            STREAM_RETRY_SECS,
+        ));
+    };
     let last_event_id = req
         .headers()
         .get("last-event-id")
@@ -109,7 +121,7 @@ impl SseStream {
         }
         loop {
             if let Some(event) = self.backlog.pop_front() {
-                if let Some(chunk) = self.send(&event) {
+                if let Some(chunk) = self.send(&Frame::of(&event)) {
                     return Some(chunk);
                 }
                 continue;
@@ -128,8 +140,7 @@ impl SseStream {
             }
             tokio::select! {
                 event = self.subscription.events.recv() => {
-                    let event = event?;
-                    if let Some(chunk) = self.send(&event) {
+                    if let Some(chunk) = self.send(&*event?) {
                         return Some(chunk);
                     }
                 }
@@ -140,16 +151,13 @@ impl SseStream {
         }
     }
 
-    /// The SSE frame of an event not sent yet.
-    fn send(&mut self, event: &StoredEvent) -> Option<Bytes> {
-        if event.seq <= self.cursor {
+    /// The frame of an event not sent yet.
+    fn send(&mut self, frame: &Frame) -> Option<Bytes> {
+        if frame.seq <= self.cursor {
             return None;
         }
-        self.cursor = event.seq;
+        self.cursor = frame.seq;
         self.keep_alive.reset();
-        Some(Bytes::from(format!(
-            "id: {}\nevent: {}\ndata: {}\n\n",
-            event.id, event.kind, event.body
-        )))
+        Some(frame.bytes.clone())
     }
 }

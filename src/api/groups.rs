@@ -2,8 +2,9 @@
 
 use super::{check, check_count, created, ok, schemas};
 use crate::auth::Account;
+use crate::db::contacts::Contact;
 use crate::db::groups::Group;
-use crate::db::{self, groups::GroupChanges, groups::MAX_MEMBERS, groups::NewGroup};
+use crate::db::{self, groups::GroupChanges, groups::NewGroup};
 use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::extract::Query;
@@ -60,9 +61,10 @@ pub async fn create_group(
         avatar_url: body.avatar_url.flatten(),
         contacts: body.contacts.unwrap_or_default(),
     };
+    let max = state.settings.max_group_members;
     let group = state
         .db
-        .write(move |tx| db::groups::create(tx, &account.id, &new, db::now()))
+        .write(move |tx| db::groups::create(tx, &account.id, &new, max, db::now()))
         .await?;
     Ok(created(group))
 }
@@ -113,9 +115,10 @@ pub async fn update_group(
         contacts: body.contacts,
         archived_at: body.archived_at,
     };
+    let max = state.settings.max_group_members;
     let group = state
         .db
-        .write(move |tx| db::groups::update(tx, &account.id, &id, &changes))
+        .write(move |tx| db::groups::update(tx, &account.id, &id, &changes, max))
         .await?;
     Ok(ok(group))
 }
@@ -142,16 +145,96 @@ pub async fn delete_group(
     Ok(super::deleted(&state).await)
 }
 
-/// What a new group and a change to one share.
+/// List a group's members
+///
+/// `GET /v1/groups/:id/contacts`: the members as contact objects, newest member first, a page
+/// at a time (a large group's object carries thousands).
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{id}/contacts",
+    tag = "groups",
+    params(("id" = String, Path, description = "The group's id", example = "L7cGNIBKZiNJ6wqF"), PageQuery),
+    responses((status = 200, description = "Members, the newest first", body = List<Contact>)),
+)]
+pub async fn list_group_contacts(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+    Listing { page, .. }: Listing<()>,
+) -> Result<HttpResponse> {
+    let list = state
+        .db
+        .read(move |c| db::groups::list_members(c, &account.id, &id, &page))
+        .await?;
+    Ok(ok(list))
+}
+
+/// Add members to a group
+///
+/// `POST /v1/groups/:id/contacts`: owner only; `contacts` are contact ids from your address
+/// book. Those already members are skipped; the answer lists the members added. Its cost
+/// follows the change, not the group (`PUT contacts` replaces the whole list).
+#[utoipa::path(
+    post,
+    path = "/v1/groups/{id}/contacts",
+    tag = "groups",
+    params(("id" = String, Path, description = "The group's id", example = "L7cGNIBKZiNJ6wqF")),
+    request_body(content((AddGroupContactsRequest = "application/json"), (AddGroupContactsRequest = "application/x-www-form-urlencoded"))),
+    responses((status = 200, description = "The members added", body = List<Contact>), (status = 403, description = "Only the owner may", body = ErrorBody)),
+)]
+pub async fn add_group_contacts(
+    state: web::Data<AppState>,
+    account: Account,
+    id: Id,
+    Input(body): Input<AddGroupContactsRequest>,
+) -> Result<HttpResponse> {
+    let max = state.settings.max_group_members;
+    let contacts = body.contacts;
+    let added = state
+        .db
+        .write(move |tx| db::groups::add_members(tx, &account.id, &id, &contacts, max))
+        .await?;
+    Ok(ok(List {
+        has_more: false,
+        data: added,
+    }))
+}
+
+/// Remove a member from a group
+///
+/// `DELETE /v1/groups/:id/contacts/:contact_id`: owner only.
+#[utoipa::path(
+    delete,
+    path = "/v1/groups/{id}/contacts/{contact_id}",
+    tag = "groups",
+    params(("id" = String, Path, description = "The group's id", example = "L7cGNIBKZiNJ6wqF"), ("contact_id" = String, Path, description = "The member's contact id")),
+    responses((status = 204, description = "No longer a member"), (status = 403, description = "Only the owner may", body = ErrorBody)),
+)]
+pub async fn delete_group_contact(
+    state: web::Data<AppState>,
+    account: Account,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (id, member) = path.into_inner();
+    state
+        .db
+        .write(move |tx| db::groups::remove_member(tx, &account.id, &id, &member))
+        .await?;
+    Ok(super::deleted(&state).await)
+}
+
+/// What a new group and a change to one share. The member list's limit is the config's
+/// `max_group_members`.
 fn check_group(
     name: Option<&str>,
     description: Option<&Option<String>>,
     avatar_url: Option<&Option<String>>,
     contacts: Option<&[String]>,
+    settings: &Settings,
 ) -> Result<()> {
     if let Some(name) = name {
         check(
-            rules::text("name", name, 1, rules::MAX_GROUP_NAME_CHARS),
+            rules::name("name", name, 1, rules::MAX_GROUP_NAME_CHARS),
             "name",
         )?;
     }
@@ -164,7 +247,7 @@ fn check_group(
     if let Some(Some(url)) = avatar_url {
         check(rules::url("avatar_url", url), "avatar_url")?;
     }
-    check_count("contacts", contacts, MAX_MEMBERS)
+    check_count("contacts", contacts, settings.max_group_members)
 }
 
 /// `POST /v1/groups`
@@ -184,12 +267,13 @@ pub struct NewGroupRequest {
 }
 
 impl Request for NewGroupRequest {
-    fn validate(&self, _: &Settings) -> Result<()> {
+    fn validate(&self, settings: &Settings) -> Result<()> {
         check_group(
             Some(&self.name),
             self.description.as_ref(),
             self.avatar_url.as_ref(),
             self.contacts.as_deref(),
+            settings,
         )
     }
 }
@@ -206,7 +290,7 @@ pub struct UpdateGroupRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(schema_with = schemas::avatar_url_or_null)]
     pub avatar_url: Option<Option<String>>,
-    /// The full new member list.
+    /// The full new member list; the owner stays.
     #[schema(schema_with = schemas::member_ids)]
     pub contacts: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
@@ -215,17 +299,33 @@ pub struct UpdateGroupRequest {
 }
 
 impl Request for UpdateGroupRequest {
-    fn validate(&self, _: &Settings) -> Result<()> {
+    fn validate(&self, settings: &Settings) -> Result<()> {
         check_group(
             self.name.as_deref(),
             self.description.as_ref(),
             self.avatar_url.as_ref(),
             self.contacts.as_deref(),
+            settings,
         )?;
         if let Some(Some(at)) = self.archived_at {
             check(rules::timestamp("archived_at", at), "archived_at")?;
         }
         Ok(())
+    }
+}
+
+/// `POST /v1/groups/:id/contacts`
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"contacts": ["WAz8eIbvDR60rouK"]}))]
+pub struct AddGroupContactsRequest {
+    /// The members to add; those already in are skipped.
+    #[schema(schema_with = schemas::member_ids_required)]
+    pub contacts: Vec<String>,
+}
+
+impl Request for AddGroupContactsRequest {
+    fn validate(&self, settings: &Settings) -> Result<()> {
+        check_count("contacts", Some(&self.contacts), settings.max_group_members)
     }
 }
 

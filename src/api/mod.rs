@@ -10,6 +10,7 @@ pub mod health;
 pub mod messages;
 pub mod openapi;
 pub mod schemas;
+pub mod webapp;
 
 use crate::error::{Error, Result};
 use crate::metrics;
@@ -27,9 +28,10 @@ pub struct Routes {
 }
 
 /// Routes are tried in the order they are registered, and a path with `{id}` is matched by a
-/// regex while a fixed one is a string comparison: so the API comes before the docs (whose
-/// `/docs/{name:.*}` would be tried on every request), and in each group the fixed paths come
-/// first. No fixed path here also fits a pattern, so the order changes nothing else.
+/// regex while a fixed one is a string comparison: so the API comes before the web app and the
+/// docs (whose `/app/{version}/{path:.*}` and `/docs/{name:.*}` would be tried on every request),
+/// and in each group the fixed paths come first. No fixed path here also fits a pattern, so
+/// the order changes nothing else.
 pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
     let root = Table {
         prefix: "",
@@ -108,10 +110,16 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
                 )
                 .service(
                     v1.resource("/attachments/{id}/content", "GET")
-                        .wrap(actix_web::middleware::from_fn(
-                            attachments::ignore_malformed_range,
-                        ))
                         .route(web::get().to(attachments::get_attachment_content)),
+                )
+                .service(
+                    v1.resource("/groups/{id}/contacts", "GET, POST")
+                        .route(web::get().to(groups::list_group_contacts))
+                        .route(web::post().to(groups::add_group_contacts)),
+                )
+                .service(
+                    v1.resource("/groups/{id}/contacts/{contact_id}", "DELETE")
+                        .route(web::delete().to(groups::delete_group_contact)),
                 )
                 .service(
                     v1.resource("/groups/{id}", "GET, PUT, DELETE")
@@ -119,6 +127,24 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
                         .route(web::put().to(groups::update_group))
                         .route(web::delete().to(groups::delete_group)),
                 ),
+        )
+        .service(
+            root.resource("/", "GET, HEAD")
+                .route(web::get().to(webapp::page))
+                .route(web::head().to(webapp::page)),
+        )
+        .service(
+            root.resource("/app/demo-accounts", "GET")
+                .route(web::get().to(webapp::list_demo_accounts)),
+        )
+        .service(
+            root.resource("/app/me", "GET")
+                .route(web::get().to(webapp::me)),
+        )
+        .service(
+            root.resource("/app/{version}/{path:.*}", "GET, HEAD")
+                .route(web::get().to(webapp::asset))
+                .route(web::head().to(webapp::asset)),
         )
         .service(docs::files(&root))
         .service(

@@ -48,6 +48,9 @@ use utoipa::{Modify, OpenApi};
         groups::get_group,
         groups::update_group,
         groups::delete_group,
+        groups::list_group_contacts,
+        groups::add_group_contacts,
+        groups::delete_group_contact,
         attachments::list_attachments,
         attachments::create_attachment,
         attachments::get_attachment,
@@ -200,12 +203,26 @@ fn typed_document(settings: &Settings) -> utoipa::openapi::OpenApi {
             .description(Some("This server (its public_url)"))
             .build(),
     ]);
+    // The limits this server's config sets.
     if let Some(components) = openapi.components.as_mut() {
-        for name in ["NewMessageRequest", "UpdateMessageRequest"] {
-            if let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut(name)
-                && let Some(RefOr::T(Schema::Object(text))) = request.properties.get_mut("message")
-            {
-                text.max_length = Some(settings.max_message_chars);
+        for (schema, name) in [
+            ("NewMessageRequest", "message"),
+            ("UpdateMessageRequest", "message"),
+            ("NewGroupRequest", "contacts"),
+            ("UpdateGroupRequest", "contacts"),
+            ("AddGroupContactsRequest", "contacts"),
+        ] {
+            let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut(schema) else {
+                continue;
+            };
+            match request.properties.get_mut(name) {
+                Some(RefOr::T(Schema::Object(text))) => {
+                    text.max_length = Some(settings.max_message_chars);
+                }
+                Some(RefOr::T(Schema::Array(members))) => {
+                    members.max_items = Some(settings.max_group_members);
+                }
+                _ => {}
             }
         }
     }

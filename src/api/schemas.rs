@@ -85,7 +85,7 @@ pub fn avatar_url_or_null() -> Object {
 
 pub fn display_name_or_null() -> Object {
     or_null(
-        string(rules::TEXT_PATTERN, Some(rules::MAX_DISPLAY_NAME_CHARS)).description(Some(
+        string(rules::NAME_PATTERN, Some(rules::MAX_DISPLAY_NAME_CHARS)).description(Some(
             "Your name for them; null (an empty form value) clears it.",
         )),
     )
@@ -93,7 +93,7 @@ pub fn display_name_or_null() -> Object {
 
 pub fn group_name() -> Object {
     string(
-        rules::NON_BLANK_TEXT_PATTERN,
+        rules::NON_BLANK_NAME_PATTERN,
         Some(rules::MAX_GROUP_NAME_CHARS),
     )
     .examples([serde_json::json!("Plaza Hotel")])
@@ -157,10 +157,20 @@ pub fn attachment_ids() -> utoipa::openapi::schema::Array {
     )
 }
 
+/// Contact ids, at most `max_group_members`: the default here, the server's own in its
+/// document.
 pub fn member_ids() -> utoipa::openapi::schema::Array {
     id_list(
-        crate::db::groups::MAX_MEMBERS,
+        crate::config::ServerConfig::default().max_group_members,
         "Contact ids from your address book (`contacts[]=ID` in a form); the owner is always a member.",
+    )
+}
+
+/// The same, where the list is the request (`POST /v1/groups/:id/contacts`).
+pub fn member_ids_required() -> utoipa::openapi::schema::Array {
+    id_list(
+        crate::config::ServerConfig::default().max_group_members,
+        "Contact ids from your address book (`contacts[]=ID` in a form).",
     )
 }
 

@@ -39,6 +39,8 @@ pub struct NewAttachment {
 pub struct StoredFile {
     pub filename: String,
     pub file_type: String,
+    pub file_size: u64,
+    pub created_at: i64,
 }
 
 const ATTACHMENT_COLUMNS: &str =
@@ -81,13 +83,16 @@ pub fn get(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<
 
 /// The stored file's name and type, if the viewer sees it.
 pub fn stored_file(conn: &Connection, viewer: &str, id: &str) -> Result<StoredFile> {
-    let sql =
-        format!("SELECT a.filename, a.file_type FROM attachments a WHERE a.id = ?2 AND {VISIBLE}");
+    let sql = format!(
+        "SELECT a.filename, a.file_type, a.file_size, a.created_at FROM attachments a WHERE a.id = ?2 AND {VISIBLE}"
+    );
     conn.prepare_cached(&sql)?
         .query_row(params![viewer, id], |r| {
             Ok(StoredFile {
                 filename: r.get(0)?,
                 file_type: r.get(1)?,
+                file_size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                created_at: r.get(3)?,
             })
         })
         .optional()?
@@ -128,7 +133,12 @@ pub fn list(
         "SELECT a.seq, {ATTACHMENT_COLUMNS} FROM attachments a
           WHERE a.conversation_id = ?1 AND a.message_seq > ?2"
     );
-    let map = |row: &Row| Ok((row.get(0)?, attachment_from_row(base_url, 1)(row)?));
+    let map = |row: &Row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            attachment_from_row(base_url, 1)(row)?,
+        ))
+    };
     if let Some(conversation) = conversation {
         let participation = require_participation(conn, viewer, conversation)
             .map_err(|e| e.with_param("conversation_id"))?;
@@ -348,12 +358,10 @@ fn emit(conn: &Connection, kind: &str, account: &str, id: &str, base_url: &str) 
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let mut audience = match conversation {
         Some(conversation) => events::conversation_audience(conn, &conversation, seq)?,
-        None => Vec::new(),
+        None => events::Audience::default(),
     };
-    if !audience.contains(&uploader) {
-        audience.push(uploader);
-    }
-    events::record(conn, kind, account, &attachment, &audience)
+    audience.add(&uploader);
+    events::record_for(conn, kind, account, &attachment, &audience)
 }
 
 /// (attachments stored, their bytes), for the metrics.

@@ -128,19 +128,38 @@ pub fn list(conn: &Connection, viewer: &str, page: &PageParams) -> Result<List<C
     )
 }
 
-/// `POST /v1/contacts`: adds the person with that username to the viewer's address book,
-/// creating the person if the server does not know them, and opens the direct conversation.
+/// `POST /v1/contacts`: adds the account with that username to the viewer's address book, or
+/// else a private contact of the viewer's own, and opens the direct conversation. Nothing here
+/// looks at anyone else's address book, so neither the answer nor its timing can tell what
+/// another person has stored.
 pub fn create(conn: &Connection, viewer: &str, new: &NewContact, now: i64) -> Result<Contact> {
-    let person = match id_by_username(conn, &new.username)? {
-        Some(id) => id,
-        None => insert_person(
-            conn,
-            &new.username,
-            &new.phone_number,
-            new.avatar_url.as_deref(),
-            now,
-        )?,
-    };
+    let person =
+        match account_by_username(conn, &new.username)? {
+            Some(id) => id,
+            None => {
+                match private_by_username(conn, viewer, &new.username)? {
+                    Some(id) => {
+                        if !in_address_book(conn, viewer, &id)? {
+                            // Deleted from the book once and added again: what they send now counts.
+                            conn.prepare_cached(
+                        "UPDATE contacts SET username = ?2, phone_number = ?3, avatar_url = ?4
+                          WHERE id = ?1",
+                    )?
+                    .execute(params![id, new.username, new.phone_number, new.avatar_url])?;
+                        }
+                        id
+                    }
+                    None => insert_person(
+                        conn,
+                        Some(viewer),
+                        &new.username,
+                        &new.phone_number,
+                        new.avatar_url.as_deref(),
+                        now,
+                    )?,
+                }
+            }
+        };
     if person == viewer {
         // A conflict with who you are, like adding someone twice (not a malformed request).
         return Err(
@@ -247,14 +266,21 @@ pub(crate) fn ensure_in_address_book(
     Ok(())
 }
 
+/// Whether the person is someone's private contact (not an account).
+pub(crate) fn is_private(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM contacts WHERE id = ?1 AND owner_id IS NOT NULL")?
+        .exists([id])?)
+}
+
 pub fn set_last_active(conn: &Connection, id: &str, now: i64) -> Result<()> {
     conn.prepare_cached("UPDATE contacts SET last_active_at = ?2 WHERE id = ?1")?
         .execute(params![id, now])?;
     Ok(())
 }
 
-/// An account from the config: its contact is matched by username and created or updated.
-/// Returns the contact id.
+/// An account from the config: its contact is matched by username (without regard to case)
+/// among the accounts and created or updated. Returns the contact id.
 pub fn upsert_account(
     conn: &Connection,
     username: &str,
@@ -262,27 +288,50 @@ pub fn upsert_account(
     avatar_url: Option<&str>,
     now: i64,
 ) -> Result<String> {
-    match id_by_username(conn, username)? {
+    match account_by_username(conn, username)? {
         Some(id) => {
             conn.prepare_cached(
-                "UPDATE contacts SET phone_number = ?2, avatar_url = ?3 WHERE id = ?1",
+                "UPDATE contacts SET username = ?2, phone_number = ?3, avatar_url = ?4
+                  WHERE id = ?1",
             )?
-            .execute(params![id, phone_number, avatar_url])?;
+            .execute(params![id, username, phone_number, avatar_url])?;
             Ok(id)
         }
-        None => insert_person(conn, username, phone_number, avatar_url, now),
+        None => insert_person(conn, None, username, phone_number, avatar_url, now),
     }
 }
 
-fn id_by_username(conn: &Connection, username: &str) -> Result<Option<String>> {
+/// The account (or a person known to all, as every person was before address books became
+/// private) with this username.
+pub(crate) fn account_by_username(conn: &Connection, username: &str) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached("SELECT id FROM contacts WHERE username = ?1")?
+        .prepare_cached(
+            "SELECT id FROM contacts WHERE owner_id IS NULL AND username = ?1 COLLATE NOCASE
+              ORDER BY seq LIMIT 1",
+        )?
         .query_row([username], |r| r.get(0))
         .optional()?)
 }
 
-fn insert_person(
+/// The viewer's own private contact with this username.
+pub(crate) fn private_by_username(
     conn: &Connection,
+    owner: &str,
+    username: &str,
+) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM contacts WHERE owner_id = ?1 AND username = ?2 COLLATE NOCASE
+              ORDER BY seq LIMIT 1",
+        )?
+        .query_row(params![owner, username], |r| r.get(0))
+        .optional()?)
+}
+
+/// A new person: an account (`owner` None) or a private contact of `owner`'s.
+pub(crate) fn insert_person(
+    conn: &Connection,
+    owner: Option<&str>,
     username: &str,
     phone_number: &str,
     avatar_url: Option<&str>,
@@ -290,9 +339,9 @@ fn insert_person(
 ) -> Result<String> {
     let id = new_id();
     conn.prepare_cached(
-        "INSERT INTO contacts (id, username, phone_number, avatar_url, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO contacts (id, owner_id, username, phone_number, avatar_url, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![id, username, phone_number, avatar_url, now])?;
+    .execute(params![id, owner, username, phone_number, avatar_url, now])?;
     Ok(id)
 }

@@ -3,7 +3,7 @@
 //! `archived_at`, `last_opened_at` are that participant's own (their `participants` row).
 
 use super::contacts;
-use super::events;
+use super::events::{self, Audience};
 use super::ids::new_id;
 use super::messages;
 use super::page::{self, KeysetQuery};
@@ -58,7 +58,8 @@ const CONVERSATION_SELECT: &str = "
            CASE WHEN v.direct_low = ?1 THEN v.direct_high ELSE v.direct_low END,
            v.group_id,
            (SELECT m.id FROM messages m WHERE m.id = v.pinned_message_id AND m.seq > p.visible_after),
-           p.is_pinned, p.is_muted, v.last_active_at, p.last_opened_at, v.created_at, p.archived_at
+           p.is_pinned, p.is_muted, v.last_active_at, p.last_opened_at, v.created_at, p.archived_at,
+           coalesce(p.activity_seq, v.activity_seq), v.seq
       FROM participants p JOIN conversations v ON v.id = p.conversation_id
      WHERE p.contact_id = ?1 AND p.hidden = 0";
 
@@ -92,6 +93,18 @@ pub(crate) struct Participation {
     pub visible_after: i64,
 }
 
+/// `require_participation` for a send, which also needs to know whether the conversation is
+/// large (one statement instead of two on the hottest path).
+pub(crate) fn require_sender(conn: &Connection, sender: &str, conversation: &str) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT v.large FROM participants p JOIN conversations v ON v.id = p.conversation_id
+          WHERE p.conversation_id = ?1 AND p.contact_id = ?2 AND p.hidden = 0",
+    )?
+    .query_row(params![conversation, sender], |r| r.get(0))
+    .optional()?
+    .ok_or_else(|| Error::not_found("conversation", conversation))
+}
+
 /// The viewer's (`?2`) `visible_after` mark in a conversation (`?1`): no row when they do not
 /// take part or have deleted it. Also a subquery of the message pages (`db/messages.rs`).
 pub(crate) const VISIBLE_AFTER: &str = "SELECT visible_after FROM participants
@@ -122,6 +135,19 @@ pub(crate) fn visible_conversations(conn: &Connection, viewer: &str) -> Result<V
         )?
         .query_map([viewer], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether `person` is a participant at all (deleted or not).
+pub(crate) fn participation_row_exists(
+    conn: &Connection,
+    conversation: &str,
+    person: &str,
+) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM participants WHERE conversation_id = ?1 AND contact_id = ?2",
+        )?
+        .exists(params![conversation, person])?)
 }
 
 /// `participation`, or the contract's 404.
@@ -211,25 +237,40 @@ pub fn list(
         select.push_str(" AND v.group_id = ?");
         params.push(Value::Text(group.clone()));
     }
-    let query = KeysetQuery {
-        select: &select,
-        order: &["p.activity_seq", "p.conversation_seq"],
-        params,
-    };
-    page::fetch(
+    // Two ranges, merged: conversations whose place is kept in the viewer's own row (one
+    // index range), and large groups, whose place is their conversation's (one lookup each).
+    let own = format!("{select} AND p.activity_seq IS NOT NULL");
+    let large = format!("{select} AND p.activity_seq IS NULL");
+    let queries = vec![
+        KeysetQuery {
+            select: &own,
+            order: &["p.activity_seq", "p.conversation_seq"],
+            params: params.clone(),
+        },
+        KeysetQuery {
+            select: &large,
+            order: &["v.activity_seq", "v.seq"],
+            params,
+        },
+    ];
+    page::fetch_merged(
         conn,
-        query,
+        queries,
         page,
         |cursor| {
             Ok(conn
                 .prepare_cached(
-                    "SELECT activity_seq, conversation_seq FROM participants
-                      WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0",
+                    "SELECT coalesce(p.activity_seq, v.activity_seq), v.seq
+                       FROM participants p JOIN conversations v ON v.id = p.conversation_id
+                      WHERE p.conversation_id = ?1 AND p.contact_id = ?2 AND p.hidden = 0",
                 )?
                 .query_row(params![cursor, viewer], |r| Ok(vec![r.get(0)?, r.get(1)?]))
                 .optional()?)
         },
-        conversation_from_row,
+        |row| {
+            let key: (i64, i64) = (row.get(10)?, row.get(11)?);
+            Ok((key, conversation_from_row(row)?))
+        },
     )
 }
 
@@ -308,7 +349,7 @@ pub fn update(
     ])?;
     // The pinned message is everyone's; the rest is the viewer's own.
     let concerned = if pinned_changed {
-        events::conversation_audience(conn, id, None)?
+        events::members_seeing(conn, id, i64::MAX)?
     } else {
         vec![viewer.to_owned()]
     };
@@ -394,10 +435,11 @@ pub(crate) fn open_direct(
                 (other, viewer)
             };
             let id = new_id();
-            let seq = insert_conversation(conn, &id, Some((low, high)), None, now)?;
             let activity = newest_message_seq(conn)?;
+            let seq =
+                insert_conversation(conn, &id, Some((low, high)), None, activity, false, now)?;
             for person in [viewer, other] {
-                add_participant(conn, &id, seq, person, activity, None)?;
+                add_participant(conn, &id, seq, person, activity, None, false)?;
             }
             emit(
                 conn,
@@ -408,53 +450,66 @@ pub(crate) fn open_direct(
             id
         }
     };
-    contacts::ensure_in_address_book(conn, other, viewer, now)?;
+    // A private contact signs in nowhere and has no address book.
+    if !contacts::is_private(conn, other)? {
+        contacts::ensure_in_address_book(conn, other, viewer, now)?;
+    }
     Ok((id, created))
 }
 
 /// Inserts a conversation row; returns its seq.
+/// Inserts a conversation row whose activity starts at `activity` (the newest message seq of
+/// the server: a new conversation is the newest); returns its seq.
 pub(crate) fn insert_conversation(
     conn: &Connection,
     id: &str,
     direct: Option<(&str, &str)>,
     group_id: Option<&str>,
+    activity: i64,
+    large: bool,
     now: i64,
 ) -> Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO conversations (id, direct_low, direct_high, group_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO conversations
+            (id, direct_low, direct_high, group_id, activity_seq, large, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         id,
         direct.map(|d| d.0),
         direct.map(|d| d.1),
         group_id,
+        activity,
+        large,
         now
     ])?;
     Ok(conn.last_insert_rowid())
 }
 
-/// Adds `person` to a conversation. They see messages newer than `activity` (the current
-/// newest message seq) only; `group_seq` is set for group conversations.
+/// Adds `person` to a conversation. They see messages newer than `newest` (the current newest
+/// message seq) only, and the conversation is at `newest` in their list (in a large one, its
+/// own activity orders it); `group_seq` is set for group conversations.
 pub(crate) fn add_participant(
     conn: &Connection,
     conversation: &str,
     conversation_seq: i64,
     person: &str,
-    activity: i64,
+    newest: i64,
     group_seq: Option<i64>,
+    large: bool,
 ) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO participants
             (conversation_id, contact_id, conversation_seq, activity_seq, group_seq, visible_after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?4)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         conversation,
         person,
         conversation_seq,
-        activity,
-        group_seq
+        (!large).then_some(newest),
+        group_seq,
+        newest
     ])?;
     Ok(())
 }
@@ -487,36 +542,122 @@ pub(crate) fn newest_message_seq(conn: &Connection) -> Result<i64> {
 
 /// Who is in a conversation that just got a message.
 pub(crate) struct Touched {
-    /// Everyone in it, in order of joining: all of them see the new message.
-    pub everyone: Vec<String>,
+    /// Everyone who sees the new message.
+    pub audience: Audience,
     /// Those who had deleted the conversation and get it back.
     pub returning: Vec<String>,
 }
 
-/// A message arrived: the conversation moves to the top of every participant's list and
-/// comes back for those who had deleted it. One read of the participants and one update of
-/// them, as sending is the hottest write path.
-pub(crate) fn touch(conn: &Connection, id: &str, message_seq: i64, now: i64) -> Result<Touched> {
-    conn.prepare_cached("UPDATE conversations SET last_active_at = ?2 WHERE id = ?1")?
-        .execute(params![id, now])?;
-    let mut touched = Touched {
-        everyone: Vec::new(),
-        returning: Vec::new(),
-    };
-    let mut participants = conn.prepare_cached(
-        "SELECT contact_id, hidden FROM participants WHERE conversation_id = ?1 ORDER BY seq",
-    )?;
+/// A message arrived: the conversation moves to the top of every participant's list and comes
+/// back for those who had deleted it. Sending is the hottest write path, so this writes the
+/// conversation's row, the rows of those who had deleted it (an index of them), and in a small
+/// conversation each participant's copy of the activity; a large group's members are not
+/// visited at all.
+pub(crate) fn touch(
+    conn: &Connection,
+    id: &str,
+    large: bool,
+    message_seq: i64,
+    now: i64,
+) -> Result<Touched> {
+    // Plain statements, no RETURNING: SQLite collects RETURNING rows in a temporary table,
+    // which cost a send ~20k instructions per statement.
+    conn.prepare_cached(
+        "UPDATE conversations SET last_active_at = ?2, activity_seq = ?3 WHERE id = ?1",
+    )?
+    .execute(params![id, now, message_seq])?;
+    if large {
+        let returning: Vec<String> = conn
+            .prepare_cached(
+                "SELECT contact_id FROM participants WHERE conversation_id = ?1 AND hidden = 1",
+            )?
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if !returning.is_empty() {
+            conn.prepare_cached(
+                "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND hidden = 1",
+            )?
+            .execute([id])?;
+        }
+        return Ok(Touched {
+            audience: Audience {
+                people: Vec::new(),
+                conversation: Some((id.to_owned(), message_seq)),
+            },
+            returning,
+        });
+    }
+    // A small conversation: one read of its participants and one update of them.
+    let mut everyone = Vec::new();
+    let mut returning = Vec::new();
+    let mut participants = conn
+        .prepare_cached("SELECT contact_id, hidden FROM participants WHERE conversation_id = ?1")?;
     let mut rows = participants.query([id])?;
     while let Some(row) = rows.next()? {
         let contact: String = row.get(0)?;
         if row.get::<_, bool>(1)? {
-            touched.returning.push(contact.clone());
+            returning.push(contact.clone());
         }
-        touched.everyone.push(contact);
+        everyone.push(contact);
     }
-    conn.prepare_cached(
-        "UPDATE participants SET activity_seq = ?2, hidden = 0 WHERE conversation_id = ?1",
-    )?
-    .execute(params![id, message_seq])?;
-    Ok(touched)
+    // `hidden` only when someone had deleted it: assigning a column, even its own value, makes
+    // SQLite rewrite the index entries that hold it.
+    conn.prepare_cached("UPDATE participants SET activity_seq = ?2 WHERE conversation_id = ?1")?
+        .execute(params![id, message_seq])?;
+    if !returning.is_empty() {
+        conn.prepare_cached(
+            "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND hidden = 1",
+        )?
+        .execute([id])?;
+    }
+    Ok(Touched {
+        audience: Audience::people(everyone),
+        returning,
+    })
+}
+
+/// Groups with more members than this are large: their members' lists follow the
+/// conversation's own activity instead of a copy in each member's row.
+pub const LARGE_ABOVE: usize = 32;
+/// A large group becomes small again at this many members (not just under `LARGE_ABOVE`, so
+/// that a group at the boundary does not switch back and forth).
+const SMALL_AT: usize = 16;
+
+/// Whether a conversation is large.
+pub(crate) fn is_large(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT large FROM conversations WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?)
+}
+
+/// Moves a group across the large/small line after its members changed. Counting stops past
+/// the line and a switch writes at most `LARGE_ABOVE`-odd rows more than the change itself...
+/// except when a small group grows past the line in one change, where every member's row is
+/// written once (the change named them all anyway).
+pub(crate) fn rebalance(conn: &Connection, id: &str) -> Result<()> {
+    let large = is_large(conn, id)?;
+    let counted: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM participants WHERE conversation_id = ?1 LIMIT ?2)",
+        )?
+        .query_row(params![id, LARGE_ABOVE as i64 + 1], |r| r.get(0))?;
+    let counted = usize::try_from(counted).unwrap_or(0);
+    if !large && counted > LARGE_ABOVE {
+        conn.prepare_cached("UPDATE conversations SET large = 1 WHERE id = ?1")?
+            .execute([id])?;
+        conn.prepare_cached(
+            "UPDATE participants SET activity_seq = NULL WHERE conversation_id = ?1",
+        )?
+        .execute([id])?;
+    } else if large && counted <= SMALL_AT {
+        conn.prepare_cached("UPDATE conversations SET large = 0 WHERE id = ?1")?
+            .execute([id])?;
+        conn.prepare_cached(
+            "UPDATE participants
+                SET activity_seq = (SELECT activity_seq FROM conversations WHERE id = ?1)
+              WHERE conversation_id = ?1",
+        )?
+        .execute([id])?;
+    }
+    Ok(())
 }

@@ -31,7 +31,37 @@ struct Body<'a, T: Serialize> {
 #[derive(Debug, Clone)]
 pub struct Published {
     pub event: StoredEvent,
-    pub audience: Vec<String>,
+    pub audience: Audience,
+}
+
+/// Who may see an event on the realtime stream: some people, and the members of a
+/// conversation. A large group's members are named by their conversation instead of being
+/// copied into every event of it (10,000 ids would make each message 170 KB).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Audience {
+    pub people: Vec<String>,
+    /// Everyone in this conversation who has not deleted it and sees messages from this seq
+    /// on (`visible_after` below it).
+    pub conversation: Option<(String, i64)>,
+}
+
+impl Audience {
+    pub fn people(people: Vec<String>) -> Audience {
+        Audience {
+            people,
+            conversation: None,
+        }
+    }
+
+    pub fn one(person: &str) -> Audience {
+        Audience::people(vec![person.to_owned()])
+    }
+
+    pub fn add(&mut self, person: &str) {
+        if !self.people.iter().any(|p| p == person) {
+            self.people.push(person.to_owned());
+        }
+    }
 }
 
 thread_local! {
@@ -54,14 +84,31 @@ pub(crate) fn take_pending() -> Vec<Published> {
     PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))
 }
 
-/// Records one event. `kind` is e.g. `"message.created"`; `audience` are the people who may
-/// see it on the realtime stream.
+/// Records one event. `kind` is e.g. `"message.created"`; `people` are those who may see it on
+/// the realtime stream.
 pub fn record<T: Serialize>(
     conn: &Connection,
     kind: &str,
     account: &str,
     payload: &T,
-    audience: &[String],
+    people: &[String],
+) -> Result<()> {
+    record_for(
+        conn,
+        kind,
+        account,
+        payload,
+        &Audience::people(people.to_vec()),
+    )
+}
+
+/// `record` for any audience.
+pub fn record_for<T: Serialize>(
+    conn: &Connection,
+    kind: &str,
+    account: &str,
+    payload: &T,
+    audience: &Audience,
 ) -> Result<()> {
     let id = new_id();
     let now = super::now();
@@ -74,10 +121,24 @@ pub fn record<T: Serialize>(
     })
     .map_err(|e| Error::internal(format!("event body: {e}")))?;
     // Ids are [A-Za-z0-9], so a space separates them safely.
+    let (conversation, after) = match &audience.conversation {
+        Some((id, after)) => (Some(id.as_str()), Some(*after)),
+        None => (None, None),
+    };
     conn.prepare_cached(
-        "INSERT INTO events (id, type, created_at, body, audience) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO events (id, type, created_at, body, audience, audience_conversation,
+                             audience_after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![id, kind, now, body, audience.join(" ")])?;
+    .execute(params![
+        id,
+        kind,
+        now,
+        body,
+        audience.people.join(" "),
+        conversation,
+        after
+    ])?;
     let seq = conn.last_insert_rowid();
     let published = Published {
         event: StoredEvent {
@@ -86,29 +147,53 @@ pub fn record<T: Serialize>(
             kind: kind.to_owned(),
             body,
         },
-        audience: audience.to_vec(),
+        audience: audience.clone(),
     };
     PENDING.with(|p| p.borrow_mut().push(published));
     Ok(())
 }
 
-/// The people who see a conversation, and (with `message_seq`) a message of it.
+/// Who sees a conversation, and (with `message_seq`) a message of it: its participants by
+/// name, or for a large group the conversation itself.
 pub(crate) fn conversation_audience(
     conn: &Connection,
     conversation: &str,
     message_seq: Option<i64>,
-) -> Result<Vec<String>> {
+) -> Result<Audience> {
+    let after = message_seq.unwrap_or(i64::MAX);
+    let large: bool = conn
+        .prepare_cached("SELECT large FROM conversations WHERE id = ?1")?
+        .query_row([conversation], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false);
+    if large {
+        return Ok(Audience {
+            people: Vec::new(),
+            conversation: Some((conversation.to_owned(), after)),
+        });
+    }
+    Ok(Audience::people(members_seeing(conn, conversation, after)?))
+}
+
+/// The participants who see a conversation and its messages from `after` on.
+pub fn members_seeing(conn: &Connection, conversation: &str, after: i64) -> Result<Vec<String>> {
     Ok(conn
         .prepare_cached(
             "SELECT contact_id FROM participants
-              WHERE conversation_id = ?1 AND hidden = 0 AND visible_after < ?2
-              ORDER BY seq",
+              WHERE conversation_id = ?1 AND hidden = 0 AND visible_after < ?2",
         )?
-        .query_map(
-            params![conversation, message_seq.unwrap_or(i64::MAX)],
-            |r| r.get(0),
-        )?
+        .query_map(params![conversation, after], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Whether `person` is among those of a conversation audience.
+fn sees(conn: &Connection, person: &str, conversation: &str, after: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM participants
+              WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0 AND visible_after < ?3",
+        )?
+        .exists(params![conversation, person, after])?)
 }
 
 /// A stored event.
@@ -146,13 +231,22 @@ pub fn after_for(
     limit: u32,
 ) -> Result<Vec<StoredEvent>> {
     let mut statement = conn.prepare_cached(
-        "SELECT seq, id, type, body, audience FROM events WHERE seq > ?1 ORDER BY seq",
+        "SELECT seq, id, type, body, audience, audience_conversation, audience_after
+           FROM events WHERE seq > ?1 ORDER BY seq",
     )?;
     let mut rows = statement.query([after])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
         let audience: String = row.get(4)?;
-        if audience.split(' ').any(|p| p == person) {
+        let named = audience.split(' ').any(|p| p == person);
+        let member = || -> Result<bool> {
+            let conversation: Option<String> = row.get(5)?;
+            match conversation {
+                Some(conversation) => sees(conn, person, &conversation, row.get(6)?),
+                None => Ok(false),
+            }
+        };
+        if named || member()? {
             out.push(StoredEvent {
                 seq: row.get(0)?,
                 id: row.get(1)?,
@@ -172,13 +266,19 @@ pub fn after_with_audience(
     conn: &Connection,
     after: i64,
     limit: u32,
-) -> Result<Vec<(StoredEvent, Vec<String>)>> {
+) -> Result<Vec<(StoredEvent, Audience)>> {
     Ok(conn
         .prepare_cached(
-            "SELECT seq, id, type, body, audience FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, id, type, body, audience, audience_conversation, audience_after
+               FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?
         .query_map(params![after, limit], |r| {
             let audience: String = r.get(4)?;
+            let conversation: Option<String> = r.get(5)?;
+            let conversation = match conversation {
+                Some(id) => Some((id, r.get(6)?)),
+                None => None,
+            };
             Ok((
                 StoredEvent {
                     seq: r.get(0)?,
@@ -186,11 +286,14 @@ pub fn after_with_audience(
                     kind: r.get(2)?,
                     body: r.get(3)?,
                 },
-                audience
-                    .split(' ')
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                Audience {
+                    people: audience
+                        .split(' ')
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    conversation,
+                },
             ))
         })?
         .collect::<rusqlite::Result<_>>()?)

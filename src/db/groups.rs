@@ -1,7 +1,14 @@
 //! Groups. Members are the participants of the group's one conversation; the creator owns it.
+//!
+//! A group may have thousands of members, so a change of members costs work in proportion to
+//! the change: sets instead of list scans, and events that name who joined and who left
+//! instead of copying the member list (see `GroupEvent`).
 
+use super::contacts;
 use super::contacts::{CONTACT_COLUMNS, Contact, contact_from_row, in_address_book};
-use super::conversations::{self, add_participant, insert_conversation, newest_message_seq};
+use super::conversations::{
+    self, LARGE_ABOVE, add_participant, insert_conversation, newest_message_seq,
+};
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
@@ -10,10 +17,8 @@ use crate::pagination::{List, PageParams};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
+use std::collections::HashSet;
 use utoipa::ToSchema;
-
-/// Members a group may have, the owner included.
-pub const MAX_MEMBERS: usize = 256;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Group {
@@ -138,9 +143,17 @@ pub fn list(
     })
 }
 
-/// `POST /v1/groups`: the creator owns it and is its first member.
-pub fn create(conn: &Connection, owner: &str, new: &NewGroup, now: i64) -> Result<Group> {
+/// `POST /v1/groups`: the creator owns it and is its first member. `max_members` counts the
+/// owner.
+pub fn create(
+    conn: &Connection,
+    owner: &str,
+    new: &NewGroup,
+    max_members: usize,
+    now: i64,
+) -> Result<Group> {
     let members = checked_members(conn, owner, &new.contacts)?;
+    check_size(members.len() + 1, max_members)?;
     let id = new_id();
     conn.prepare_cached(
         "INSERT INTO chat_groups (id, owner_id, name, description, avatar_url, created_at)
@@ -156,34 +169,82 @@ pub fn create(conn: &Connection, owner: &str, new: &NewGroup, now: i64) -> Resul
     ])?;
     let group_seq = conn.last_insert_rowid();
     let conversation = new_id();
-    let conversation_seq = insert_conversation(conn, &conversation, None, Some(&id), now)?;
-    let activity = newest_message_seq(conn)?;
     let everyone: Vec<String> = std::iter::once(owner.to_owned()).chain(members).collect();
+    let large = everyone.len() > LARGE_ABOVE;
+    let newest = newest_message_seq(conn)?;
+    let conversation_seq =
+        insert_conversation(conn, &conversation, None, Some(&id), newest, large, now)?;
     for person in &everyone {
         add_participant(
             conn,
             &conversation,
             conversation_seq,
             person,
-            activity,
+            newest,
             Some(group_seq),
+            large,
         )?;
     }
-    emit(conn, "group.created", &id, &everyone)?;
+    emit(conn, "group.created", owner, &id, &everyone, &[], None)?;
     conversations::emit(conn, "conversation.created", &conversation, &everyone)?;
     get(conn, owner, &id)
 }
 
-/// Records `kind` for each of `people`, each with their own view of the group.
-fn emit(conn: &Connection, kind: &str, id: &str, people: &[String]) -> Result<()> {
-    for person in people {
-        let view = get(conn, person, id)?;
-        events::record(conn, kind, person, &view, std::slice::from_ref(person))?;
-    }
-    Ok(())
+/// A group as its events show it: what every member sees alike. Member objects differ from one
+/// member to the next (your own names for people), and copying all of them into an event for
+/// each member made a change of a large group cost members² bytes; an event names who joined
+/// (`contacts_added`: everyone, when the group is created) and who left instead, so its size
+/// follows the change. `GET /v1/groups/:id` (or `/contacts`) has the members.
+#[derive(Debug, Serialize)]
+pub struct GroupEvent<'a> {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub avatar_url: Option<String>,
+    pub conversation_id: String,
+    pub created_at: i64,
+    pub archived_at: Option<i64>,
+    pub contacts_added: &'a [String],
+    pub contacts_removed: &'a [String],
 }
 
-/// The member ids of a group conversation.
+/// Records `kind` for the group, as one event. `to` is who hears of it: the given people, or
+/// (None) everyone in the group now.
+fn emit(
+    conn: &Connection,
+    kind: &str,
+    account: &str,
+    id: &str,
+    added: &[String],
+    removed: &[String],
+    to: Option<&[String]>,
+) -> Result<()> {
+    let event = conn
+        .prepare_cached(
+            "SELECT g.name, g.description, g.avatar_url, v.id, g.created_at, g.archived_at
+               FROM chat_groups g JOIN conversations v ON v.group_id = g.id WHERE g.id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(GroupEvent {
+                id: id.to_owned(),
+                name: r.get(0)?,
+                description: r.get(1)?,
+                avatar_url: r.get(2)?,
+                conversation_id: r.get(3)?,
+                created_at: r.get(4)?,
+                archived_at: r.get(5)?,
+                contacts_added: added,
+                contacts_removed: removed,
+            })
+        })?;
+    let audience = match to {
+        Some(people) => events::Audience::people(people.to_vec()),
+        None => events::conversation_audience(conn, &event.conversation_id, None)?,
+    };
+    events::record_for(conn, kind, account, &event, &audience)
+}
+
+/// The member ids of a group conversation, in order of joining.
 fn member_ids(conn: &Connection, conversation: &str) -> Result<Vec<String>> {
     Ok(conn
         .prepare_cached(
@@ -193,9 +254,27 @@ fn member_ids(conn: &Connection, conversation: &str) -> Result<Vec<String>> {
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// `PUT /v1/groups/:id`: owner only.
-pub fn update(conn: &Connection, viewer: &str, id: &str, changes: &GroupChanges) -> Result<Group> {
-    let group = get(conn, viewer, id)?;
+/// The group's conversation, if the viewer is a member.
+fn conversation_of(conn: &Connection, viewer: &str, id: &str) -> Result<String> {
+    conn.prepare_cached(
+        "SELECT v.id FROM conversations v
+           JOIN participants p ON p.conversation_id = v.id AND p.contact_id = ?2
+          WHERE v.group_id = ?1",
+    )?
+    .query_row(params![id, viewer], |r| r.get(0))
+    .optional()?
+    .ok_or_else(|| Error::not_found("group", id))
+}
+
+/// `PUT /v1/groups/:id`: owner only. `contacts` is the whole new member list.
+pub fn update(
+    conn: &Connection,
+    viewer: &str,
+    id: &str,
+    changes: &GroupChanges,
+    max_members: usize,
+) -> Result<Group> {
+    let conversation = conversation_of(conn, viewer, id)?;
     require_owner(conn, viewer, id)?;
     conn.prepare_cached(
         "UPDATE chat_groups
@@ -215,51 +294,193 @@ pub fn update(conn: &Connection, viewer: &str, id: &str, changes: &GroupChanges)
         changes.archived_at.is_some(),
         changes.archived_at.flatten(),
     ])?;
-    let before = member_ids(conn, &group.conversation_id)?;
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
     if let Some(contacts) = &changes.contacts {
         let wanted = checked_members(conn, viewer, contacts)?;
-        let removed: Vec<String> = before
+        check_size(wanted.len() + 1, max_members)?;
+        let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+        let current = member_ids(conn, &conversation)?;
+        let current_set: HashSet<&str> = current.iter().map(String::as_str).collect();
+        removed = current
             .iter()
-            .filter(|m| *m != viewer && !wanted.contains(m))
+            .filter(|m| *m != viewer && !wanted_set.contains(m.as_str()))
             .cloned()
             .collect();
-        // They lose the group: tell them while they can still see it.
-        emit(conn, "group.deleted", id, &removed)?;
-        conversations::emit(
-            conn,
-            "conversation.deleted",
-            &group.conversation_id,
-            &removed,
-        )?;
-        replace_members(conn, viewer, &group.conversation_id, &wanted)?;
+        added = wanted
+            .iter()
+            .filter(|m| !current_set.contains(m.as_str()))
+            .cloned()
+            .collect();
     }
-    let after = member_ids(conn, &group.conversation_id)?;
-    let (stayed, added): (Vec<String>, Vec<String>) =
-        after.into_iter().partition(|m| before.contains(m));
-    emit(conn, "group.updated", id, &stayed)?;
-    emit(conn, "group.created", id, &added)?;
-    conversations::emit(conn, "conversation.created", &group.conversation_id, &added)?;
+    change_members(conn, viewer, id, &conversation, &added, &removed)?;
     get(conn, viewer, id)
+}
+
+/// `POST /v1/groups/:id/contacts`: adds these contacts (from the owner's address book) to the
+/// group; those already in it are skipped. Returns the ones added.
+pub fn add_members(
+    conn: &Connection,
+    viewer: &str,
+    id: &str,
+    contacts: &[String],
+    max_members: usize,
+) -> Result<Vec<Contact>> {
+    let conversation = conversation_of(conn, viewer, id)?;
+    require_owner(conn, viewer, id)?;
+    let mut added = Vec::new();
+    for person in checked_members(conn, viewer, contacts)? {
+        if conversations::participation_row_exists(conn, &conversation, &person)? {
+            continue;
+        }
+        added.push(person);
+    }
+    let counted: usize = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM participants WHERE conversation_id = ?1 LIMIT ?2)",
+        )?
+        .query_row(params![conversation, max_members as i64], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))?;
+    check_size(counted + added.len(), max_members)?;
+    change_members(conn, viewer, id, &conversation, &added, &[])?;
+    added
+        .iter()
+        .map(|person| contacts::get(conn, viewer, person))
+        .collect()
+}
+
+/// `DELETE /v1/groups/:id/contacts/:contact_id`: the owner removes a member (not themself: the
+/// owner leaves by deleting the group).
+pub fn remove_member(conn: &Connection, viewer: &str, id: &str, member: &str) -> Result<()> {
+    let conversation = conversation_of(conn, viewer, id)?;
+    require_owner(conn, viewer, id)?;
+    if member == viewer {
+        return Err(Error::conflict(
+            "The owner stays in the group; delete the group to end it.",
+        ));
+    }
+    if !conversations::participation_row_exists(conn, &conversation, member)? {
+        return Err(Error::not_found("group member", member));
+    }
+    change_members(conn, viewer, id, &conversation, &[], &[member.to_owned()])
+}
+
+/// Applies a change of members, with its events: the removed lose the group (told while they
+/// can still see it), the added get it, and everyone in it now hears of the change. New
+/// members see only messages sent after they join.
+fn change_members(
+    conn: &Connection,
+    owner: &str,
+    id: &str,
+    conversation: &str,
+    added: &[String],
+    removed: &[String],
+) -> Result<()> {
+    if !removed.is_empty() {
+        emit(
+            conn,
+            "group.deleted",
+            owner,
+            id,
+            &[],
+            removed,
+            Some(removed),
+        )?;
+        conversations::emit(conn, "conversation.deleted", conversation, removed)?;
+        for person in removed {
+            conn.prepare_cached(
+                "DELETE FROM participants WHERE conversation_id = ?1 AND contact_id = ?2",
+            )?
+            .execute(params![conversation, person])?;
+        }
+    }
+    if !added.is_empty() {
+        let (conversation_seq, group_seq): (i64, Option<i64>) = conn
+            .prepare_cached(
+                "SELECT conversation_seq, group_seq FROM participants
+                  WHERE conversation_id = ?1 AND contact_id = ?2",
+            )?
+            .query_row(params![conversation, owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let newest = newest_message_seq(conn)?;
+        let large = conversations::is_large(conn, conversation)?;
+        for person in added {
+            add_participant(
+                conn,
+                conversation,
+                conversation_seq,
+                person,
+                newest,
+                group_seq,
+                large,
+            )?;
+        }
+    }
+    conversations::rebalance(conn, conversation)?;
+    emit(conn, "group.updated", owner, id, added, removed, None)?;
+    if !added.is_empty() {
+        emit(conn, "group.created", owner, id, added, &[], Some(added))?;
+        conversations::emit(conn, "conversation.created", conversation, added)?;
+    }
+    Ok(())
+}
+
+/// `GET /v1/groups/:id/contacts`: the members a page at a time, the newest member first (as
+/// every list is ordered).
+pub fn list_members(
+    conn: &Connection,
+    viewer: &str,
+    id: &str,
+    page: &PageParams,
+) -> Result<List<Contact>> {
+    let conversation = conversation_of(conn, viewer, id)?;
+    let select = format!(
+        "SELECT {CONTACT_COLUMNS} FROM participants m
+           JOIN contacts c ON c.id = m.contact_id
+           LEFT JOIN address_book ab ON ab.owner_id = ?1 AND ab.contact_id = c.id
+          WHERE m.conversation_id = ?2"
+    );
+    let query = KeysetQuery {
+        select: &select,
+        order: &["m.seq"],
+        params: vec![
+            Value::Text(viewer.to_owned()),
+            Value::Text(conversation.clone()),
+        ],
+    };
+    page::fetch(
+        conn,
+        query,
+        page,
+        |cursor| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT seq FROM participants WHERE conversation_id = ?1 AND contact_id = ?2",
+                )?
+                .query_row(params![conversation, cursor], |r| Ok(vec![r.get(0)?]))
+                .optional()?)
+        },
+        contact_from_row,
+    )
 }
 
 /// `DELETE /v1/groups/:id`: owner only; its conversation and messages go with it.
 pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
-    let group = get(conn, viewer, id)?;
+    let conversation = conversation_of(conn, viewer, id)?;
     require_owner(conn, viewer, id)?;
-    let members = member_ids(conn, &group.conversation_id)?;
-    emit(conn, "group.deleted", id, &members)?;
-    let keeping: Vec<String> = members
-        .into_iter()
-        .filter(|m| {
-            conversations::participation(conn, m, &group.conversation_id).is_ok_and(|p| p.is_some())
-        })
-        .collect();
-    conversations::emit(
+    let members = member_ids(conn, &conversation)?;
+    // Named one by one: after the commit there is no conversation left to name them by.
+    emit(
         conn,
-        "conversation.deleted",
-        &group.conversation_id,
-        &keeping,
+        "group.deleted",
+        viewer,
+        id,
+        &[],
+        &members,
+        Some(&members),
     )?;
+    let keeping = events::members_seeing(conn, &conversation, i64::MAX)?;
+    conversations::emit(conn, "conversation.deleted", &conversation, &keeping)?;
     conn.prepare_cached("DELETE FROM chat_groups WHERE id = ?1")?
         .execute([id])?;
     Ok(())
@@ -277,12 +498,13 @@ fn require_owner(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// The requested members without duplicates or the owner; each must be in the owner's
-/// address book.
+/// The requested members without duplicates or the owner, in the order given; each must be in
+/// the owner's address book.
 fn checked_members(conn: &Connection, owner: &str, requested: &[String]) -> Result<Vec<String>> {
-    let mut members: Vec<String> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::with_capacity(requested.len());
+    let mut members = Vec::with_capacity(requested.len());
     for contact in requested {
-        if contact == owner || members.contains(contact) {
+        if contact == owner || !seen.insert(contact.as_str()) {
             continue;
         }
         if !in_address_book(conn, owner, contact)? {
@@ -290,54 +512,15 @@ fn checked_members(conn: &Connection, owner: &str, requested: &[String]) -> Resu
         }
         members.push(contact.clone());
     }
-    if members.len() + 1 > MAX_MEMBERS {
-        return Err(Error::invalid(
-            "contacts",
-            format!("A group can have at most {MAX_MEMBERS} members, its owner included."),
-        ));
-    }
     Ok(members)
 }
 
-/// Makes the members exactly `owner` + `wanted`. New members see only messages sent after they
-/// join.
-fn replace_members(
-    conn: &Connection,
-    owner: &str,
-    conversation: &str,
-    wanted: &[String],
-) -> Result<()> {
-    let current: Vec<String> = conn
-        .prepare_cached("SELECT contact_id FROM participants WHERE conversation_id = ?1")?
-        .query_map([conversation], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for person in &current {
-        if person != owner && !wanted.contains(person) {
-            conn.prepare_cached(
-                "DELETE FROM participants WHERE conversation_id = ?1 AND contact_id = ?2",
-            )?
-            .execute(params![conversation, person])?;
-        }
-    }
-    // A new member's list shows the group on top: being added is news to them.
-    let (conversation_seq, group_seq): (i64, Option<i64>) = conn
-        .prepare_cached(
-            "SELECT conversation_seq, group_seq FROM participants
-              WHERE conversation_id = ?1 AND contact_id = ?2",
-        )?
-        .query_row(params![conversation, owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let newest = newest_message_seq(conn)?;
-    for person in wanted {
-        if !current.contains(person) {
-            add_participant(
-                conn,
-                conversation,
-                conversation_seq,
-                person,
-                newest,
-                group_seq,
-            )?;
-        }
+fn check_size(members: usize, max_members: usize) -> Result<()> {
+    if members > max_members {
+        return Err(Error::invalid(
+            "contacts",
+            format!("A group can have at most {max_members} members, its owner included."),
+        ));
     }
     Ok(())
 }

@@ -354,7 +354,7 @@ fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result
                 .query_row(params![viewer, cursor], |r| Ok(vec![r.get(0)?]))
                 .optional()?)
         },
-        |row| Ok((row.get(0)?, reader.read(conn, row)?)),
+        |row| Ok((row.get::<_, i64>(0)?, reader.read(conn, row)?)),
     )
 }
 
@@ -369,7 +369,7 @@ pub(crate) fn emit(
     let header = visible_header(conn, account, id)?;
     let message = get(conn, account, id, base_url)?;
     let audience = events::conversation_audience(conn, &header.conversation, Some(header.seq))?;
-    events::record(conn, kind, account, &message, &audience)
+    events::record_for(conn, kind, account, &message, &audience)
 }
 
 /// `POST /v1/messages`.
@@ -380,7 +380,7 @@ pub fn create(
     now: i64,
     base_url: &str,
 ) -> Result<Message> {
-    require_participation(conn, &sender.id, &new.conversation_id)
+    let large = conversations::require_sender(conn, &sender.id, &new.conversation_id)
         .map_err(|e| e.with_param("conversation_id"))?;
     let id = new_id();
     conn.prepare_cached(
@@ -395,7 +395,7 @@ pub fn create(
         now
     ])?;
     let seq = conn.last_insert_rowid();
-    let touched = conversations::touch(conn, &new.conversation_id, seq, now)?;
+    let touched = conversations::touch(conn, &new.conversation_id, large, seq, now)?;
     // The conversation is back for whoever had deleted it, so they must know the sender.
     for person in touched.returning.iter().filter(|p| **p != sender.id) {
         ensure_in_address_book(conn, person, &sender.id, now)?;
@@ -426,12 +426,12 @@ pub fn create(
         updated_at: None,
     };
     // Everyone in the conversation sees it now (`touch` brought it back for all).
-    events::record(
+    events::record_for(
         conn,
         "message.created",
         &sender.id,
         &message,
-        &touched.everyone,
+        &touched.audience,
     )?;
     Ok(message)
 }

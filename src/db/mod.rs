@@ -16,6 +16,7 @@ pub mod ids;
 pub mod inbox;
 pub mod messages;
 pub mod page;
+pub mod private_contacts;
 #[cfg(test)]
 mod query_plans;
 pub mod schema;

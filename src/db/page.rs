@@ -32,16 +32,16 @@ pub fn fetch<T>(
 /// A list that is the union of several ranges, each ordered by one key column (e.g. one range
 /// per conversation): each range gives at most a page, and the pages are merged by key. An item
 /// in two ranges (same key) is listed once. The cost grows with the number of ranges, never with
-/// depth. `map` returns each row's key with the item.
-pub fn fetch_merged<T>(
+/// depth. `map` returns each row's key (its order columns, e.g. a seq or a pair) with the item.
+pub fn fetch_merged<K: Ord + Copy, T>(
     conn: &Connection,
     queries: Vec<KeysetQuery>,
     page: &PageParams,
     resolve_cursor: impl FnOnce(&str) -> Result<Option<Vec<i64>>>,
-    mut map: impl FnMut(&Row) -> rusqlite::Result<(i64, T)>,
+    mut map: impl FnMut(&Row) -> rusqlite::Result<(K, T)>,
 ) -> Result<List<T>> {
     let bound = resolve(page, resolve_cursor)?;
-    let mut rows: Vec<(i64, T)> = Vec::new();
+    let mut rows: Vec<(K, T)> = Vec::new();
     let mut more = false;
     for query in queries {
         let range = fetch_range(conn, query, page, bound.as_deref(), |row| map(row))?;

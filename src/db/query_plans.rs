@@ -82,6 +82,7 @@ fn no_list_query_scans_a_table() {
             avatar_url: None,
             contacts: vec![kate.id.clone()],
         },
+        10,
         1,
     )
     .unwrap();

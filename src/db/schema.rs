@@ -1,25 +1,92 @@
 //! Schema versions. `schema.sql` is the whole current schema and is idempotent; `user_version`
 //! says which version a file has, and `MIGRATIONS` move an older file forward step by step.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Steps from version N-1 to N, run before `schema.sql` for files older than `VERSION`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    2,
-    // Messages say whether they have reactions / attachments (schema.sql's triggers keep it).
-    "ALTER TABLE messages ADD COLUMN has_reactions INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE messages ADD COLUMN has_attachments INTEGER NOT NULL DEFAULT 0;
-     UPDATE messages SET has_reactions = 1 WHERE id IN (SELECT message_id FROM reactions);
-     UPDATE messages SET has_attachments = 1
-      WHERE id IN (SELECT message_id FROM attachments WHERE message_id IS NOT NULL);",
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        2,
+        // Messages say whether they have reactions / attachments (schema.sql's triggers keep it).
+        "ALTER TABLE messages ADD COLUMN has_reactions INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE messages ADD COLUMN has_attachments INTEGER NOT NULL DEFAULT 0;
+         UPDATE messages SET has_reactions = 1 WHERE id IN (SELECT message_id FROM reactions);
+         UPDATE messages SET has_attachments = 1
+          WHERE id IN (SELECT message_id FROM attachments WHERE message_id IS NOT NULL);",
+    ),
+    (
+        3,
+        // Contacts get an owner (private contacts) and usernames stop being unique across
+        // address books: the table is rebuilt (SQLite cannot drop a UNIQUE constraint). Every
+        // existing row starts as public; `private_contacts::make_private` then gives each
+        // person who is not an account to the address book(s) that know them. Large groups:
+        // conversations keep their own activity, participants' may be NULL (another rebuild:
+        // NOT NULL cannot be dropped either), events may name a conversation as audience.
+        "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+         CREATE TABLE contacts_v3 (
+             seq            INTEGER PRIMARY KEY,
+             id             TEXT    NOT NULL UNIQUE,
+             owner_id       TEXT    REFERENCES contacts (id),
+             username       TEXT    NOT NULL,
+             phone_number   TEXT    NOT NULL,
+             avatar_url     TEXT,
+             last_active_at INTEGER,
+             created_at     INTEGER NOT NULL
+         );
+         INSERT INTO contacts_v3
+             (seq, id, owner_id, username, phone_number, avatar_url, last_active_at, created_at)
+           SELECT seq, id, NULL, username, phone_number, avatar_url, last_active_at, created_at
+             FROM contacts;
+         DROP TABLE contacts;
+         ALTER TABLE contacts_v3 RENAME TO contacts;
+         CREATE TABLE participants_v3 (
+             seq             INTEGER PRIMARY KEY,
+             conversation_id TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+             contact_id      TEXT    NOT NULL REFERENCES contacts (id),
+             conversation_seq INTEGER NOT NULL,
+             activity_seq    INTEGER,
+             group_seq       INTEGER,
+             is_pinned       INTEGER NOT NULL DEFAULT 0,
+             is_muted        INTEGER NOT NULL DEFAULT 0,
+             archived_at     INTEGER,
+             last_opened_at  INTEGER,
+             hidden          INTEGER NOT NULL DEFAULT 0,
+             visible_after   INTEGER NOT NULL DEFAULT 0,
+             UNIQUE (conversation_id, contact_id)
+         );
+         INSERT INTO participants_v3
+             (seq, conversation_id, contact_id, conversation_seq, activity_seq, group_seq,
+              is_pinned, is_muted, archived_at, last_opened_at, hidden, visible_after)
+           SELECT seq, conversation_id, contact_id, conversation_seq, activity_seq, group_seq,
+                  is_pinned, is_muted, archived_at, last_opened_at, hidden, visible_after
+             FROM participants;
+         DROP TABLE participants;
+         ALTER TABLE participants_v3 RENAME TO participants;
+         ALTER TABLE conversations ADD COLUMN activity_seq INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE conversations ADD COLUMN large INTEGER NOT NULL DEFAULT 0;
+         UPDATE conversations SET activity_seq = coalesce(
+             (SELECT max(activity_seq) FROM participants WHERE conversation_id = conversations.id), 0);
+         ALTER TABLE events ADD COLUMN audience_conversation TEXT;
+         ALTER TABLE events ADD COLUMN audience_after INTEGER;
+         INSERT OR REPLACE INTO server_meta (key, value) VALUES ('private_contacts', 'pending');",
+    ),
+];
 
+/// Moves the file to `VERSION`. Foreign keys are off meanwhile (rebuilding a table that others
+/// reference needs it) and checked before the commit.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let migrated = migrate_within(conn);
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    migrated
+}
+
+fn migrate_within(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > VERSION {
@@ -40,6 +107,19 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         }
     }
     tx.execute_batch(SCHEMA)?;
+    // Only after a migration: the check reads every row (seconds on 10M messages).
+    let migrated = current != 0 && current < VERSION;
+    let broken: Option<String> = if migrated {
+        tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?
+    } else {
+        None
+    };
+    if let Some(table) = broken {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the migrated database has a broken reference in {table}"
+        )));
+    }
     tx.pragma_update(None, "user_version", VERSION)?;
     tx.commit()?;
     if migrating {
@@ -84,6 +164,11 @@ mod tests {
              DROP TRIGGER attachments_mark_message_on_update; DROP TRIGGER attachments_unmark_message;
              ALTER TABLE messages DROP COLUMN has_reactions;
              ALTER TABLE messages DROP COLUMN has_attachments;
+             -- Nor what version 3 added.
+             ALTER TABLE conversations DROP COLUMN activity_seq;
+             ALTER TABLE conversations DROP COLUMN large;
+             ALTER TABLE events DROP COLUMN audience_conversation;
+             ALTER TABLE events DROP COLUMN audience_after;
              PRAGMA user_version = 1;",
         )
         .unwrap();

@@ -42,6 +42,8 @@ pub struct Upkeep {
 
 /// Starts the checkpoint thread for the database at `path`, on its own connection set up with
 /// `pragmas`. It stops when the returned `Upkeep` is dropped.
+static CHECKPOINT_FAILURES: crate::log_limit::Throttled = crate::log_limit::Throttled::new();
+
 pub fn start(path: &str, pragmas: &str) -> std::io::Result<Upkeep> {
     let conn = Connection::open(path).map_err(std::io::Error::other)?;
     conn.execute_batch(pragmas).map_err(std::io::Error::other)?;
@@ -57,7 +59,8 @@ pub fn start(path: &str, pragmas: &str) -> std::io::Result<Upkeep> {
             {
                 let _held = held.lock().unwrap_or_else(|p| p.into_inner());
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    log::warn!("checkpoint: {e}");
+                    // Every 50 ms while it lasts (a full disk): once a second is plenty.
+                    CHECKPOINT_FAILURES.log(log::Level::Warn, format_args!("checkpoint: {e}"));
                 }
                 finished.fetch_add(1, Ordering::Release);
             }
@@ -137,7 +140,7 @@ fn checkpoint(conn: &Connection, wal: &Path) -> bool {
     match result {
         Ok((busy, frames, copied)) => busy == 0 && frames == copied,
         Err(e) => {
-            log::warn!("checkpoint: {e}");
+            CHECKPOINT_FAILURES.log(log::Level::Warn, format_args!("checkpoint: {e}"));
             false
         }
     }

@@ -5,7 +5,8 @@
 //! from the database; it never blocks the hub or other streams.
 
 use crate::db::Db;
-use crate::db::events::{self, StoredEvent};
+use crate::db::events::{self, Audience, StoredEvent};
+use actix_web::web::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,8 +19,28 @@ const BATCH: u32 = 500;
 
 struct Subscriber {
     id: u64,
-    tx: mpsc::Sender<Arc<StoredEvent>>,
+    tx: mpsc::Sender<Arc<Frame>>,
     lagged: Arc<AtomicBool>,
+}
+
+/// An event as its Server-Sent Events frame: built once and shared by every stream it goes to
+/// (one message to a 10,000-member group is one frame, not 10,000 copies of it).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub seq: i64,
+    pub bytes: Bytes,
+}
+
+impl Frame {
+    pub fn of(event: &StoredEvent) -> Frame {
+        Frame {
+            seq: event.seq,
+            bytes: Bytes::from(format!(
+                "id: {}\nevent: {}\ndata: {}\n\n",
+                event.id, event.kind, event.body
+            )),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -34,7 +55,7 @@ pub struct Subscription {
     hub: Arc<Hub>,
     person: String,
     id: u64,
-    pub events: mpsc::Receiver<Arc<StoredEvent>>,
+    pub events: mpsc::Receiver<Arc<Frame>>,
     pub lagged: Arc<AtomicBool>,
 }
 
@@ -53,28 +74,34 @@ impl Drop for Subscription {
 
 impl Hub {
     pub fn subscribe(self: &Arc<Self>, person: &str) -> Subscription {
+        self.subscribe_within(person, usize::MAX)
+            .unwrap_or_else(|| unreachable!("no person holds usize::MAX streams"))
+    }
+
+    /// A subscription for `person`, unless they already hold `max` open streams.
+    pub fn subscribe_within(self: &Arc<Self>, person: &str, max: usize) -> Option<Subscription> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let lagged = Arc::new(AtomicBool::new(false));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if !self.closed.load(Ordering::Relaxed)
-            && let Ok(mut subscribers) = self.subscribers.lock()
-        {
-            subscribers
-                .entry(person.to_owned())
-                .or_default()
-                .push(Subscriber {
-                    id,
-                    tx,
-                    lagged: lagged.clone(),
-                });
+        if !self.closed.load(Ordering::Relaxed) {
+            let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            let streams = subscribers.entry(person.to_owned()).or_default();
+            if streams.len() >= max {
+                return None;
+            }
+            streams.push(Subscriber {
+                id,
+                tx,
+                lagged: lagged.clone(),
+            });
         }
-        Subscription {
+        Some(Subscription {
             hub: self.clone(),
             person: person.to_owned(),
             id,
             events: rx,
             lagged,
-        }
+        })
     }
 
     /// Open streams, for figures and tests.
@@ -94,12 +121,29 @@ impl Hub {
         }
     }
 
-    fn dispatch(&self, event: StoredEvent, audience: &[String]) {
-        let event = Arc::new(event);
+    /// Hands an event to the open streams of its audience. A conversation named as audience
+    /// (a large group's) is read from the database, and only when a stream is open at all.
+    async fn deliver(&self, db: &Db, event: StoredEvent, audience: Audience) {
+        let event = Arc::new(Frame::of(&event));
+        self.dispatch(&event, &audience.people);
+        if let Some((conversation, after)) = audience.conversation
+            && self.open_streams() > 0
+        {
+            match db
+                .read(move |c| events::members_seeing(c, &conversation, after))
+                .await
+            {
+                Ok(members) => self.dispatch(&event, &members),
+                Err(e) => log::warn!("realtime hub: {e}"),
+            }
+        }
+    }
+
+    fn dispatch(&self, event: &Arc<Frame>, people: &[String]) {
         let Ok(subscribers) = self.subscribers.lock() else {
             return;
         };
-        for person in audience {
+        for person in people {
             for subscriber in subscribers.get(person).into_iter().flatten() {
                 if subscriber.tx.try_send(event.clone()).is_err() {
                     subscriber.lagged.store(true, Ordering::Relaxed);
@@ -126,7 +170,7 @@ impl Hub {
                     for item in published {
                         if item.event.seq > last {
                             last = item.event.seq;
-                            self.dispatch(item.event, &item.audience);
+                            self.deliver(&db, item.event, item.audience).await;
                         }
                     }
                 }
@@ -154,7 +198,7 @@ impl Hub {
             let full = batch.len() == BATCH as usize;
             for (event, audience) in batch {
                 last = event.seq;
-                self.dispatch(event, &audience);
+                self.deliver(db, event, audience).await;
             }
             if !full {
                 return last;

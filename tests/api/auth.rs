@@ -116,10 +116,9 @@ async fn failed_authentication_is_rate_limited_per_address() {
         .expect_error(429, None);
     let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait));
-    // The address is blocked for now, right token or not.
-    app.get("/v1/contacts", KEVIN.1)
-        .await
-        .expect_error(429, None);
+    // Guesses from the address are blocked for now; a right token is still served
+    // (tests/api/hardening.rs has more).
+    app.get("/v1/contacts", KEVIN.1).await.expect(200);
     // Requests without any token are not guesses and do not count.
     let fresh = spawn_app_with(|c| c.server.auth_failures_per_minute = 3).await;
     for _ in 0..10 {

@@ -4,7 +4,7 @@ use crate::helpers::*;
 async fn unknown_routes_are_json_404() {
     let app = spawn_app().await;
     for path in [
-        "/",
+        "/app",
         "/v1",
         "/v1/nothing",
         "/v2/messages",

@@ -1,0 +1,145 @@
+//! The real binary for whole-process tests: a server started on a config, its printed address,
+//! its log, and raw HTTP/1.1 on a fresh connection.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_protocol");
+
+pub const ACCOUNTS: &str = r#"
+[[accounts]]
+username = "KevinMcCallister"
+phone_number = "1-800-759-3000"
+token = "token-kevin"
+
+[[accounts]]
+username = "KateMcCallister"
+phone_number = "1-800-759-3001"
+token = "token-kate"
+"#;
+
+/// Writes `protocol.toml` with `server` as its `[server]` section and the two accounts.
+pub fn write_config(dir: &Path, server: &str) -> PathBuf {
+    let path = dir.join("protocol.toml");
+    std::fs::write(&path, format!("[server]\n{server}\n{ACCOUNTS}")).unwrap();
+    path
+}
+
+/// Whether the test must fail instead of skipping when something it needs is missing.
+pub fn in_ci() -> bool {
+    std::env::var("PROTOCOL_CI").is_ok_and(|v| v == "1")
+}
+
+/// Skips loudly (or fails in CI) when `why` stops the test.
+pub fn skip(test: &str, why: &str) {
+    assert!(!in_ci(), "{test} cannot run in CI: {why}");
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts `command` (the binary, or a wrapper that execs it) with stderr into `log`.
+    pub fn start(mut command: Command, log: &Path) -> Server {
+        command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(log).unwrap()));
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {line:?}; log: {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                )
+            })
+            .to_owned();
+        Server {
+            child,
+            addr,
+            log: log.to_owned(),
+        }
+    }
+
+    /// The binary on `config`.
+    pub fn on(config: &Path, log: &Path) -> Server {
+        let mut command = Command::new(BIN);
+        command.arg("--config").arg(config);
+        Server::start(command, log)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// One request on a fresh connection: (status, headers and body as text).
+    pub fn http(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+        http(&self.addr, method, path, token, body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request with a JSON body (if any) on a fresh connection.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body_headers = if body.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    };
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}{body_headers}\r\n{body}"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+/// Waits for `condition` up to `limit` (generous: machines are shared and slow).
+pub fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
