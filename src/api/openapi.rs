@@ -260,6 +260,8 @@ fn add_links(document: &mut serde_json::Value) {
         ("/v1/groups", "GetGroup", "get_group"),
         ("/v1/groups", "UpdateGroup", "update_group"),
         ("/v1/groups", "DeleteGroup", "delete_group"),
+        ("/v1/groups", "ListMembers", "list_group_contacts"),
+        ("/v1/groups", "AddMembers", "add_group_contacts"),
         ("/v1/attachments", "GetAttachment", "get_attachment"),
         ("/v1/attachments", "Download", "get_attachment_content"),
         ("/v1/attachments", "RenameAttachment", "update_attachment"),
@@ -287,6 +289,13 @@ fn add_links(document: &mut serde_json::Value) {
                    "requestBody": {"group_id": "$response.body#/id"}}),
         ),
         (
+            "/v1/groups/{id}/contacts",
+            "RemoveMember",
+            json!({"operationId": "delete_group_contact",
+                   "parameters": {"id": "$request.path.id",
+                                  "contact_id": "$response.body#/data/0/id"}}),
+        ),
+        (
             "/v1/messages",
             "PinIt",
             json!({"operationId": "update_conversation",
@@ -297,7 +306,10 @@ fn add_links(document: &mut serde_json::Value) {
     for (path, name, link) in links {
         // What a POST made is its 201; an existing conversation comes back with 200.
         for status in ["200", "201"] {
-            let pointer = format!("/paths/{}/post/responses/{status}", path.replace('/', "~1"));
+            let pointer = format!(
+                "/paths/{}/post/responses/{status}",
+                path.replace('~', "~0").replace('/', "~1")
+            );
             if let Some(response) = document
                 .pointer_mut(&pointer)
                 .and_then(serde_json::Value::as_object_mut)
