@@ -3,8 +3,11 @@
 
 use crate::config::Config;
 use crate::db::{Db, ids};
+use crate::progress::{Progress, took};
 use crate::{RunOptions, build_state, run};
 use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 type Outcome = Result<(), String>;
@@ -18,6 +21,21 @@ pub fn serve(config_path: &Path) -> Outcome {
     let local = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let metrics_listener = match config.metrics_addr()? {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .map_err(|e| format!("cannot listen on {addr} for the metrics: {e}"))?,
+        ),
+        None => None,
+    };
+    let metrics_local = match &metrics_listener {
+        Some(listener) => Some(
+            listener
+                .local_addr()
+                .map_err(|e| format!("cannot read the metrics address: {e}"))?,
+        ),
+        None => None,
+    };
     let base = config.public_url(local);
     let mut state = build_state(&config, &base)?;
     state.config_path = Some(config_path.to_owned());
@@ -34,11 +52,19 @@ pub fn serve(config_path: &Path) -> Outcome {
         }
     }
 
-    actix_web::rt::System::new().block_on(async move {
-        let server = run(listener, state, RunOptions::default())
-            .map_err(|e| format!("cannot start the server: {e}"))?;
+    let db = state.db.clone();
+    let served = actix_web::rt::System::new().block_on(async move {
+        let options = RunOptions {
+            metrics_listener,
+            ..RunOptions::default()
+        };
+        let server =
+            run(listener, state, options).map_err(|e| format!("cannot start the server: {e}"))?;
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on http://{local}");
+        if let Some(addr) = metrics_local {
+            let _ = writeln!(stdout, "metrics on http://{addr}/metrics");
+        }
         if demo_data {
             for line in crate::demo::start_up_hint(&config, &base) {
                 let _ = writeln!(stdout, "{line}");
@@ -46,7 +72,10 @@ pub fn serve(config_path: &Path) -> Outcome {
         }
         let _ = stdout.flush();
         server.await.map_err(|e| format!("server error: {e}"))
-    })
+    });
+    // The runtime is gone, and with it every task that held the database.
+    db.close(std::time::Duration::from_secs(15));
+    served
 }
 
 /// A strong token: 32 random characters of `[A-Za-z0-9]` (about 190 bits; not an id, which
@@ -79,10 +108,11 @@ pub fn init(dir: Option<&Path>) -> Outcome {
 
 [server]
 listen = "127.0.0.1:8080"      # address:port; port 0 picks a free port
-database = "protocol.db"       # SQLite file, created if missing
+database = "protocol.db"       # SQLite file, created if missing; relative to this file's folder
 synchronous = "normal"         # "full" also survives power loss, at some cost in write speed
 demo_data = false              # true loads the Protocol docs' example data (McCallister family)
 # public_url = "https://chat.example.com"   # when behind a reverse proxy
+# metrics_listen = "127.0.0.1:9090"         # Prometheus metrics at /metrics, off when unset
 
 [[accounts]]                   # one per person who may call the API
 username = "admin"
@@ -95,9 +125,11 @@ token = "{token}"
 # events = ["*"]
 "#
     );
+    // It holds a token: readable by its owner only (the server's user, see the README).
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     file.write_all(text.as_bytes())
@@ -112,12 +144,21 @@ pub fn check_config(config_path: &Path) -> Outcome {
     let config = Config::load(config_path)?;
     let addr = config.listen_addr()?;
     println!(
-        "{} is valid: listen {addr}, database {}, {} account(s), {} webhook(s)",
+        "{} is valid: listen {addr}, {} account(s), {} webhook(s)",
         config_path.display(),
-        config.server.database,
         config.accounts.len(),
         config.webhooks.len()
     );
+    let database = &config.server.database;
+    if database == ":memory:" {
+        println!("database: in memory (gone when the server stops)");
+    } else {
+        println!("database: {database}");
+        println!("attachments: {database}-files/");
+    }
+    if let Some(metrics) = config.metrics_addr()? {
+        println!("metrics: http://{metrics}/metrics");
+    }
     let exposed = config.accounts_with_example_tokens();
     if !exposed.is_empty() {
         println!(
@@ -128,9 +169,10 @@ pub fn check_config(config_path: &Path) -> Outcome {
     Ok(())
 }
 
-/// `protocol backup FILE`: a consistent copy of the live database through SQLite's backup API
-/// (one step, under one read transaction, so concurrent writes neither corrupt nor restart
-/// it), then the attachment files it references into `FILE-files/`.
+/// `protocol backup FILE`: a consistent copy of the live database through SQLite's backup API,
+/// then the attachment files it references into `FILE-files/`. The copy goes a few pages at a
+/// time (for the progress line) inside one read transaction of the source: every step reads
+/// the same snapshot, so concurrent writes neither corrupt the copy nor make it start over.
 pub fn backup(config_path: &Path, target: &Path) -> Outcome {
     let config = Config::load(config_path)?;
     let source_path = &config.server.database;
@@ -143,6 +185,7 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
             target.display()
         ));
     }
+    let mut progress = Progress::start("backing up");
     let source = rusqlite::Connection::open_with_flags(
         source_path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -151,16 +194,32 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
     source
         .busy_timeout(std::time::Duration::from_secs(10))
         .map_err(|e| e.to_string())?;
+    // The snapshot every step reads.
+    source
+        .execute_batch("BEGIN; SELECT count(*) FROM sqlite_schema;")
+        .map_err(|e| format!("cannot read {source_path}: {e}"))?;
     let mut copy = rusqlite::Connection::open(target)
         .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
     {
         let backup = rusqlite::backup::Backup::new(&source, &mut copy)
             .map_err(|e| format!("cannot start the backup: {e}"))?;
-        match backup.step(-1).map_err(|e| format!("backup failed: {e}"))? {
-            rusqlite::backup::StepResult::Done => {}
-            other => return Err(format!("backup did not finish: {other:?}")),
+        loop {
+            match backup
+                .step(BACKUP_PAGES_PER_STEP)
+                .map_err(|e| format!("backup failed: {e}"))?
+            {
+                rusqlite::backup::StepResult::Done => break,
+                rusqlite::backup::StepResult::More => {}
+                // The copy is locked by someone else for a moment.
+                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
+            }
+            let step = backup.progress();
+            let total = u64::try_from(step.pagecount).unwrap_or(0);
+            let left = u64::try_from(step.remaining).unwrap_or(0);
+            progress.update(total.saturating_sub(left), total, "pages");
         }
     }
+    let _ = source.execute_batch("COMMIT");
     let ids: Vec<String> = copy
         .prepare("SELECT id FROM attachments")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
@@ -173,7 +232,9 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
         std::fs::create_dir_all(&to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
     }
     let mut copied = 0;
-    for id in &ids {
+    let total = ids.len() as u64;
+    for (done, id) in ids.iter().enumerate() {
+        progress.update(done as u64, total, "attachment files");
         if !ids::is_id(id) {
             continue;
         }
@@ -182,12 +243,17 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
             Err(e) => eprintln!("protocol: attachment {id} was not copied: {e}"),
         }
     }
+    let elapsed = progress.finish();
     println!(
-        "backed up {source_path} to {} ({copied} attachment file(s))",
-        target.display()
+        "backed up {source_path} to {} ({copied} attachment file(s)) in {}",
+        target.display(),
+        took(elapsed)
     );
     Ok(())
 }
+
+/// Pages the backup copies per step (4 MiB of 4 KiB pages) between progress updates.
+const BACKUP_PAGES_PER_STEP: std::os::raw::c_int = 1024;
 
 /// `protocol seed-demo`: loads whatever part of the demo dataset is missing into the configured
 /// database (the server may be running), then brings the accounts in line.
@@ -197,6 +263,22 @@ pub fn seed_demo(config_path: &Path) -> Outcome {
     if server.database == ":memory:" {
         return Err("an in-memory database vanishes with this command; name a file".into());
     }
+    // The data is only ever seen by the demo people themselves: without one of them among the
+    // accounts it would sit in the database where no token reaches it.
+    if !crate::demo::visible_to(&config) {
+        return Err(format!(
+            "no account of {} is one of the demo people ({}), so no token could see the demo \
+             data; add one of them to [[accounts]] (the shipped protocol.toml has them) and \
+             run seed-demo again",
+            config_path.display(),
+            crate::demo::DEMO_ACCOUNTS
+                .iter()
+                .map(|(username, _)| *username)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let progress = Progress::start("loading the demo data");
     let db = Db::open(&server.database, server.synchronous)?;
     let files = crate::files::FileStore::open(
         &server.database,
@@ -204,11 +286,15 @@ pub fn seed_demo(config_path: &Path) -> Outcome {
     )?;
     let report = crate::demo::load(&db, &files)?;
     crate::sync_accounts(&db, &config)?;
+    let elapsed = took(progress.finish());
     if report.added == 0 {
-        println!("the demo data was already in {}", server.database);
+        println!(
+            "the demo data was already in {} ({elapsed})",
+            server.database
+        );
     } else {
         println!(
-            "loaded the demo data into {} ({} rows)",
+            "loaded the demo data into {} ({} rows) in {elapsed}",
             server.database, report.added
         );
     }
@@ -219,5 +305,6 @@ pub fn seed_demo(config_path: &Path) -> Outcome {
     for line in crate::demo::start_up_hint(&config, &base) {
         println!("{line}");
     }
+    db.close(std::time::Duration::from_secs(5));
     Ok(())
 }

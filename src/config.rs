@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub requests_per_minute: u32,
     /// Load the demo dataset of the public docs (once per database; see `demo.rs`).
     pub demo_data: bool,
+    /// Where `/metrics` (Prometheus) is served, apart from the API; `None`: nowhere.
+    pub metrics_listen: Option<String>,
     /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
     /// Members a group may have, its owner included.
@@ -75,6 +77,7 @@ impl Default for ServerConfig {
             auth_failures_per_minute: 20,
             requests_per_minute: 0,
             demo_data: false,
+            metrics_listen: None,
             trusted_proxies: Vec::new(),
             max_group_members: 10_000,
             max_event_streams_per_account: 16,
@@ -140,12 +143,19 @@ impl WebhookConfig {
 
 impl Config {
     /// Reads, applies the environment overrides and validates. The error is one line.
+    ///
+    /// A relative `database` in the file is taken from the file's folder, so the server finds
+    /// the same database whatever folder it is started from; one in `PROTOCOL_DATABASE` from
+    /// the current folder, as paths on a command line are. Either way it is made absolute.
     pub fn load(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
         let mut config =
             Config::parse(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        config.server.database = resolve(folder, &config.server.database)?;
         config.apply_env(|name| std::env::var(name).ok());
+        config.server.database = resolve(Path::new(""), &config.server.database)?;
         config
             .validate()
             .map_err(|e| format!("config file {}: {e}", path.display()))?;
@@ -168,6 +178,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), String> {
         self.listen_addr()?;
+        self.metrics_addr()?;
         let server = &self.server;
         if server.database.trim().is_empty() {
             return Err("server.database must name a file (or \":memory:\").".into());
@@ -267,6 +278,23 @@ impl Config {
         Ok(())
     }
 
+    /// The metrics address, when they are on.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, String> {
+        let Some(listen) = &self.server.metrics_listen else {
+            return Ok(None);
+        };
+        listen
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "server.metrics_listen {listen:?} is not an address:port (e.g. \"127.0.0.1:9090\")."
+                )
+            })
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr, String> {
         self.server
             .listen
@@ -300,6 +328,18 @@ impl Config {
             .map(|a| a.username.as_str())
             .collect()
     }
+}
+
+/// `database` against `folder` (empty: the current folder), made absolute; `:memory:` stays.
+fn resolve(folder: &Path, database: &str) -> Result<String, String> {
+    if database == ":memory:" || database.trim().is_empty() {
+        return Ok(database.to_owned());
+    }
+    let path = std::path::absolute(folder.join(database))
+        .map_err(|e| format!("cannot resolve the database path {database:?}: {e}"))?;
+    path.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the database path {} is not valid UTF-8", path.display()))
 }
 
 fn one_line(text: &str) -> String {
@@ -401,6 +441,32 @@ mod tests {
 
         let bad = text.replace("conversation.*", "conversations.*");
         assert!(Config::parse(&bad).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn a_relative_database_is_taken_from_the_config_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("protocol.toml");
+        std::fs::write(
+            &path,
+            format!("[server]\ndatabase = \"data/chat.db\"\n{MINIMAL}"),
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            Path::new(&config.server.database),
+            dir.path().join("data/chat.db")
+        );
+        std::fs::write(
+            &path,
+            format!("[server]\ndatabase = \":memory:\"\n{MINIMAL}"),
+        )
+        .unwrap();
+        assert_eq!(Config::load(&path).unwrap().server.database, ":memory:");
+        assert_eq!(
+            resolve(Path::new("/srv/chat"), "/var/lib/chat.db").unwrap(),
+            "/var/lib/chat.db"
+        );
     }
 
     #[test]

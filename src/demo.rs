@@ -584,6 +584,15 @@ fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'stati
     Ok(ids)
 }
 
+/// Whether an account of `config` is one of the demo people, who alone see the demo data.
+pub fn visible_to(config: &Config) -> bool {
+    config.accounts.iter().any(|account| {
+        PEOPLE
+            .iter()
+            .any(|p| p.username.eq_ignore_ascii_case(&account.username))
+    })
+}
+
 /// An account the sign-in page offers: its token is one of the shipped examples.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DemoAccount {

@@ -1,14 +1,13 @@
-//! Request input: the body (JSON or bracket-nested form, chosen by `Content-Type`) and the query
-//! string, with typed accessors that turn a wrong type into a 400 naming the attribute.
+//! Request input, decoded: the body (JSON or bracket-nested form, chosen by `Content-Type`, else
+//! 415) and the query string.
 //!
-//! Both encodings are read into one JSON tree. A form body's leaves are all strings
-//! (`is_muted=true`, `archived_at=`), so the accessors accept the string spelling of a value only
-//! from a form, and the real JSON type only from JSON.
+//! Both encodings are read into one JSON tree, whose form leaves are all strings
+//! (`is_muted=true`, `archived_at=`); `input.rs` reads a request type out of it, giving each
+//! encoding its own meaning.
 
 use crate::AppState;
 use crate::body_clock::BodyClock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::rules;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -29,9 +28,6 @@ pub enum Encoding {
     Form,
 }
 
-/// Names, each with a list of strings, in the order given (`reactions`).
-pub type NamedLists = Vec<(String, Vec<String>)>;
-
 /// A parsed request body: its top-level attributes.
 #[derive(Debug)]
 pub struct Body {
@@ -44,40 +40,50 @@ impl FromRequest for Body {
     type Future = LocalBoxFuture<'static, Result<Body>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let (limit, min_rate) = req
-            .app_data::<web::Data<AppState>>()
-            .map(|state| {
-                let settings = &state.settings;
-                (settings.max_body_bytes, settings.min_body_bytes_per_second)
-            })
-            .unwrap_or((1024 * 1024, 1024));
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().map(media_type).unwrap_or_default());
-        let declared_length = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let clock = BodyClock::new(min_rate);
-        let mut payload = clock.count(payload.take());
-        Box::pin(async move {
-            if declared_length.is_some_and(|n| n > limit as u64) {
+        Box::pin(read_body(req, payload))
+    }
+}
+
+/// Reads and decodes the body, within `max_body_bytes` and no slower than
+/// `min_body_bytes_per_second`. Not boxed, so that an extractor built on it (`input::Input`)
+/// boxes one future instead of two.
+pub(crate) fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<Body>> + 'static {
+    let (limit, min_rate) = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| {
+            let settings = &state.settings;
+            (settings.max_body_bytes, settings.min_body_bytes_per_second)
+        })
+        .unwrap_or((1024 * 1024, 1024));
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().map(media_type).unwrap_or_default());
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let clock = BodyClock::new(min_rate);
+    let mut payload = clock.count(payload.take());
+    async move {
+        if declared_length.is_some_and(|n| n > limit as u64) {
+            return Err(too_large(limit));
+        }
+        let mut bytes = web::BytesMut::new();
+        while let Some(chunk) = clock.next(&mut payload).await? {
+            let chunk = chunk.map_err(|e| {
+                Error::bad_request(format!("The request body could not be read: {e}."))
+            })?;
+            if bytes.len() + chunk.len() > limit {
                 return Err(too_large(limit));
             }
-            let mut bytes = web::BytesMut::new();
-            while let Some(chunk) = clock.next(&mut payload).await? {
-                let chunk = chunk.map_err(|e| {
-                    Error::bad_request(format!("The request body could not be read: {e}."))
-                })?;
-                if bytes.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            Body::parse(content_type.as_deref(), &bytes)
-        })
+            bytes.extend_from_slice(&chunk);
+        }
+        Body::parse(content_type.as_deref(), &bytes)
     }
 }
 
@@ -134,132 +140,9 @@ impl Body {
         self.encoding
     }
 
-    pub fn contains(&self, key: &str) -> bool {
-        self.fields.contains_key(key)
-    }
-
-    /// A string attribute; absent → `None`.
-    pub fn string(&self, key: &str) -> Result<Option<String>> {
-        match self.fields.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(Error::invalid(key, format!("{key} must be a string."))),
-        }
-    }
-
-    /// A required string attribute.
-    pub fn required_string(&self, key: &str) -> Result<String> {
-        self.string(key)?
-            .ok_or_else(|| Error::invalid(key, format!("{key} is required.")))
-    }
-
-    /// A string that may be set to null: absent → `None`; `null` or an empty form value →
-    /// `Some(None)`.
-    pub fn nullable_string(&self, key: &str) -> Result<Option<Option<String>>> {
-        match self.fields.get(key) {
-            None => Ok(None),
-            Some(Value::Null) => Ok(Some(None)),
-            Some(Value::String(s)) if s.is_empty() && self.encoding == Encoding::Form => {
-                Ok(Some(None))
-            }
-            Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
-            Some(_) => Err(Error::invalid(
-                key,
-                format!("{key} must be a string or null."),
-            )),
-        }
-    }
-
-    pub fn bool(&self, key: &str) -> Result<Option<bool>> {
-        match (self.fields.get(key), self.encoding) {
-            (None, _) => Ok(None),
-            (Some(Value::Bool(b)), Encoding::Json) => Ok(Some(*b)),
-            (Some(Value::String(s)), Encoding::Form) => parse_bool(key, s).map(Some),
-            (Some(_), _) => Err(Error::invalid(key, format!("{key} must be true or false."))),
-        }
-    }
-
-    /// A timestamp that may be set to null (`archived_at=` in a form).
-    pub fn nullable_timestamp(&self, key: &str) -> Result<Option<Option<i64>>> {
-        let bad = || {
-            Error::invalid(
-                key,
-                format!("{key} must be a Unix time in seconds, or null."),
-            )
-        };
-        let value = match (self.fields.get(key), self.encoding) {
-            (None, _) => return Ok(None),
-            (Some(Value::Null), _) => return Ok(Some(None)),
-            (Some(Value::String(s)), Encoding::Form) if s.is_empty() => return Ok(Some(None)),
-            (Some(Value::String(s)), Encoding::Form) => s.parse::<i64>().map_err(|_| bad())?,
-            // 553.0 is an integer too (JSON Schema agrees).
-            (Some(Value::Number(n)), Encoding::Json) => n
-                .as_i64()
-                .or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && f.abs() < 1e18)
-                        .map(|f| f as i64)
-                })
-                .ok_or_else(bad)?,
-            (Some(_), _) => return Err(bad()),
-        };
-        rules::timestamp(key, value).map_err(|m| Error::invalid(key, m))?;
-        Ok(Some(Some(value)))
-    }
-
-    /// A list of ids (`contacts[]=A&contacts[]=B`, or a JSON array). In a form a single value
-    /// is a list of one, and an empty value an empty list.
-    pub fn string_list(&self, key: &str, max_items: usize) -> Result<Option<Vec<String>>> {
-        let Some(value) = self.fields.get(key) else {
-            return Ok(None);
-        };
-        let list = string_list(key, value, self.encoding)?;
-        if list.len() > max_items {
-            return Err(Error::invalid(
-                key,
-                format!("{key} may hold at most {max_items} items."),
-            ));
-        }
-        Ok(Some(list))
-    }
-
-    /// `reactions`: a map from emoji name to a list of usernames (`reactions[EMOJI][]=NAME`).
-    pub fn string_list_map(&self, key: &str, max_keys: usize) -> Result<Option<NamedLists>> {
-        let Some(value) = self.fields.get(key) else {
-            return Ok(None);
-        };
-        let Value::Object(map) = value else {
-            return Err(Error::invalid(
-                key,
-                format!("{key} must map names to lists, e.g. {key}[thumbs_up][]=USERNAME."),
-            ));
-        };
-        if map.len() > max_keys {
-            return Err(Error::invalid(
-                key,
-                format!("{key} may name at most {max_keys} entries at once."),
-            ));
-        }
-        map.iter()
-            .map(|(name, list)| Ok((name.clone(), string_list(key, list, self.encoding)?)))
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
-    }
-}
-
-fn string_list(key: &str, value: &Value, encoding: Encoding) -> Result<Vec<String>> {
-    let bad = || Error::invalid(key, format!("{key} must be a list of strings."));
-    match (value, encoding) {
-        (Value::Array(items), _) => items
-            .iter()
-            .map(|item| match item {
-                Value::String(s) => Ok(s.clone()),
-                _ => Err(bad()),
-            })
-            .collect(),
-        (Value::String(s), Encoding::Form) if s.is_empty() => Ok(Vec::new()),
-        (Value::String(s), Encoding::Form) => Ok(vec![s.clone()]),
-        _ => Err(bad()),
+    /// The top-level attributes and how they were encoded (`input` reads them into a type).
+    pub fn into_parts(self) -> (Map<String, Value>, Encoding) {
+        (self.fields, self.encoding)
     }
 }
 
@@ -407,79 +290,6 @@ mod tests {
         Body::parse(Some("application/x-www-form-urlencoded"), body.as_bytes()).unwrap()
     }
 
-    fn json(body: &str) -> Body {
-        Body::parse(Some("application/json"), body.as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn form_brackets_as_curl_sends_them() {
-        let body = form("reactions[red_angry_face][]=KateMcCallister&is_muted=true&archived_at=");
-        assert_eq!(
-            body.string_list_map("reactions", 10).unwrap(),
-            Some(vec![(
-                "red_angry_face".into(),
-                vec!["KateMcCallister".into()]
-            )])
-        );
-        assert_eq!(body.bool("is_muted").unwrap(), Some(true));
-        assert_eq!(body.nullable_timestamp("archived_at").unwrap(), Some(None));
-    }
-
-    #[test]
-    fn percent_encoded_brackets() {
-        let body = form("attachments%5B%5D=a&attachments%5B%5D=b");
-        assert_eq!(
-            body.string_list("attachments", 10).unwrap(),
-            Some(vec!["a".into(), "b".into()])
-        );
-    }
-
-    #[test]
-    fn empty_form_reaction_list_means_remove() {
-        let body = form("reactions[smile]=");
-        assert_eq!(
-            body.string_list_map("reactions", 10).unwrap(),
-            Some(vec![("smile".into(), vec![])])
-        );
-    }
-
-    #[test]
-    fn json_types_are_strict() {
-        let body = json(r#"{"is_muted": "true", "archived_at": "5", "message": 7}"#);
-        assert_eq!(
-            body.bool("is_muted").unwrap_err().param.as_deref(),
-            Some("is_muted")
-        );
-        assert!(body.nullable_timestamp("archived_at").is_err());
-        assert!(body.string("message").is_err());
-        let body = json(r#"{"is_muted": false, "archived_at": null, "pinned_message_id": null}"#);
-        assert_eq!(body.bool("is_muted").unwrap(), Some(false));
-        assert_eq!(body.nullable_timestamp("archived_at").unwrap(), Some(None));
-        assert_eq!(
-            body.nullable_string("pinned_message_id").unwrap(),
-            Some(None)
-        );
-    }
-
-    #[test]
-    fn out_of_range_timestamps_are_refused() {
-        assert!(
-            form("archived_at=-1")
-                .nullable_timestamp("archived_at")
-                .is_err()
-        );
-        assert!(
-            form("archived_at=99999999999999999999")
-                .nullable_timestamp("archived_at")
-                .is_err()
-        );
-        assert!(
-            json(r#"{"archived_at": 1e300}"#)
-                .nullable_timestamp("archived_at")
-                .is_err()
-        );
-    }
-
     #[test]
     fn content_types() {
         let err = Body::parse(Some("text/plain"), b"x").unwrap_err();
@@ -508,7 +318,12 @@ mod tests {
         assert_eq!(err.kind, ErrorKind::BadRequest);
         assert_eq!(err.param.as_deref(), Some("a"));
         // As deep as an attribute can be, and one more.
-        assert!(form("reactions[a][b][]=x").string("message").is_ok());
+        assert!(
+            form("reactions[a][b][]=x")
+                .into_parts()
+                .0
+                .contains_key("reactions")
+        );
         assert!(
             Body::parse(
                 Some("application/x-www-form-urlencoded"),
@@ -525,18 +340,15 @@ mod tests {
 
     #[test]
     fn keys_that_name_no_attribute_are_ignored() {
-        let body = form("message=hi&%5B%C2%A0=x&=y&a%5Db=z&reactions%5Bsmile%5D%5B%5D=Kate&[x=1");
-        assert_eq!(body.string("message").unwrap().as_deref(), Some("hi"));
-        let reactions = body.string_list_map("reactions", 10).unwrap().unwrap();
-        assert_eq!(reactions.len(), 1);
-        assert_eq!(form("[=1&]=2").string("message").unwrap(), None);
-        assert_eq!(
-            form("=null&4=null&message=x")
-                .string("message")
-                .unwrap()
-                .as_deref(),
-            Some("x")
-        );
+        let (fields, _) =
+            form("message=hi&%5B%C2%A0=x&=y&a%5Db=z&reactions%5Bsmile%5D%5B%5D=Kate&[x=1")
+                .into_parts();
+        assert_eq!(fields["message"], "hi");
+        assert_eq!(fields["reactions"]["smile"], serde_json::json!(["Kate"]));
+        assert_eq!(fields.len(), 2);
+        assert!(form("[=1&]=2").into_parts().0.is_empty());
+        let (fields, _) = form("=null&4=null&message=x").into_parts();
+        assert_eq!(fields.len(), 1);
     }
 
     #[test]

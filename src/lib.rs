@@ -16,14 +16,19 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod idempotency;
+pub mod input;
 pub mod limits;
 pub mod log_limit;
 pub mod logging;
+pub mod manual;
+pub mod metrics;
 pub mod middleware;
 pub mod pagination;
+pub mod progress;
 pub mod ranges;
 pub mod rules;
 pub mod state;
+pub mod stats;
 
 pub use state::{AppState, Settings, build_state, sync_accounts};
 
@@ -34,12 +39,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// Worker threads; `None` is one per CPU core.
     pub workers: Option<usize>,
     /// Stop gracefully on SIGTERM / Ctrl-C (off in tests, where many servers share a process).
     pub handle_signals: bool,
+    /// Where to serve `/metrics` (`server.metrics_listen`); `None`: no metrics, and nothing
+    /// on the request path records them.
+    pub metrics_listener: Option<TcpListener>,
 }
 
 impl Default for RunOptions {
@@ -47,6 +55,7 @@ impl Default for RunOptions {
         RunOptions {
             workers: None,
             handle_signals: true,
+            metrics_listener: None,
         }
     }
 }
@@ -59,6 +68,17 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
     let state = web::Data::new(state);
     start_background_work(&state);
     let app_state = state.clone();
+    let metrics = options
+        .metrics_listener
+        .as_ref()
+        .map(|_| web::Data::new(metrics::Registry::default()));
+    if metrics.is_some() {
+        state.db.writer_stats().enable();
+    }
+    let routes = api::Routes {
+        openapi: web::Data::new(api::docs::OpenApiJson::new(&state.settings)),
+        metrics: metrics.clone(),
+    };
     let descriptors = connections::raise_descriptor_limit();
     let cap = connections::connection_cap(state.settings.max_connections, descriptors);
     if cap < state.settings.max_connections {
@@ -76,8 +96,13 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
             .app_data(app_state.clone())
             .wrap(actix_web::middleware::from_fn(idempotency::idempotency))
             .wrap(actix_web::middleware::from_fn(middleware::render_errors))
+            // Off, it is not in the chain: the request path pays nothing for metrics.
+            .wrap(actix_web::middleware::Condition::new(
+                routes.metrics.is_some(),
+                actix_web::middleware::from_fn(metrics::track),
+            ))
             .wrap(actix_web::middleware::from_fn(middleware::access_log))
-            .configure(api::configure)
+            .configure(|cfg| api::configure(cfg, &routes))
     })
     // A client gets this long to send its request head (slow-loris guard).
     .client_request_timeout(Duration::from_secs(10))
@@ -95,6 +120,15 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
         server = server.workers(workers);
     }
     let server = server.listen(listener)?.run();
+    let metrics_server = match (options.metrics_listener, metrics) {
+        (Some(listener), Some(registry)) => {
+            let metrics_server = metrics::serve(listener, state.clone(), registry)?;
+            let handle = metrics_server.handle();
+            actix_web::rt::spawn(metrics_server);
+            Some(handle)
+        }
+        _ => None,
+    };
     if options.handle_signals {
         actix_web::rt::spawn(reload_on_sighup(state.clone()));
         let handle = server.handle();
@@ -102,6 +136,9 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
             wait_for_stop_signal().await;
             log::info!("stopping: finishing requests in flight");
             stop_background_work(&state);
+            if let Some(metrics_server) = metrics_server {
+                metrics_server.stop(true).await;
+            }
             handle.stop(true).await;
         });
     }

@@ -1,6 +1,6 @@
 //! `protocol`: the command line (the subcommands live in `protocol::cli`).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,6 +50,23 @@ enum Command {
     /// Load the demo data of the Protocol docs (the McCallister family, with the docs' ids)
     /// into the configured database; what is already there is left as it is.
     SeedDemo,
+    /// Print a completion script for SHELL (e.g. `protocol completions bash >
+    /// /etc/bash_completion.d/protocol`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `protocol man > protocol.1 && man -l protocol.1`).
+    Man,
+}
+
+/// Writes to stdout; a closed pipe (`protocol man | head`) is not a failure worth a panic.
+fn print(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("cannot write: {e}")),
+        _ => Ok(()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -62,6 +79,12 @@ fn main() -> ExitCode {
         Command::CheckConfig => protocol::cli::check_config(&cli.config),
         Command::Backup { file } => protocol::cli::backup(&cli.config, &file),
         Command::SeedDemo => protocol::cli::seed_demo(&cli.config),
+        Command::Completions { shell } => {
+            print(&protocol::manual::completions(shell, Cli::command()))
+        }
+        Command::Man => protocol::manual::man_page(Cli::command())
+            .map_err(|e| format!("cannot make the man page: {e}"))
+            .and_then(|page| print(&page)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

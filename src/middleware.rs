@@ -4,8 +4,9 @@
 
 use crate::AppState;
 use crate::error::{Error, ErrorKind};
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
 use futures_util::FutureExt;
@@ -14,16 +15,28 @@ use std::panic::AssertUnwindSafe;
 /// App-wide, outermost: one log line per request (target `access`): method, path (never the
 /// query string, which may carry ids and cursors), status, duration and the account. Tokens
 /// never reach the log.
+///
+/// It also answers `HEAD` like `GET` without the body (RFC 9110 §9.3.2): the request goes on
+/// as a `GET`, and the response keeps its headers, `Content-Length` included, but sends no
+/// byte (nor reads the file or stream it would have sent). Here rather than in a layer of its
+/// own, which would cost every request an allocation.
 pub async fn access_log(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = std::time::Instant::now();
     let (method, path) = (req.method().clone(), req.path().to_owned());
-    let result = next
-        .call(req)
-        .await
-        .map(ServiceResponse::map_into_boxed_body);
+    let head = method == Method::HEAD;
+    if head {
+        req.head_mut().method = Method::GET;
+    }
+    let result = next.call(req).await.map(|response| {
+        if head {
+            response.map_body(|_, body| BoxBody::new(Headless(body.size())))
+        } else {
+            response.map_into_boxed_body()
+        }
+    });
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     match &result {
         Ok(response) => {
@@ -144,4 +157,22 @@ pub async fn method_not_allowed(
     );
     error.allow = Some(allow);
     Err(error)
+}
+
+/// The body of a `HEAD` response: the size the `GET` body has, and no bytes.
+struct Headless(BodySize);
+
+impl MessageBody for Headless {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        self.0
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        std::task::Poll::Ready(None)
+    }
 }

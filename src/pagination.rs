@@ -3,7 +3,10 @@
 
 use crate::error::{Error, Result};
 use crate::extract::Query;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
 use serde::Serialize;
+use std::future::{Ready, ready};
 use utoipa::{IntoParams, ToSchema};
 
 pub const DEFAULT_LIMIT: u32 = 10;
@@ -22,6 +25,40 @@ pub struct PageQuery {
     /// The page before this item (an id from the list); not with `starting_after`.
     #[param(pattern = r"^[A-Za-z0-9]{16}$")]
     pub ending_before: Option<String>,
+}
+
+/// A list's own query parameters, read into the type that documents them (`MessageQuery`, ...).
+pub trait Filters: Sized {
+    fn from_query(query: &Query) -> Result<Self>;
+}
+
+/// A list without filters.
+impl Filters for () {
+    fn from_query(_: &Query) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The extractor of a list request: its page (`PageQuery`, read as `PageParams`) and its
+/// filters, from one reading of the query string.
+pub struct Listing<F> {
+    pub page: PageParams,
+    pub filter: F,
+}
+
+impl<F: Filters> FromRequest for Listing<F> {
+    type Error = Error;
+    type Future = Ready<Result<Listing<F>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let query = Query::parse(req.query_string());
+        ready(PageParams::from_query(&query).and_then(|page| {
+            Ok(Listing {
+                page,
+                filter: F::from_query(&query)?,
+            })
+        }))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

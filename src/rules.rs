@@ -78,10 +78,12 @@ pub fn phone_number(value: &str) -> Rule {
 }
 
 pub fn url(param: &str, value: &str) -> Rule {
-    let scheme_ok = value.starts_with("https://") || value.starts_with("http://");
-    if !scheme_ok
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    if rest.is_none_or(str::is_empty)
         || value.chars().count() > MAX_URL_CHARS
-        || value.chars().any(|c| c.is_control() || c.is_whitespace())
+        || value.chars().any(|c| c.is_control() || is_space(c))
     {
         return Err(format!(
             "{param} must be an http:// or https:// URL of at most {MAX_URL_CHARS} characters."
@@ -92,7 +94,7 @@ pub fn url(param: &str, value: &str) -> Rule {
 
 /// A single line of text of at most `max` characters (names, descriptions).
 pub fn text(param: &str, value: &str, min: usize, max: usize) -> Rule {
-    let len = value.trim().chars().count();
+    let len = value.trim_matches(is_space).chars().count();
     if len < min || value.chars().count() > max {
         return Err(if min > 0 {
             format!("{param} must be {min} to {max} characters.")
@@ -134,20 +136,21 @@ pub fn timestamp(param: &str, value: i64) -> Rule {
 
 /// A filename given by `PUT /v1/attachments/:id`: a plain name, never a path.
 pub fn filename(value: &str) -> Rule {
-    if value.trim().is_empty() || value.chars().count() > MAX_FILENAME_CHARS {
+    if value.trim_matches(is_space).is_empty() || value.chars().count() > MAX_FILENAME_CHARS {
         return Err(format!(
             "filename must be 1 to {MAX_FILENAME_CHARS} characters."
         ));
     }
+    // Not `.` or `..` (nor any name of dots and spaces alone, which is as useless and simpler
+    // to state as a pattern).
     if value
         .chars()
         .any(|c| c.is_control() || is_invisible_control(c) || c == '/' || c == '\\')
-        || value == "."
-        || value == ".."
+        || value.chars().all(|c| c == '.' || is_space(c))
     {
         return Err(
             "filename must be a plain name: no slashes, backslashes, control characters or \
-             invisible text-direction characters."
+             invisible text-direction characters, not only dots."
                 .into(),
         );
     }
@@ -178,6 +181,56 @@ pub fn upload_filename(raw: &str) -> String {
     let keep = MAX_FILENAME_CHARS - extension.chars().count();
     clean.chars().take(keep).collect::<String>() + &extension
 }
+
+/// White space as JSON Schema's regular expressions (ECMA-262 `\s`) see it: Unicode's, and the
+/// byte order mark.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || c == '\u{feff}'
+}
+
+/// `is_invisible_control`'s characters of the Basic Multilingual Plane, inside a character class.
+macro_rules! invisible {
+    () => {
+        r"\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb"
+    };
+}
+
+// The rules above as ECMA-262 regular expressions, the kind JSON Schema and so the OpenAPI
+// document use (with `maxLength` for the lengths). `pattern_tests` checks that each pattern and
+// its function agree, character by character.
+
+pub const USERNAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+pub const PHONE_PATTERN: &str = r"^[0-9+\-(). ]*[0-9][0-9+\-(). ]*$";
+pub const URL_PATTERN: &str = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$";
+/// `text` with `min` 0: no control characters but line breaks and tabs.
+pub const TEXT_PATTERN: &str = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$";
+/// `text` with `min` 1: the same, and not blank.
+pub const NON_BLANK_TEXT_PATTERN: &str =
+    r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$";
+/// `name` with `min` 0: `TEXT_PATTERN` without the invisible and direction controls. (ECMA-262
+/// without its `u` flag cannot name characters past U+FFFF, so the tag characters U+E0000 to
+/// U+E007F that `is_invisible_control` also refuses are missing here: the one gap.)
+pub const NAME_PATTERN: &str = concat!(r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f", invisible!(), r"]*$");
+/// `name` with `min` 1.
+pub const NON_BLANK_NAME_PATTERN: &str = concat!(
+    r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f",
+    invisible!(),
+    r"]*[^\s\x00-\x1f\x7f-\x9f",
+    invisible!(),
+    r"][^\x00-\x08\x0b-\x1f\x7f-\x9f",
+    invisible!(),
+    r"]*$"
+);
+pub const EMOJI_PATTERN: &str = "^[a-z0-9_+-]{1,64}$";
+pub const FILENAME_PATTERN: &str = concat!(
+    r"^[^/\\\x00-\x1f\x7f-\x9f",
+    invisible!(),
+    r"]*[^\s./\\\x00-\x1f\x7f-\x9f",
+    invisible!(),
+    r"][^/\\\x00-\x1f\x7f-\x9f",
+    invisible!(),
+    r"]*$"
+);
 
 #[cfg(test)]
 mod tests {
@@ -254,5 +307,79 @@ mod tests {
         assert!(filename("a\0b").is_err());
         assert!(filename("..").is_err());
         assert!(filename(&"x".repeat(256)).is_err());
+    }
+}
+
+/// Each pattern against its rule, with a JSON Schema validator (the kind of engine the API's
+/// users' tools run), over the characters where such rules go wrong and the edge cases of each.
+#[cfg(test)]
+mod pattern_tests {
+    use super::*;
+
+    /// Controls, ASCII, Latin-1 and a little beyond, every white space character of Unicode,
+    /// the byte order mark, a letter of another script, an ideograph and an emoji.
+    fn characters() -> impl Iterator<Item = char> {
+        let spaces = [0x1680, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff].into_iter();
+        let invisible = [
+            0x034f, 0x061c, 0x115f, 0x1160, 0x17b4, 0x17b5, 0x180e, 0x3164, 0xffa0,
+        ];
+        (0u32..0x250)
+            .chain(0x2000..=0x2070)
+            .chain(spaces)
+            .chain(invisible)
+            .chain(0xfff8..=0xfffd)
+            .chain([0x0435, 0x4e2d, 0x1f600])
+            .filter_map(char::from_u32)
+    }
+
+    #[track_caller]
+    fn agree(pattern: &str, max_length: usize, valid: &str, rule: impl Fn(&str) -> Rule) {
+        let schema =
+            serde_json::json!({"type": "string", "pattern": pattern, "maxLength": max_length});
+        let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{e}"));
+        let matches = |value: &str| validator.is_valid(&serde_json::json!(value));
+        assert!(rule(valid).is_ok(), "{valid:?}");
+        let mut values = vec![
+            String::new(),
+            valid.to_owned(),
+            ".".into(),
+            "..".into(),
+            "...".into(),
+            valid.repeat(max_length),
+        ];
+        // At the length limit and just past it.
+        let last = valid.chars().last().unwrap_or('a').to_string();
+        for length in [max_length, max_length + 1] {
+            let pad = length.saturating_sub(valid.chars().count());
+            values.push(format!("{valid}{}", last.repeat(pad)));
+        }
+        for c in characters() {
+            values.extend([
+                c.to_string(),
+                format!("{valid}{c}"),
+                format!("{c}{valid}"),
+                format!("{c}{c}"),
+            ]);
+        }
+        for value in values {
+            assert_eq!(
+                matches(&value),
+                rule(&value).is_ok(),
+                "{pattern} and the rule disagree on {value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn patterns_agree_with_their_rules() {
+        agree(USERNAME_PATTERN, MAX_USERNAME_CHARS, "Kevin", username);
+        agree(PHONE_PATTERN, MAX_PHONE_CHARS, "1-800", phone_number);
+        agree(URL_PATTERN, MAX_URL_CHARS, "https://a", |v| url("u", v));
+        agree(TEXT_PATTERN, 128, "Mom", |v| text("t", v, 0, 128));
+        agree(NON_BLANK_TEXT_PATTERN, 128, "Mom", |v| text("t", v, 1, 128));
+        agree(NAME_PATTERN, 128, "Mom", |v| name("t", v, 0, 128));
+        agree(NON_BLANK_NAME_PATTERN, 128, "Mom", |v| name("t", v, 1, 128));
+        agree(EMOJI_PATTERN, MAX_EMOJI_CHARS, "smile", emoji);
+        agree(FILENAME_PATTERN, MAX_FILENAME_CHARS, "a.pdf", filename);
     }
 }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub idempotency: KeyLocks,
     webhooks: Mutex<Webhooks>,
+    /// Deliveries per webhook endpoint, for the metrics.
+    pub webhook_stats: webhooks::Stats,
     /// Set when the server stops: background workers end.
     pub stopping: Arc<AtomicBool>,
     /// The file the config came from, for reloads (None: built in code, as tests do).
@@ -107,7 +109,9 @@ impl AppState {
 
     /// Starts a delivery thread per configured endpoint.
     pub fn start_webhooks(&self) {
-        self.with_webhooks(|w| webhooks::start(&self.db, &w.configs, w.stop.clone()));
+        self.with_webhooks(|w| {
+            webhooks::start(&self.db, &w.configs, w.stop.clone(), &self.webhook_stats)
+        });
     }
 
     /// Stops the webhook workers (at shutdown, or before a reload replaces them).
@@ -143,7 +147,7 @@ impl AppState {
             w.stop.store(true, Ordering::Relaxed);
             w.configs = config.webhooks.clone();
             w.stop = Arc::new(AtomicBool::new(self.stopping.load(Ordering::Relaxed)));
-            webhooks::start(&self.db, &w.configs, w.stop.clone());
+            webhooks::start(&self.db, &w.configs, w.stop.clone(), &self.webhook_stats);
         });
         Ok(summary)
     }
@@ -232,6 +236,7 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
             configs: config.webhooks.clone(),
             stop: Arc::new(AtomicBool::new(false)),
         }),
+        webhook_stats: webhooks::Stats::default(),
         stopping: Arc::new(AtomicBool::new(false)),
         config_path: None,
         limits: Limits {

@@ -905,3 +905,460 @@ fn one_log_line_per_request_without_tokens() {
         "the query string stays out of the log"
     );
 }
+
+#[test]
+fn a_clean_stop_removes_the_wal_and_shm_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let config = write_config(
+        dir.path(),
+        &format!("listen = \"127.0.0.1:0\"\ndatabase = \"{}\"", db.display()),
+    );
+    let wal = dir.path().join("p.db-wal");
+    let shm = dir.path().join("p.db-shm");
+    let server = Server::start(&config, &[]);
+    let (status, body) = http(
+        &server.addr,
+        "POST",
+        "/v1/contacts",
+        Some("token-kevin"),
+        "username=FrankMcCallister&phone_number=1",
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(wal.exists() && shm.exists(), "WAL mode while running");
+    server.signal("TERM");
+    assert_eq!(server.wait(Duration::from_secs(35)).code(), Some(0));
+    assert!(!wal.exists(), "the -wal file stayed after a clean stop");
+    assert!(!shm.exists(), "the -shm file stayed after a clean stop");
+    // Everything is in the database file itself.
+    assert!(dump(&db).iter().any(|row| row.contains("FrankMcCallister")));
+}
+
+#[test]
+fn a_relative_database_is_found_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let config = write_config(&site, "listen = \"127.0.0.1:0\"\ndatabase = \"chat.db\"");
+
+    // check-config says where it is, from anywhere.
+    let check = run_cli(
+        &["--config", config.to_str().unwrap(), "check-config"],
+        &elsewhere,
+    );
+    assert!(check.status.success(), "{check:?}");
+    let said = String::from_utf8(check.stdout).unwrap();
+    let expected = site
+        .join("chat.db")
+        .canonicalize()
+        .unwrap_or(site.join("chat.db"));
+    assert!(
+        said.contains(&format!("database: {}", site.join("chat.db").display()))
+            || said.contains(&format!("database: {}", expected.display())),
+        "{said}"
+    );
+    assert!(said.contains("attachments: "), "{said}");
+
+    // The server, started from elsewhere, uses the file beside its config.
+    let mut command = Command::new(BIN);
+    command
+        .arg("--config")
+        .arg(&config)
+        .current_dir(&elsewhere)
+        .env_remove("PROTOCOL_DATABASE")
+        .env_remove("PROTOCOL_LISTEN")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Server {
+        child,
+        addr: line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap()
+            .to_owned(),
+    };
+    let (status, _) = http(
+        &server.addr,
+        "POST",
+        "/v1/contacts",
+        Some("token-kevin"),
+        "username=FrankMcCallister&phone_number=1",
+    );
+    assert_eq!(status, 201);
+    assert!(site.join("chat.db").exists());
+    assert!(!elsewhere.join("chat.db").exists());
+
+    // And so does a backup run from there (the copy lands where it is told, here relatively).
+    let backup = run_cli(
+        &["--config", config.to_str().unwrap(), "backup", "copy.db"],
+        &elsewhere,
+    );
+    assert!(backup.status.success(), "{backup:?}");
+    assert!(
+        dump(&elsewhere.join("copy.db"))
+            .iter()
+            .any(|row| row.contains("FrankMcCallister"))
+    );
+    server.signal("TERM");
+    server.wait(Duration::from_secs(35));
+}
+
+#[test]
+fn init_writes_a_config_only_its_owner_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(&["init", "site"], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let mode = std::fs::metadata(dir.path().join("site/protocol.toml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
+
+#[test]
+fn seed_demo_refuses_a_config_whose_accounts_cannot_see_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("real.db");
+    let config = dir.path().join("protocol.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndatabase = \"{}\"\n[[accounts]]\nusername = \"admin\"\n\
+             phone_number = \"1\"\ntoken = \"token-admin\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let out = run_cli(
+        &["--config", config.to_str().unwrap(), "seed-demo"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no token could see the demo data"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("KateMcCallister"), "{stderr}");
+    // Nothing was loaded (the database was not even made).
+    assert!(!db.exists() || !dump(&db).iter().any(|r| r.contains("SIuAFUNKdSYHZF2w")));
+}
+
+#[test]
+fn long_commands_say_how_long_they_took_and_stay_quiet_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let config = write_config(
+        dir.path(),
+        &format!("listen = \"127.0.0.1:0\"\ndatabase = \"{}\"", db.display()),
+    );
+    let config = config.to_str().unwrap();
+    let seeded = run_cli(&["--config", config, "seed-demo"], dir.path());
+    assert!(seeded.status.success(), "{seeded:?}");
+    assert!(seeded.stderr.is_empty(), "{seeded:?}");
+    let said = String::from_utf8(seeded.stdout).unwrap();
+    assert!(said.lines().next().unwrap().contains(" in "), "{said}");
+    let backup = run_cli(&["--config", config, "backup", "copy.db"], dir.path());
+    assert!(backup.status.success(), "{backup:?}");
+    assert!(backup.stderr.is_empty(), "{backup:?}");
+    let said = String::from_utf8(backup.stdout).unwrap();
+    assert!(said.contains("(1 attachment file(s)) in "), "{said}");
+
+    // On a terminal (script(1) gives the command one), a progress line shows and is erased.
+    let Some(script) = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("SKIPPED: the terminal half of this test, because script(1) is missing");
+        assert!(
+            std::env::var("PROTOCOL_CI").is_err(),
+            "script(1) is needed in CI"
+        );
+        return;
+    };
+    let command = format!("{BIN} --config {config} backup copy2.db");
+    let out = Command::new(script)
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env_remove("PROTOCOL_DATABASE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("backing up"), "{shown:?}");
+    assert!(shown.contains("\r\u{1b}[K"), "{shown:?}");
+    assert!(shown.contains(" in "), "{shown:?}");
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let subcommands = [
+        "serve",
+        "init",
+        "token",
+        "check-config",
+        "backup",
+        "seed-demo",
+    ];
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run_cli(&["completions", shell], dir.path());
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for sub in subcommands {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+        let file = dir.path().join(format!("protocol.{shell}"));
+        std::fs::write(&file, &script).unwrap();
+        // Each shell, where installed, checks the syntax without running anything.
+        if let Ok(status) = Command::new(shell).arg("-n").arg(&file).status() {
+            assert!(status.success(), "{shell} -n rejects the completion script");
+        } else if shell == "bash" {
+            panic!("bash is missing");
+        }
+    }
+    let bad = run_cli(&["completions", "tcsh"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+
+    let out = run_cli(&["man"], dir.path());
+    assert!(out.status.success(), "{out:?}");
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with(".ie") || page.starts_with(".TH"), "{page}");
+    assert!(page.contains(".TH protocol 1"), "{page}");
+    for section in [
+        ".SH NAME",
+        ".SH SYNOPSIS",
+        ".SH OPTIONS",
+        ".SH COMMANDS",
+        ".SH EXIT STATUS",
+    ] {
+        assert!(page.contains(section), "{section}");
+    }
+    for sub in subcommands {
+        assert!(
+            page.contains(&format!("\\fBprotocol {}\\fR", sub.replace('-', "\\-"))),
+            "{sub}"
+        );
+    }
+    let file = dir.path().join("protocol.1");
+    std::fs::write(&file, &page).unwrap();
+    // groff, where installed, renders it with every warning on and must have nothing to say.
+    match Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&file)
+        .output()
+    {
+        Ok(out) => {
+            assert!(out.status.success(), "{out:?}");
+            assert!(
+                out.stderr.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Err(_) => eprintln!("SKIPPED: rendering the man page, because groff is missing"),
+    }
+}
+
+/// A certificate authority and a certificate for 127.0.0.1 signed by it, made with the openssl
+/// command; `None` (said loudly) when it is missing.
+fn test_certificates(dir: &Path) -> Option<()> {
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map(|out| assert!(out.status.success(), "openssl {args:?}: {out:?}"))
+    };
+    let made = openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=protocol test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    if made.is_err() {
+        eprintln!("SKIPPED: the HTTPS webhook test, because the openssl command is missing");
+        assert!(
+            std::env::var("PROTOCOL_CI").is_err(),
+            "openssl is needed in CI"
+        );
+        return None;
+    }
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])
+    .unwrap();
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ])
+    .unwrap();
+    Some(())
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An HTTPS receiver (Python's http.server behind its ssl module) that writes each POST's
+/// body and signature into FOLDER/hook-N; (process, port).
+fn https_receiver(dir: &Path) -> (Killed, u16) {
+    let script = r#"
+import http.server, ssl, sys, itertools
+folder = sys.argv[1]
+count = itertools.count()
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open(f"{folder}/hook-{next(count)}", "w") as f:
+            f.write(self.headers.get("x-protocol-signature", "") + "\n" + body.decode())
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(f"{folder}/server.pem", f"{folder}/server.key")
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs the HTTPS receiver");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Killed(child), line.trim().parse().unwrap())
+}
+
+#[test]
+fn webhooks_are_delivered_over_https_to_a_certificate_the_system_trusts() {
+    let dir = tempfile::tempdir().unwrap();
+    if test_certificates(dir.path()).is_none() {
+        return;
+    }
+    let (_receiver, port) = https_receiver(dir.path());
+    let hooks = |name: &str| {
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase = \"{}\"\n\n[[webhooks]]\n\
+             url = \"https://127.0.0.1:{port}/hook\"\nsecret = \"s\"\nmax_attempts = 1\n",
+            dir.path().join(name).display()
+        )
+    };
+    let add_frank = |server: &Server| {
+        let (status, _) = http(
+            &server.addr,
+            "POST",
+            "/v1/contacts",
+            Some("token-kevin"),
+            "username=FrankMcCallister&phone_number=1",
+        );
+        assert_eq!(status, 201);
+    };
+    let delivered = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("hook-")
+            })
+            .count()
+    };
+
+    // Not trusted: the delivery fails certificate verification and is given up.
+    let log = dir.path().join("untrusted.log");
+    let config = write_config(dir.path(), &hooks("untrusted.db"));
+    let server = Server::start_logging(&config, &[("SSL_CERT_FILE", "/nonexistent")], Some(&log));
+    add_frank(&server);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap().contains("giving up") {
+        assert!(Instant::now() < deadline, "no failed delivery logged");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(delivered(), 0);
+    drop(server);
+
+    // Trusted through SSL_CERT_FILE (as an internal CA in the system store would be).
+    let config = write_config(dir.path(), &hooks("trusted.db"));
+    let ca = dir.path().join("ca.pem");
+    let server = Server::start(&config, &[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    add_frank(&server);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while delivered() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing was delivered over HTTPS"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first = std::fs::read_to_string(dir.path().join("hook-0")).unwrap();
+    let (signature, body) = first.split_once('\n').unwrap();
+    assert_eq!(signature.len(), 64, "{first}");
+    let event = json(body);
+    assert!(
+        event["type"].as_str().is_some() && event["payload"].is_object(),
+        "{body}"
+    );
+}

@@ -1,5 +1,6 @@
 //! Attachments: streamed multipart upload, the bytes with ranges, and the records.
 
+use super::schemas::Binary;
 use super::{check, created, ok};
 use crate::auth::Account;
 use crate::body_clock::BodyClock;
@@ -7,11 +8,11 @@ use crate::db::attachments::Attachment;
 use crate::db::{self, attachments::NewAttachment, ids::new_id};
 use crate::error::ErrorBody;
 use crate::error::{Error, ErrorKind, Result};
-use crate::extract::{Body, Query};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
+use crate::extract::Query;
+use crate::input::{Input, Request};
+use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::ranges::{self, Answer, Conditions, Validators};
-use crate::{AppState, rules};
+use crate::{AppState, Settings, rules};
 use actix_multipart::{Field, Multipart};
 use actix_web::body::SizedStream;
 use actix_web::http::header::{
@@ -40,10 +41,9 @@ const MAX_TEXT_FIELD: usize = 1024;
 pub async fn list_attachments(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, filter }: Listing<AttachmentQuery>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
-    let conversation = query.filter("conversation_id")?;
+    let conversation = filter.conversation_id;
     let base = state.settings.public_url.clone();
     let list = state
         .db
@@ -162,7 +162,7 @@ pub async fn create_attachment(
     get,
     path = "/v1/attachments/{id}",
     tag = "attachments",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "Nc6yKKMpcxiiFxp6")),
     responses((status = 200, description = "The attachment", body = Attachment)),
 )]
 pub async fn get_attachment(
@@ -185,8 +185,8 @@ pub async fn get_attachment(
     get,
     path = "/v1/attachments/{id}/content",
     tag = "attachments",
-    params(("id" = String, Path, description = "The object's id"), ("Range" = Option<String>, Header, description = "bytes=START-END (one range; several get the whole file)"), ("If-Range" = Option<String>, Header, description = "An ETag or Last-Modified date: the range only if the bytes still match")),
-    responses((status = 200, description = "The bytes, with the file's own Content-Type", content_type = "*/*", body = Vec<u8>), (status = 206, description = "The requested range", content_type = "*/*", body = Vec<u8>), (status = 416, description = "The range is outside the file", body = ErrorBody)),
+    params(("id" = String, Path, description = "The object's id", example = "Nc6yKKMpcxiiFxp6"), ("Range" = Option<String>, Header, description = "bytes=START-END (one range; several get the whole file)"), ("If-Range" = Option<String>, Header, description = "An ETag or Last-Modified date: the range only if the bytes still match")),
+    responses((status = 200, description = "The bytes, with the file's own Content-Type", content((Binary = "application/octet-stream"), (Binary = "*/*"))), (status = 206, description = "The requested range", content((Binary = "application/octet-stream"), (Binary = "*/*"))), (status = 416, description = "The range is outside the file", body = ErrorBody)),
 )]
 pub async fn get_attachment_content(
     state: web::Data<AppState>,
@@ -274,7 +274,7 @@ pub async fn get_attachment_content(
     put,
     path = "/v1/attachments/{id}",
     tag = "attachments",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "Nc6yKKMpcxiiFxp6")),
     request_body(content((UpdateAttachmentRequest = "application/json"), (UpdateAttachmentRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Renamed", body = Attachment), (status = 403, description = "Only the uploader may", body = ErrorBody)),
 )]
@@ -282,13 +282,11 @@ pub async fn update_attachment(
     state: web::Data<AppState>,
     account: Account,
     id: Id,
-    body: Body,
+    Input(body): Input<UpdateAttachmentRequest>,
 ) -> Result<HttpResponse> {
-    let filename = body.string("filename")?;
     let base = state.settings.public_url.clone();
-    let attachment = match filename {
+    let attachment = match body.filename {
         Some(filename) => {
-            check(rules::filename(&filename), "filename")?;
             state
                 .db
                 .write(move |tx| db::attachments::rename(tx, &account.id, &id, &filename, &base))
@@ -311,7 +309,7 @@ pub async fn update_attachment(
     delete,
     path = "/v1/attachments/{id}",
     tag = "attachments",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "Nc6yKKMpcxiiFxp6")),
     responses((status = 204, description = "Deleted with its bytes"), (status = 403, description = "Only the uploader may", body = ErrorBody)),
 )]
 pub async fn delete_attachment(
@@ -427,16 +425,20 @@ pub struct UploadRequest {
 }
 
 /// `PUT /v1/attachments/:id`
-#[derive(ToSchema)]
+#[derive(serde::Deserialize, ToSchema)]
+#[schema(example = json!({"filename": "invoice.pdf"}))]
 pub struct UpdateAttachmentRequest {
-    /// A plain name: no slashes or control characters, at most 255 characters.
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^/\\\x00-\x1f\x7f-\x9f]*[^\s/\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = super::schemas::filename)]
     pub filename: Option<String>,
+}
+
+impl Request for UpdateAttachmentRequest {
+    fn validate(&self, _: &Settings) -> Result<()> {
+        match &self.filename {
+            Some(name) => check(rules::filename(name), "filename"),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(IntoParams)]
@@ -446,4 +448,12 @@ pub struct AttachmentQuery {
     /// (An empty value is no filter.)
     #[param(pattern = r"^([A-Za-z0-9]{16})?$")]
     pub conversation_id: Option<String>,
+}
+
+impl Filters for AttachmentQuery {
+    fn from_query(query: &Query) -> Result<AttachmentQuery> {
+        Ok(AttachmentQuery {
+            conversation_id: query.filter("conversation_id")?,
+        })
+    }
 }

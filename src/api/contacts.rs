@@ -1,16 +1,16 @@
 //! Contacts: the caller's address book.
 
-use super::{check, created, ok};
+use super::{check, created, ok, schemas};
 use crate::auth::Account;
 use crate::db::contacts::Contact;
 use crate::db::{self, contacts::NewContact};
 use crate::error::ErrorBody;
 use crate::error::Result;
-use crate::extract::{Body, Query};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
-use crate::{AppState, rules};
+use crate::input::{Input, Request, nullable};
+use crate::pagination::{List, Listing, PageQuery};
+use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 type Id = web::Path<String>;
@@ -28,9 +28,8 @@ type Id = web::Path<String>;
 pub async fn list_contacts(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, .. }: Listing<()>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
     let list = state
         .db
         .read(move |c| db::contacts::list(c, &account.id, &page))
@@ -51,9 +50,14 @@ pub async fn list_contacts(
 pub async fn create_contact(
     state: web::Data<AppState>,
     account: Account,
-    body: Body,
+    Input(body): Input<NewContactRequest>,
 ) -> Result<HttpResponse> {
-    let new = new_contact(&body)?;
+    let new = NewContact {
+        username: body.username,
+        phone_number: body.phone_number,
+        avatar_url: body.avatar_url.flatten(),
+        display_name: body.display_name.flatten(),
+    };
     let contact = state
         .db
         .write(move |tx| db::contacts::create(tx, &account.id, &new, db::now()))
@@ -68,7 +72,7 @@ pub async fn create_contact(
     get,
     path = "/v1/contacts/{id}",
     tag = "contacts",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "WAz8eIbvDR60rouK")),
     responses((status = 200, description = "The contact", body = Contact)),
 )]
 pub async fn get_contact(
@@ -90,7 +94,7 @@ pub async fn get_contact(
     put,
     path = "/v1/contacts/{id}",
     tag = "contacts",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "WAz8eIbvDR60rouK")),
     request_body(content((UpdateContactRequest = "application/json"), (UpdateContactRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Updated", body = Contact)),
 )]
@@ -98,15 +102,9 @@ pub async fn update_contact(
     state: web::Data<AppState>,
     account: Account,
     id: Id,
-    body: Body,
+    Input(body): Input<UpdateContactRequest>,
 ) -> Result<HttpResponse> {
-    let display_name = body.nullable_string("display_name")?;
-    if let Some(Some(name)) = &display_name {
-        check(
-            rules::name("display_name", name, 0, rules::MAX_DISPLAY_NAME_CHARS),
-            "display_name",
-        )?;
-    }
+    let display_name = body.display_name;
     let contact = state
         .db
         .write(move |tx| {
@@ -128,7 +126,7 @@ pub async fn update_contact(
     delete,
     path = "/v1/contacts/{id}",
     tag = "contacts",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "WAz8eIbvDR60rouK")),
     responses((status = 204, description = "Removed from your address book")),
 )]
 pub async fn delete_contact(
@@ -143,51 +141,56 @@ pub async fn delete_contact(
     Ok(super::deleted(&state).await)
 }
 
-fn new_contact(body: &Body) -> Result<NewContact> {
-    let username = body.required_string("username")?;
-    check(rules::username(&username), "username")?;
-    let phone_number = body.required_string("phone_number")?;
-    check(rules::phone_number(&phone_number), "phone_number")?;
-    let avatar_url = body.nullable_string("avatar_url")?.flatten();
-    if let Some(url) = &avatar_url {
-        check(rules::url("avatar_url", url), "avatar_url")?;
-    }
-    let display_name = body.nullable_string("display_name")?.flatten();
-    if let Some(name) = &display_name {
-        check(
+fn check_display_name(name: Option<&Option<String>>) -> Result<()> {
+    match name {
+        Some(Some(name)) => check(
             rules::name("display_name", name, 0, rules::MAX_DISPLAY_NAME_CHARS),
             "display_name",
-        )?;
+        ),
+        _ => Ok(()),
     }
-    Ok(NewContact {
-        username,
-        phone_number,
-        avatar_url,
-        display_name,
-    })
 }
 
 /// `POST /v1/contacts`: adds a person to your address book (creating them if the server does
 /// not know the username).
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "FrankMcCallister", "phone_number": "1-800-759-3000"}))]
 pub struct NewContactRequest {
-    /// 1-64 letters, digits, `_`, `.`, `-`.
-    #[schema(pattern = r"^[\p{L}\p{N}_.\-]{1,64}$")]
+    #[schema(schema_with = schemas::username)]
     pub username: String,
-    /// Digits, spaces and `+-().`, at most 32 characters.
-    #[schema(pattern = r"^[0-9+\-(). ]*[0-9][0-9+\-(). ]*$", max_length = 32)]
+    #[schema(schema_with = schemas::phone_number)]
     pub phone_number: String,
-    #[schema(pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 2048)]
-    pub avatar_url: Option<String>,
-    /// Your name for them.
-    #[schema(max_length = 128, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
-    pub display_name: Option<String>,
+    /// Their picture, for people the server does not know yet.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::avatar_url_or_null)]
+    pub avatar_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::display_name_or_null)]
+    pub display_name: Option<Option<String>>,
+}
+
+impl Request for NewContactRequest {
+    fn validate(&self, _: &Settings) -> Result<()> {
+        check(rules::username(&self.username), "username")?;
+        check(rules::phone_number(&self.phone_number), "phone_number")?;
+        if let Some(Some(url)) = &self.avatar_url {
+            check(rules::url("avatar_url", url), "avatar_url")?;
+        }
+        check_display_name(self.display_name.as_ref())
+    }
 }
 
 /// `PUT /v1/contacts/:id`
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"display_name": "Mom"}))]
 pub struct UpdateContactRequest {
-    /// Your name for them; null (or an empty form value) clears it.
-    #[schema(max_length = 128, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
-    pub display_name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::display_name_or_null)]
+    pub display_name: Option<Option<String>>,
+}
+
+impl Request for UpdateContactRequest {
+    fn validate(&self, _: &Settings) -> Result<()> {
+        check_display_name(self.display_name.as_ref())
+    }
 }

@@ -1,7 +1,6 @@
 //! Conversations: direct and group, each seen from the caller.
 
-use super::{created, ok};
-use crate::AppState;
+use super::{check, created, ok, schemas};
 use crate::auth::Account;
 use crate::db::conversations::Conversation;
 use crate::db::{
@@ -9,10 +8,14 @@ use crate::db::{
     conversations::Target,
 };
 use crate::error::{Error, Result};
-use crate::extract::{Body, Query};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
+use crate::extract::Query;
+use crate::input::{Input, Request, nullable};
+use crate::pagination::{Filters, List, Listing, PageQuery};
+use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
@@ -30,14 +33,13 @@ type Id = web::Path<String>;
 pub async fn list_conversations(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, filter }: Listing<ConversationQuery>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
     let filter = ConversationFilter {
-        muted: query.bool("muted")?,
-        archived: query.bool("archived")?,
-        pinned: query.bool("pinned")?,
-        group_id: query.filter("group_id")?,
+        muted: filter.muted,
+        archived: filter.archived,
+        pinned: filter.pinned,
+        group_id: filter.group_id,
     };
     let list = state
         .db
@@ -59,18 +61,9 @@ pub async fn list_conversations(
 pub async fn create_conversation(
     state: web::Data<AppState>,
     account: Account,
-    body: Body,
+    Input(body): Input<NewConversationRequest>,
 ) -> Result<HttpResponse> {
-    let target = match (body.string("contact_id")?, body.string("group_id")?) {
-        (Some(contact), None) => Target::Contact(contact),
-        (None, Some(group)) => Target::Group(group),
-        _ => {
-            return Err(Error::invalid(
-                "contact_id",
-                "Give exactly one of contact_id and group_id.",
-            ));
-        }
-    };
+    let target = body.target()?;
     let (conversation, was_created) = state
         .db
         .write(move |tx| db::conversations::create(tx, &account.id, &target, db::now()))
@@ -89,7 +82,7 @@ pub async fn create_conversation(
     get,
     path = "/v1/conversations/{id}",
     tag = "conversations",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "xgQQXg3hrtjh7AvZ")),
     responses((status = 200, description = "The conversation, now opened: its messages from others are read", body = Conversation)),
 )]
 pub async fn get_conversation(
@@ -112,7 +105,7 @@ pub async fn get_conversation(
     put,
     path = "/v1/conversations/{id}",
     tag = "conversations",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "xgQQXg3hrtjh7AvZ")),
     request_body(content((UpdateConversationRequest = "application/json"), (UpdateConversationRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Updated", body = Conversation)),
 )]
@@ -120,13 +113,13 @@ pub async fn update_conversation(
     state: web::Data<AppState>,
     account: Account,
     id: Id,
-    body: Body,
+    Input(body): Input<UpdateConversationRequest>,
 ) -> Result<HttpResponse> {
     let changes = ConversationChanges {
-        pinned_message_id: body.nullable_string("pinned_message_id")?,
-        is_pinned: body.bool("is_pinned")?,
-        is_muted: body.bool("is_muted")?,
-        archived_at: body.nullable_timestamp("archived_at")?,
+        pinned_message_id: body.pinned_message_id,
+        is_pinned: body.is_pinned,
+        is_muted: body.is_muted,
+        archived_at: body.archived_at,
     };
     let conversation = state
         .db
@@ -142,7 +135,7 @@ pub async fn update_conversation(
     delete,
     path = "/v1/conversations/{id}",
     tag = "conversations",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "xgQQXg3hrtjh7AvZ")),
     responses((status = 204, description = "Removed from your view")),
 )]
 pub async fn delete_conversation(
@@ -157,37 +150,89 @@ pub async fn delete_conversation(
     Ok(super::deleted(&state).await)
 }
 
-/// `POST /v1/conversations`: exactly one of `contact_id` and `group_id` (documentation only:
-/// the handler reads the body itself).
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum NewConversationRequest {
-    /// One of your contacts: their direct conversation with you.
-    WithContact {
-        #[schema(pattern = r"^[A-Za-z0-9]{16}$")]
-        contact_id: String,
-    },
-    /// A group you are in: its conversation.
-    WithGroup {
-        #[schema(pattern = r"^[A-Za-z0-9]{16}$")]
-        group_id: String,
-    },
+/// `POST /v1/conversations`: exactly one of `contact_id` and `group_id`.
+#[derive(Deserialize)]
+pub struct NewConversationRequest {
+    pub contact_id: Option<String>,
+    pub group_id: Option<String>,
 }
 
-/// `PUT /v1/conversations/:id`: every attribute optional.
-#[derive(ToSchema)]
+impl NewConversationRequest {
+    fn target(&self) -> Result<Target> {
+        match (&self.contact_id, &self.group_id) {
+            (Some(contact), None) => Ok(Target::Contact(contact.clone())),
+            (None, Some(group)) => Ok(Target::Group(group.clone())),
+            _ => Err(Error::invalid(
+                "contact_id",
+                "Give exactly one of contact_id and group_id.",
+            )),
+        }
+    }
+}
+
+impl Request for NewConversationRequest {
+    fn validate(&self, _: &Settings) -> Result<()> {
+        self.target().map(drop)
+    }
+}
+
+/// Its schema says "exactly one" the JSON Schema way: one of two objects, each requiring its
+/// attribute; a body with both matches both alternatives, so it matches no `oneOf`.
+impl utoipa::PartialSchema for NewConversationRequest {
+    fn schema() -> RefOr<Schema> {
+        let with = |name: &str, title: &str, description: &str, example: &str| {
+            ObjectBuilder::new()
+                .title(Some(title))
+                .property(name, Ref::from_schema_name("ObjectId"))
+                .required(name)
+                .description(Some(description))
+                .examples([serde_json::json!({ name: example })])
+        };
+        OneOfBuilder::new()
+            .item(with(
+                "contact_id",
+                "NewConversationWithContact",
+                "One of your contacts: your direct conversation with them.",
+                "WAz8eIbvDR60rouK",
+            ))
+            .item(with(
+                "group_id",
+                "NewConversationWithGroup",
+                "A group you are in: its conversation.",
+                "L7cGNIBKZiNJ6wqF",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for NewConversationRequest {}
+
+/// `PUT /v1/conversations/:id`: every attribute optional; the settings are yours alone, but
+/// the pinned message is shared by everyone in the conversation.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"is_muted": true}))]
 pub struct UpdateConversationRequest {
-    /// A message of this conversation (shared by everyone in it); null unpins.
-    #[schema(pattern = r"^[A-Za-z0-9]{16}$")]
-    pub pinned_message_id: Option<String>,
-    #[schema(schema_with = super::openapi::form_bool)]
+    /// A message of this conversation; null unpins.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::object_id_or_null)]
+    pub pinned_message_id: Option<Option<String>>,
+    #[schema(nullable = false)]
     pub is_pinned: Option<bool>,
-    #[schema(schema_with = super::openapi::form_bool)]
+    #[schema(nullable = false)]
     pub is_muted: Option<bool>,
-    /// Unix seconds; null unarchives.
-    #[schema(minimum = 0, maximum = 253402300799_i64)]
-    pub archived_at: Option<i64>,
+    /// When you archived it; null unarchives.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::timestamp_or_null)]
+    pub archived_at: Option<Option<i64>>,
+}
+
+impl Request for UpdateConversationRequest {
+    fn validate(&self, _: &Settings) -> Result<()> {
+        if let Some(Some(at)) = self.archived_at {
+            check(rules::timestamp("archived_at", at), "archived_at")?;
+        }
+        Ok(())
+    }
 }
 
 /// List filters: `true` only those, `false` only those not, absent: all.
@@ -201,4 +246,15 @@ pub struct ConversationQuery {
     /// (An empty value is no filter.)
     #[param(pattern = r"^([A-Za-z0-9]{16})?$")]
     pub group_id: Option<String>,
+}
+
+impl Filters for ConversationQuery {
+    fn from_query(query: &Query) -> Result<ConversationQuery> {
+        Ok(ConversationQuery {
+            muted: query.bool("muted")?,
+            archived: query.bool("archived")?,
+            pinned: query.bool("pinned")?,
+            group_id: query.filter("group_id")?,
+        })
+    }
 }

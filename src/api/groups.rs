@@ -1,17 +1,18 @@
 //! Groups: owned by their creator, seen by their members.
 
-use super::{check, created, ok};
+use super::{check, check_count, created, ok, schemas};
 use crate::auth::Account;
 use crate::db::contacts::Contact;
 use crate::db::groups::Group;
 use crate::db::{self, groups::GroupChanges, groups::NewGroup};
 use crate::error::ErrorBody;
 use crate::error::Result;
-use crate::extract::{Body, Query};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
-use crate::{AppState, rules};
+use crate::extract::Query;
+use crate::input::{Input, Request, nullable};
+use crate::pagination::{Filters, List, Listing, PageQuery};
+use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
@@ -29,10 +30,9 @@ type Id = web::Path<String>;
 pub async fn list_groups(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, filter }: Listing<GroupQuery>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
-    let archived = query.bool("archived")?;
+    let archived = filter.archived;
     let list = state
         .db
         .read(move |c| db::groups::list(c, &account.id, archived, &page))
@@ -53,17 +53,13 @@ pub async fn list_groups(
 pub async fn create_group(
     state: web::Data<AppState>,
     account: Account,
-    body: Body,
+    Input(body): Input<NewGroupRequest>,
 ) -> Result<HttpResponse> {
-    let name = body.required_string("name")?;
-    check_name(&name)?;
     let new = NewGroup {
-        name,
-        description: checked_description(&body)?.flatten(),
-        avatar_url: checked_avatar_url(&body)?.flatten(),
-        contacts: body
-            .string_list("contacts", state.settings.max_group_members)?
-            .unwrap_or_default(),
+        name: body.name,
+        description: body.description.flatten(),
+        avatar_url: body.avatar_url.flatten(),
+        contacts: body.contacts.unwrap_or_default(),
     };
     let max = state.settings.max_group_members;
     let group = state
@@ -80,7 +76,7 @@ pub async fn create_group(
     get,
     path = "/v1/groups/{id}",
     tag = "groups",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "L7cGNIBKZiNJ6wqF")),
     responses((status = 200, description = "The group", body = Group)),
 )]
 pub async fn get_group(
@@ -102,7 +98,7 @@ pub async fn get_group(
     put,
     path = "/v1/groups/{id}",
     tag = "groups",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "L7cGNIBKZiNJ6wqF")),
     request_body(content((UpdateGroupRequest = "application/json"), (UpdateGroupRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Updated", body = Group), (status = 403, description = "Only the owner may", body = ErrorBody)),
 )]
@@ -110,18 +106,14 @@ pub async fn update_group(
     state: web::Data<AppState>,
     account: Account,
     id: Id,
-    body: Body,
+    Input(body): Input<UpdateGroupRequest>,
 ) -> Result<HttpResponse> {
-    let name = body.string("name")?;
-    if let Some(name) = &name {
-        check_name(name)?;
-    }
     let changes = GroupChanges {
-        name,
-        description: checked_description(&body)?,
-        avatar_url: checked_avatar_url(&body)?,
-        contacts: body.string_list("contacts", state.settings.max_group_members)?,
-        archived_at: body.nullable_timestamp("archived_at")?,
+        name: body.name,
+        description: body.description,
+        avatar_url: body.avatar_url,
+        contacts: body.contacts,
+        archived_at: body.archived_at,
     };
     let max = state.settings.max_group_members;
     let group = state
@@ -138,7 +130,7 @@ pub async fn update_group(
     delete,
     path = "/v1/groups/{id}",
     tag = "groups",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "L7cGNIBKZiNJ6wqF")),
     responses((status = 204, description = "Deleted with its conversation"), (status = 403, description = "Only the owner may", body = ErrorBody)),
 )]
 pub async fn delete_group(
@@ -161,16 +153,15 @@ pub async fn delete_group(
     get,
     path = "/v1/groups/{id}/contacts",
     tag = "groups",
-    params(("id" = String, Path, description = "The group's id"), PageQuery),
+    params(("id" = String, Path, description = "The group's id", example = "L7cGNIBKZiNJ6wqF"), PageQuery),
     responses((status = 200, description = "Members, the newest first", body = List<Contact>)),
 )]
 pub async fn list_group_contacts(
     state: web::Data<AppState>,
     account: Account,
     id: Id,
-    query: Query,
+    Listing { page, .. }: Listing<()>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
     let list = state
         .db
         .read(move |c| db::groups::list_members(c, &account.id, &id, &page))
@@ -187,7 +178,7 @@ pub async fn list_group_contacts(
     post,
     path = "/v1/groups/{id}/contacts",
     tag = "groups",
-    params(("id" = String, Path, description = "The group's id")),
+    params(("id" = String, Path, description = "The group's id", example = "L7cGNIBKZiNJ6wqF")),
     request_body(content((AddGroupContactsRequest = "application/json"), (AddGroupContactsRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "The members added", body = List<Contact>), (status = 403, description = "Only the owner may", body = ErrorBody)),
 )]
@@ -195,12 +186,10 @@ pub async fn add_group_contacts(
     state: web::Data<AppState>,
     account: Account,
     id: Id,
-    body: Body,
+    Input(body): Input<AddGroupContactsRequest>,
 ) -> Result<HttpResponse> {
     let max = state.settings.max_group_members;
-    let contacts = body.string_list("contacts", max)?.ok_or_else(|| {
-        crate::error::Error::invalid("contacts", "contacts is required: the contact ids to add.")
-    })?;
+    let contacts = body.contacts;
     let added = state
         .db
         .write(move |tx| db::groups::add_members(tx, &account.id, &id, &contacts, max))
@@ -218,8 +207,8 @@ pub async fn add_group_contacts(
     delete,
     path = "/v1/groups/{id}/contacts/{contact_id}",
     tag = "groups",
-    params(("id" = String, Path, description = "The group's id"), ("contact_id" = String, Path, description = "The member's contact id")),
-    responses((status = 204, description = "No longer a member"), (status = 403, description = "Only the owner may", body = ErrorBody)),
+    params(("id" = String, Path, description = "The group's id", example = "L7cGNIBKZiNJ6wqF"), ("contact_id" = String, Path, description = "The member's contact id")),
+    responses((status = 204, description = "No longer a member"), (status = 403, description = "Only the owner may", body = ErrorBody), (status = 409, description = "The owner stays in the group (delete the group instead)", body = ErrorBody)),
 )]
 pub async fn delete_group_contact(
     state: web::Data<AppState>,
@@ -234,81 +223,123 @@ pub async fn delete_group_contact(
     Ok(super::deleted(&state).await)
 }
 
-fn check_name(name: &str) -> Result<()> {
-    check(
-        rules::name("name", name, 1, rules::MAX_GROUP_NAME_CHARS),
-        "name",
-    )
-}
-
-fn checked_description(body: &Body) -> Result<Option<Option<String>>> {
-    let description = body.nullable_string("description")?;
-    if let Some(Some(text)) = &description {
+/// What a new group and a change to one share. The member list's limit is the config's
+/// `max_group_members`.
+fn check_group(
+    name: Option<&str>,
+    description: Option<&Option<String>>,
+    avatar_url: Option<&Option<String>>,
+    contacts: Option<&[String]>,
+    settings: &Settings,
+) -> Result<()> {
+    if let Some(name) = name {
+        check(
+            rules::name("name", name, 1, rules::MAX_GROUP_NAME_CHARS),
+            "name",
+        )?;
+    }
+    if let Some(Some(text)) = description {
         check(
             rules::text("description", text, 0, rules::MAX_DESCRIPTION_CHARS),
             "description",
         )?;
     }
-    Ok(description)
-}
-
-fn checked_avatar_url(body: &Body) -> Result<Option<Option<String>>> {
-    let url = body.nullable_string("avatar_url")?;
-    if let Some(Some(url)) = &url {
+    if let Some(Some(url)) = avatar_url {
         check(rules::url("avatar_url", url), "avatar_url")?;
     }
-    Ok(url)
+    check_count("contacts", contacts, settings.max_group_members)
 }
 
 /// `POST /v1/groups`
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Plaza Hotel", "contacts": ["WAz8eIbvDR60rouK"]}))]
 pub struct NewGroupRequest {
-    /// 1-128 characters, not blank.
-    #[schema(
-        max_length = 128,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = schemas::group_name)]
     pub name: String,
-    #[schema(max_length = 2048, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
-    pub description: Option<String>,
-    #[schema(pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 2048)]
-    pub avatar_url: Option<String>,
-    /// Contact ids from your address book (`contacts[]=ID`).
-    #[schema(nullable = false, max_items = 10000, value_type = Option<Vec<super::openapi::ObjectId>>)]
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::description_or_null)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::avatar_url_or_null)]
+    pub avatar_url: Option<Option<String>>,
+    #[schema(schema_with = schemas::member_ids)]
     pub contacts: Option<Vec<String>>,
+}
+
+impl Request for NewGroupRequest {
+    fn validate(&self, settings: &Settings) -> Result<()> {
+        check_group(
+            Some(&self.name),
+            self.description.as_ref(),
+            self.avatar_url.as_ref(),
+            self.contacts.as_deref(),
+            settings,
+        )
+    }
 }
 
 /// `PUT /v1/groups/:id`: the owner only.
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"description": "Room 411"}))]
 pub struct UpdateGroupRequest {
-    #[schema(
-        nullable = false,
-        max_length = 128,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(schema_with = schemas::group_name)]
     pub name: Option<String>,
-    #[schema(max_length = 2048, pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")]
-    pub description: Option<String>,
-    #[schema(pattern = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$", max_length = 2048)]
-    pub avatar_url: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::description_or_null)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::avatar_url_or_null)]
+    pub avatar_url: Option<Option<String>>,
     /// The full new member list; the owner stays.
-    #[schema(nullable = false, max_items = 10000, value_type = Option<Vec<super::openapi::ObjectId>>)]
+    #[schema(schema_with = schemas::member_ids)]
     pub contacts: Option<Vec<String>>,
-    /// Unix seconds; null unarchives.
-    #[schema(minimum = 0, maximum = 253402300799_i64)]
-    pub archived_at: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(schema_with = schemas::timestamp_or_null)]
+    pub archived_at: Option<Option<i64>>,
+}
+
+impl Request for UpdateGroupRequest {
+    fn validate(&self, settings: &Settings) -> Result<()> {
+        check_group(
+            self.name.as_deref(),
+            self.description.as_ref(),
+            self.avatar_url.as_ref(),
+            self.contacts.as_deref(),
+            settings,
+        )?;
+        if let Some(Some(at)) = self.archived_at {
+            check(rules::timestamp("archived_at", at), "archived_at")?;
+        }
+        Ok(())
+    }
 }
 
 /// `POST /v1/groups/:id/contacts`
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"contacts": ["WAz8eIbvDR60rouK"]}))]
 pub struct AddGroupContactsRequest {
-    /// Contact ids from your address book (`contacts[]=ID`).
-    #[schema(max_items = 10000, value_type = Vec<super::openapi::ObjectId>)]
+    /// The members to add; those already in are skipped.
+    #[schema(schema_with = schemas::member_ids_required)]
     pub contacts: Vec<String>,
+}
+
+impl Request for AddGroupContactsRequest {
+    fn validate(&self, settings: &Settings) -> Result<()> {
+        check_count("contacts", Some(&self.contacts), settings.max_group_members)
+    }
 }
 
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GroupQuery {
+    /// `true`: only archived groups; `false`: only the others.
     pub archived: Option<bool>,
+}
+
+impl Filters for GroupQuery {
+    fn from_query(query: &Query) -> Result<GroupQuery> {
+        Ok(GroupQuery {
+            archived: query.bool("archived")?,
+        })
+    }
 }

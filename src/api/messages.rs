@@ -1,23 +1,24 @@
 //! Messages, with reactions.
 
-use super::{check, created, ok};
+use super::{check, check_count, created, ok, schemas};
 use crate::auth::Account;
 use crate::db::attachments::MAX_PER_MESSAGE;
 use crate::db::messages::Message;
 use crate::db::{self, messages::MessageChanges, messages::NewMessage};
 use crate::error::ErrorBody;
 use crate::error::{Error, Result};
-use crate::extract::{Body, Query};
-use crate::pagination::PageParams;
-use crate::pagination::{List, PageQuery};
+use crate::extract::Query;
+use crate::input::{Input, NamedLists, Request};
+use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
 
 /// Emoji entries one request may change.
-const MAX_REACTIONS_PER_REQUEST: usize = 32;
+pub const MAX_REACTIONS_PER_REQUEST: usize = 32;
 
 /// List all messages
 ///
@@ -32,10 +33,9 @@ const MAX_REACTIONS_PER_REQUEST: usize = 32;
 pub async fn list_messages(
     state: web::Data<AppState>,
     account: Account,
-    query: Query,
+    Listing { page, filter }: Listing<MessageQuery>,
 ) -> Result<HttpResponse> {
-    let page = PageParams::from_query(&query)?;
-    let conversation = query.filter("conversation_id")?;
+    let conversation = filter.conversation_id;
     let base = state.settings.public_url.clone();
     let list = state
         .db
@@ -57,14 +57,12 @@ pub async fn list_messages(
 pub async fn create_message(
     state: web::Data<AppState>,
     account: Account,
-    body: Body,
+    Input(body): Input<NewMessageRequest>,
 ) -> Result<HttpResponse> {
     let new = NewMessage {
-        conversation_id: body.required_string("conversation_id")?,
-        message: message_text(&body.required_string("message")?, &state.settings)?,
-        attachments: body
-            .string_list("attachments", MAX_PER_MESSAGE)?
-            .unwrap_or_default(),
+        conversation_id: body.conversation_id,
+        message: body.message,
+        attachments: body.attachments.unwrap_or_default(),
     };
     let base = state.settings.public_url.clone();
     let message = state
@@ -81,7 +79,7 @@ pub async fn create_message(
     get,
     path = "/v1/messages/{id}",
     tag = "messages",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "SIuAFUNKdSYHZF2w")),
     responses((status = 200, description = "The message", body = Message)),
 )]
 pub async fn get_message(
@@ -104,7 +102,7 @@ pub async fn get_message(
     put,
     path = "/v1/messages/{id}",
     tag = "messages",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "SIuAFUNKdSYHZF2w")),
     request_body(content((UpdateMessageRequest = "application/json"), (UpdateMessageRequest = "application/x-www-form-urlencoded"))),
     responses((status = 200, description = "Updated", body = Message), (status = 403, description = "Not yours to edit, or a reaction not as yourself", body = ErrorBody)),
 )]
@@ -112,20 +110,12 @@ pub async fn update_message(
     state: web::Data<AppState>,
     account: Account,
     id: Id,
-    body: Body,
+    Input(body): Input<UpdateMessageRequest>,
 ) -> Result<HttpResponse> {
-    let message = body
-        .string("message")?
-        .map(|text| message_text(&text, &state.settings))
-        .transpose()?;
-    let reactions = body.string_list_map("reactions", MAX_REACTIONS_PER_REQUEST)?;
-    for (emoji, _) in reactions.iter().flatten() {
-        check(rules::emoji(emoji), "reactions")?;
-    }
     let changes = MessageChanges {
-        message,
-        attachments: body.string_list("attachments", MAX_PER_MESSAGE)?,
-        reactions,
+        message: body.message,
+        attachments: body.attachments,
+        reactions: body.reactions.map(|r| r.0),
     };
     let base = state.settings.public_url.clone();
     let message = state
@@ -142,7 +132,7 @@ pub async fn update_message(
     delete,
     path = "/v1/messages/{id}",
     tag = "messages",
-    params(("id" = String, Path, description = "The object's id")),
+    params(("id" = String, Path, description = "The object's id", example = "SIuAFUNKdSYHZF2w")),
     responses((status = 204, description = "Deleted for everyone"), (status = 403, description = "Not your message", body = ErrorBody)),
 )]
 pub async fn delete_message(
@@ -160,7 +150,7 @@ pub async fn delete_message(
 
 /// Message text: not blank, within the configured length, no control characters but line
 /// breaks and tabs.
-fn message_text(text: &str, settings: &Settings) -> Result<String> {
+fn check_message_text(text: &str, settings: &Settings) -> Result<()> {
     let max = settings.max_message_chars;
     if text.trim().is_empty() {
         return Err(Error::invalid("message", "message must not be empty."));
@@ -171,44 +161,67 @@ fn message_text(text: &str, settings: &Settings) -> Result<String> {
             format!("message must be at most {max} characters."),
         ));
     }
-    check(rules::text("message", text, 1, max), "message")?;
-    Ok(text.to_owned())
+    check(rules::text("message", text, 1, max), "message")
 }
 
 /// `POST /v1/messages`
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"conversation_id": "xgQQXg3hrtjh7AvZ", "message": "Stay put, Kevin."}))]
 pub struct NewMessageRequest {
-    #[schema(pattern = r"^[A-Za-z0-9]{16}$")]
+    /// A conversation you are in.
+    #[schema(schema_with = schemas::object_id)]
     pub conversation_id: String,
-    /// Not blank; at most `max_message_chars` characters (16,384 by default); no control
-    /// characters but line breaks and tabs.
-    #[schema(
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$",
-        max_length = 16384
-    )]
+    #[schema(schema_with = schemas::message_text)]
     pub message: String,
-    /// Ids of attachments you uploaded that belong to no message yet (`attachments[]=ID`).
-    #[schema(nullable = false, max_items = 32, value_type = Option<Vec<super::openapi::ObjectId>>)]
+    /// Uploads of yours that belong to no message yet.
+    #[schema(schema_with = schemas::attachment_ids)]
     pub attachments: Option<Vec<String>>,
 }
 
+impl Request for NewMessageRequest {
+    fn validate(&self, settings: &Settings) -> Result<()> {
+        check_message_text(&self.message, settings)?;
+        check_count("attachments", self.attachments.as_deref(), MAX_PER_MESSAGE)
+    }
+}
+
 /// `PUT /v1/messages/:id`
-#[derive(ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"reactions": {"red_angry_face": ["KateMcCallister"]}}))]
 pub struct UpdateMessageRequest {
-    /// The sender only.
-    #[schema(
-        nullable = false,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$",
-        max_length = 16384
-    )]
+    /// The new text (the sender only).
+    #[schema(schema_with = schemas::message_text)]
     pub message: Option<String>,
-    /// The full new list (the sender only).
-    #[schema(nullable = false, max_items = 32, value_type = Option<Vec<super::openapi::ObjectId>>)]
+    /// The full new list of attachments (the sender only); those left out go back to being
+    /// unlinked uploads.
+    #[schema(schema_with = schemas::attachment_ids)]
     pub attachments: Option<Vec<String>>,
-    /// `{"EMOJI": ["YOUR_USERNAME"]}` adds your reaction, `{"EMOJI": []}` removes it
-    /// (`reactions[EMOJI][]=USERNAME` in a form).
-    #[schema(nullable = false, value_type = Option<HashMap<String, Vec<String>>>)]
-    pub reactions: Option<()>,
+    /// Your own reactions: name yourself to add one, give an empty list to remove it.
+    #[schema(schema_with = schemas::reactions)]
+    pub reactions: Option<NamedLists>,
+}
+
+impl Request for UpdateMessageRequest {
+    fn validate(&self, settings: &Settings) -> Result<()> {
+        if let Some(text) = &self.message {
+            check_message_text(text, settings)?;
+        }
+        check_count("attachments", self.attachments.as_deref(), MAX_PER_MESSAGE)?;
+        if let Some(reactions) = &self.reactions {
+            if reactions.0.len() > MAX_REACTIONS_PER_REQUEST {
+                return Err(Error::invalid(
+                    "reactions",
+                    format!(
+                        "reactions may name at most {MAX_REACTIONS_PER_REQUEST} entries at once."
+                    ),
+                ));
+            }
+            for (emoji, _) in &reactions.0 {
+                check(rules::emoji(emoji), "reactions")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(IntoParams)]
@@ -218,4 +231,12 @@ pub struct MessageQuery {
     /// (An empty value is no filter.)
     #[param(pattern = r"^([A-Za-z0-9]{16})?$")]
     pub conversation_id: Option<String>,
+}
+
+impl Filters for MessageQuery {
+    fn from_query(query: &Query) -> Result<MessageQuery> {
+        Ok(MessageQuery {
+            conversation_id: query.filter("conversation_id")?,
+        })
+    }
 }

@@ -1,14 +1,16 @@
 //! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` attributes and the
-//! models' `ToSchema` derives, so it cannot drift from the code; and the docs page that shows
-//! it (Swagger UI, its files built into the binary).
+//! `ToSchema` derives of the very types the handlers parse and answer with, so it cannot drift
+//! from the code. Each server makes its own (`document`): its `servers` entry is the server's
+//! `public_url`, and the limits the config sets (`max_message_chars`) are its own.
 
-use super::{attachments, contacts, conversations, events, groups, health, messages};
+use super::schemas::{ID_PATTERN, ObjectId};
+use super::{attachments, contacts, conversations, docs, events, groups, health, messages};
+use crate::Settings;
 use crate::error::ErrorBody;
-use actix_web::HttpResponse;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{RefOr, Response, ResponseBuilder};
+use utoipa::openapi::{RefOr, Response, ResponseBuilder, ServerBuilder};
 use utoipa::{Modify, OpenApi};
-use utoipa_swagger_ui::SwaggerUi;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,10 +23,11 @@ use utoipa_swagger_ui::SwaggerUi;
                        protocol.toml: with the shipped file and its demo data, \
                        `kate-example-token-change-me` sees the docs' examples (the server \
                        prints the demo tokens when it starts).",
-        license(name = "MIT")
+        license(name = "MIT", identifier = "MIT")
     ),
     paths(
         health::health,
+        docs::openapi_json,
         contacts::list_contacts,
         contacts::create_contact,
         contacts::get_contact,
@@ -56,8 +59,8 @@ use utoipa_swagger_ui::SwaggerUi;
         attachments::delete_attachment,
         events::stream_events,
     ),
-    components(schemas(ErrorBody)),
-    modifiers(&Conventions, &FormBodies),
+    components(schemas(ErrorBody, ObjectId)),
+    modifiers(&Conventions),
     tags(
         (name = "contacts", description = "Your address book"),
         (name = "conversations", description = "Direct and group conversations, seen by you"),
@@ -66,6 +69,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "attachments", description = "Files: streamed upload, download with ranges"),
         (name = "events", description = "Realtime Server-Sent Events"),
         (name = "health", description = "Liveness, without a token"),
+        (name = "documentation", description = "This document, without a token"),
     )
 )]
 pub struct ApiDoc;
@@ -119,6 +123,9 @@ impl Modify for Conventions {
             if let Some(body) = item.put.as_mut().and_then(|op| op.request_body.as_mut()) {
                 body.required = Some(utoipa::openapi::Required::False);
             }
+            if let Some(create) = item.post.as_mut() {
+                idempotency_key(create, &error);
+            }
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -126,11 +133,12 @@ impl Modify for Conventions {
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
-                let public = operation.security.as_ref().is_some_and(|s| s.is_empty())
-                    || operation
-                        .tags
-                        .as_ref()
-                        .is_some_and(|t| t.iter().any(|t| t == "health"));
+                // `security(())`: one requirement that asks for nothing.
+                let public = operation.security.as_ref().is_some_and(|requirements| {
+                    requirements
+                        .iter()
+                        .all(|r| r == &SecurityRequirement::default())
+                });
                 for (status, description) in common {
                     if public && status != "500" && status != "405" {
                         continue;
@@ -146,83 +154,220 @@ impl Modify for Conventions {
     }
 }
 
+/// Every POST takes an `Idempotency-Key` (`idempotency.rs`); the same key with another
+/// request is a 409.
+fn idempotency_key(
+    operation: &mut utoipa::openapi::path::Operation,
+    error: &dyn Fn(&str) -> RefOr<Response>,
+) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .description(Some(
+            "Makes a retry safe: the first successful response to this key is kept for 24 hours \
+             and a retry with the same key and request gets it again, creating nothing twice.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(parameter);
+    operation
+        .responses
+        .responses
+        .entry("409".to_owned())
+        .or_insert_with(|| error("Conflict (for an Idempotency-Key: used with another request)"));
+}
+
+/// The document of a server with these settings, as JSON.
+pub fn document(settings: &Settings) -> serde_json::Result<serde_json::Value> {
+    let mut document = serde_json::to_value(typed_document(settings))?;
+    add_links(&mut document);
+    Ok(document)
+}
+
+fn typed_document(settings: &Settings) -> utoipa::openapi::OpenApi {
+    let mut openapi = ApiDoc::openapi();
+    openapi.servers = Some(vec![
+        ServerBuilder::new()
+            .url(settings.public_url.as_str())
+            .description(Some("This server (its public_url)"))
+            .build(),
+    ]);
+    // The limits this server's config sets.
+    if let Some(components) = openapi.components.as_mut() {
+        for (schema, name) in [
+            ("NewMessageRequest", "message"),
+            ("UpdateMessageRequest", "message"),
+            ("NewGroupRequest", "contacts"),
+            ("UpdateGroupRequest", "contacts"),
+            ("AddGroupContactsRequest", "contacts"),
+        ] {
+            let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut(schema) else {
+                continue;
+            };
+            match request.properties.get_mut(name) {
+                Some(RefOr::T(Schema::Object(text))) => {
+                    text.max_length = Some(settings.max_message_chars);
+                }
+                Some(RefOr::T(Schema::Array(members))) => {
+                    members.max_items = Some(settings.max_group_members);
+                }
+                _ => {}
+            }
+        }
+    }
+    add_form_bodies(&mut openapi);
+    openapi
+}
+
+/// OpenAPI links: which operation can take an id that a response returns. They say how the
+/// API fits together, and they let a fuzzer (schemathesis' stateful phase) reach operations
+/// that need an existing object, such as `POST /v1/conversations` with a new contact's id or
+/// `PUT /v1/conversations/{id}` pinning a message of that very conversation.
+///
+/// Added to the JSON: utoipa 5.5 writes a link's fields in snake case (`operation_id`).
+fn add_links(document: &mut serde_json::Value) {
+    use serde_json::json;
+    // The operations on the object a POST made: (POST path, link name, operation id).
+    const ON_THE_NEW_OBJECT: &[(&str, &str, &str)] = &[
+        ("/v1/contacts", "GetContact", "get_contact"),
+        ("/v1/contacts", "UpdateContact", "update_contact"),
+        ("/v1/contacts", "DeleteContact", "delete_contact"),
+        ("/v1/conversations", "OpenConversation", "get_conversation"),
+        (
+            "/v1/conversations",
+            "UpdateConversation",
+            "update_conversation",
+        ),
+        (
+            "/v1/conversations",
+            "DeleteConversation",
+            "delete_conversation",
+        ),
+        ("/v1/messages", "GetMessage", "get_message"),
+        ("/v1/messages", "UpdateMessage", "update_message"),
+        ("/v1/messages", "DeleteMessage", "delete_message"),
+        ("/v1/groups", "GetGroup", "get_group"),
+        ("/v1/groups", "UpdateGroup", "update_group"),
+        ("/v1/groups", "DeleteGroup", "delete_group"),
+        ("/v1/groups", "ListMembers", "list_group_contacts"),
+        ("/v1/groups", "AddMembers", "add_group_contacts"),
+        ("/v1/attachments", "GetAttachment", "get_attachment"),
+        ("/v1/attachments", "Download", "get_attachment_content"),
+        ("/v1/attachments", "RenameAttachment", "update_attachment"),
+        ("/v1/attachments", "DeleteAttachment", "delete_attachment"),
+    ];
+    let mut links: Vec<(&str, &str, serde_json::Value)> = ON_THE_NEW_OBJECT
+        .iter()
+        .map(|(path, name, operation)| {
+            let link =
+                json!({"operationId": operation, "parameters": {"id": "$response.body#/id"}});
+            (*path, *name, link)
+        })
+        .collect();
+    links.extend([
+        (
+            "/v1/contacts",
+            "OpenTheirConversation",
+            json!({"operationId": "create_conversation",
+                   "requestBody": {"contact_id": "$response.body#/id"}}),
+        ),
+        (
+            "/v1/groups",
+            "OpenItsConversation",
+            json!({"operationId": "create_conversation",
+                   "requestBody": {"group_id": "$response.body#/id"}}),
+        ),
+        (
+            "/v1/groups/{id}/contacts",
+            "RemoveMember",
+            json!({"operationId": "delete_group_contact",
+                   "parameters": {"id": "$request.path.id",
+                                  "contact_id": "$response.body#/data/0/id"}}),
+        ),
+        (
+            "/v1/messages",
+            "PinIt",
+            json!({"operationId": "update_conversation",
+                   "parameters": {"id": "$response.body#/conversation_id"},
+                   "requestBody": {"pinned_message_id": "$response.body#/id"}}),
+        ),
+    ]);
+    for (path, name, link) in links {
+        // What a POST made is its 201; an existing conversation comes back with 200.
+        for status in ["200", "201"] {
+            let pointer = format!(
+                "/paths/{}/post/responses/{status}",
+                path.replace('~', "~0").replace('/', "~1")
+            );
+            if let Some(response) = document
+                .pointer_mut(&pointer)
+                .and_then(serde_json::Value::as_object_mut)
+                && let Some(links) = response
+                    .entry("links")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+            {
+                links.insert(name.to_owned(), link.clone());
+            }
+        }
+    }
+}
+
 /// Form bodies get schemas of their own. A form has no null: an empty value clears a nullable
 /// attribute (`archived_at=`), so each form schema is its JSON twin with `null` taken out of
-/// every type and empty strings allowed where null was. Reaction names get their pattern.
-struct FormBodies;
-
+/// every type and empty strings allowed where null was.
 const FORM: &str = "application/x-www-form-urlencoded";
 
-impl Modify for FormBodies {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::Schema;
-        let Some(components) = openapi.components.as_mut() else {
-            return;
-        };
-        if let Some(RefOr::T(Schema::Object(update))) =
-            components.schemas.get_mut("UpdateMessageRequest")
-            && let Some(RefOr::T(Schema::Object(reactions))) =
-                update.properties.get_mut("reactions")
-        {
-            reactions.property_names = Some(Box::new(Schema::Object(
-                utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .pattern(Some("^[a-z0-9_+-]{1,64}$"))
-                    .build(),
-            )));
-        }
-        // Exactly one of the two: each alternative rules the other attribute out (`enum: []`
-        // admits no value), so a body with both matches neither.
-        if let Some(RefOr::T(Schema::OneOf(one_of))) =
-            components.schemas.get_mut("NewConversationRequest")
-        {
-            for (item, other) in one_of.items.iter_mut().zip(["group_id", "contact_id"]) {
-                if let RefOr::T(Schema::Object(object)) = item {
-                    let mut never = utoipa::openapi::schema::Object::new();
-                    never.enum_values = Some(Vec::new());
-                    object
-                        .properties
-                        .insert(other.to_owned(), RefOr::T(Schema::Object(never)));
-                }
+fn add_form_bodies(openapi: &mut utoipa::openapi::OpenApi) {
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    // An upload is its file and message_id: other (small) parts are ignored, so the
+    // document does not invite them.
+    if let Some(RefOr::T(Schema::Object(upload))) = components.schemas.get_mut("UploadRequest") {
+        upload.additional_properties = Some(Box::new(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+        ));
+    }
+    let mut forms = Vec::new();
+    for item in openapi.paths.paths.values_mut() {
+        for operation in [&mut item.post, &mut item.put].into_iter().flatten() {
+            let Some(content) = operation
+                .request_body
+                .as_mut()
+                .and_then(|body| body.content.get_mut(FORM))
+            else {
+                continue;
+            };
+            if let Some(RefOr::Ref(reference)) = content.schema.as_mut()
+                && let Some(name) = reference
+                    .ref_location
+                    .strip_prefix("#/components/schemas/")
+                    .map(str::to_owned)
+            {
+                reference.ref_location = format!("#/components/schemas/{name}Form");
+                forms.push(name);
             }
         }
-        // An upload is its file and message_id: other (small) parts are ignored, so the
-        // document does not invite them.
-        if let Some(RefOr::T(Schema::Object(upload))) = components.schemas.get_mut("UploadRequest")
-        {
-            upload.additional_properties = Some(Box::new(
-                utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
-            ));
-        }
-        let mut forms = Vec::new();
-        for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.post, &mut item.put].into_iter().flatten() {
-                let Some(content) = operation
-                    .request_body
-                    .as_mut()
-                    .and_then(|body| body.content.get_mut(FORM))
-                else {
-                    continue;
-                };
-                if let Some(RefOr::Ref(reference)) = content.schema.as_mut()
-                    && let Some(name) = reference
-                        .ref_location
-                        .strip_prefix("#/components/schemas/")
-                        .map(str::to_owned)
-                {
-                    reference.ref_location = format!("#/components/schemas/{name}Form");
-                    forms.push(name);
-                }
-            }
-        }
-        for name in forms {
-            if let Some(RefOr::T(schema)) = components.schemas.get(&name) {
-                let mut form = schema.clone();
-                without_null(&mut form);
-                components
-                    .schemas
-                    .insert(format!("{name}Form"), RefOr::T(form));
-            }
+    }
+    for name in forms {
+        if let Some(RefOr::T(schema)) = components.schemas.get(&name) {
+            let mut form = schema.clone();
+            without_null(&mut form);
+            components
+                .schemas
+                .insert(format!("{name}Form"), RefOr::T(form));
         }
     }
 }
@@ -282,62 +427,15 @@ fn without_null(schema: &mut utoipa::openapi::schema::Schema) {
             for item in one_of.items.iter_mut() {
                 if let RefOr::T(inner) = item {
                     without_null(inner);
+                    // Generated clients name a model by its title: the twin's must differ.
+                    if let Schema::Object(object) = inner
+                        && let Some(title) = object.title.as_mut()
+                    {
+                        title.push_str("Form");
+                    }
                 }
             }
         }
         _ => {}
     }
-}
-
-/// The document.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
-
-/// `GET /docs/…` (the interactive reference, its files built into the binary) and
-/// `GET /openapi.json`; neither needs a token.
-pub fn docs() -> SwaggerUi {
-    SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document())
-}
-
-/// `GET /docs` → `/docs/`.
-pub async fn docs_redirect() -> HttpResponse {
-    HttpResponse::MovedPermanently()
-        .insert_header(("Location", "/docs/"))
-        .finish()
-}
-
-/// An object id: 16 letters and digits.
-pub struct ObjectId;
-
-impl utoipa::PartialSchema for ObjectId {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some(ID_PATTERN))
-            .examples([serde_json::json!("SIuAFUNKdSYHZF2w")])
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for ObjectId {}
-
-/// What every id looks like (`db::ids`).
-pub const ID_PATTERN: &str = "^[A-Za-z0-9]{16}$";
-
-/// A boolean attribute: `true`/`false` in JSON; in a form, `true`/`false` or `1`/`0`.
-pub fn form_bool() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
-    Schema::OneOf(
-        OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Boolean))
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(["true", "false", "1", "0"])),
-            )
-            .description(Some("true or false (a form may also send 1 or 0)"))
-            .build(),
-    )
 }

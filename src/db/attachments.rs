@@ -363,3 +363,10 @@ fn emit(conn: &Connection, kind: &str, account: &str, id: &str, base_url: &str) 
     audience.add(&uploader);
     events::record_for(conn, kind, account, &attachment, &audience)
 }
+
+/// (attachments stored, their bytes), for the metrics.
+pub fn totals(conn: &Connection) -> Result<(i64, i64)> {
+    Ok(conn
+        .prepare_cached("SELECT count(*), coalesce(sum(file_size), 0) FROM attachments")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}

@@ -331,6 +331,21 @@ pub fn webhook_cursor(conn: &Connection, url: &str) -> Result<i64> {
     }
 }
 
+/// (events after the endpoint's cursor, events given up on) for the metrics; without a cursor
+/// yet (its worker has not started), nothing waits.
+pub fn webhook_backlog(conn: &Connection, url: &str) -> Result<(i64, i64)> {
+    let backlog = conn
+        .prepare_cached(
+            "SELECT count(*) FROM events
+             WHERE seq > (SELECT delivered_seq FROM webhook_cursors WHERE url = ?1)",
+        )?
+        .query_row([url], |r| r.get(0))?;
+    let failures = conn
+        .prepare_cached("SELECT count(*) FROM webhook_failures WHERE url = ?1")?
+        .query_row([url], |r| r.get(0))?;
+    Ok((backlog, failures))
+}
+
 pub fn set_webhook_cursor(conn: &Connection, url: &str, seq: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO webhook_cursors (url, delivered_seq) VALUES (?1, ?2)

@@ -36,6 +36,8 @@ type SqlitePool = Pool<SqliteConnectionManager>;
 
 #[derive(Clone)]
 pub struct Db {
+    /// The database file (`None`: in memory).
+    path: Option<std::path::PathBuf>,
     writer: Writer,
     /// `None` for an in-memory database, whose only connection is the writer's.
     readers: Option<SqlitePool>,
@@ -43,6 +45,8 @@ pub struct Db {
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     /// Events committed and not yet taken by the realtime hub.
     published: Arc<Mutex<Waiting>>,
+    /// One count per handle: `close` waits to be the last.
+    handles: Arc<()>,
 }
 
 /// The committed events waiting for the hub; past `MAX_WAITING` (no hub running, or one far
@@ -151,10 +155,12 @@ impl Db {
             )
         };
         Ok(Db {
+            path: (!in_memory).then(|| std::path::PathBuf::from(path)),
             writer,
             readers,
             commits,
             published,
+            handles: Arc::new(()),
         })
     }
 
@@ -230,6 +236,38 @@ impl Db {
             }
             None => self.write_blocking(work),
         }
+    }
+
+    /// Closes the database for good, once this is its last handle: the readers' connections,
+    /// then the checkpoint thread's, then the writer's, so that SQLite copies the WAL back and
+    /// removes the `-wal` and `-shm` files (a clean stop leaves the database file alone). Waits
+    /// up to `within` for the other handles to go (background threads finishing); if they do
+    /// not, the files stay, which is harmless. Whether it closed.
+    pub fn close(self, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while Arc::strong_count(&self.handles) > 1 {
+            if std::time::Instant::now() >= deadline {
+                log::warn!("the database stays open: a background task still holds it");
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let Db {
+            writer, readers, ..
+        } = self;
+        drop(readers);
+        writer.stop();
+        true
+    }
+
+    /// The database file (`None` for an in-memory database).
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    /// The writer's batch sizes and queue waits (recorded once enabled).
+    pub fn writer_stats(&self) -> &writer::WriterStats {
+        self.writer.stats()
     }
 
     /// Wakes whenever a write has committed.

@@ -95,6 +95,12 @@ fn migrate_within(conn: &mut Connection) -> rusqlite::Result<()> {
              use a newer server"
         )));
     }
+    let started = std::time::Instant::now();
+    let migrating = current != 0 && current < VERSION;
+    if migrating {
+        // It may take a while on a large database; say so, and how long it took.
+        log::info!("migrating the database from schema version {current} to {VERSION}…");
+    }
     for (version, sql) in MIGRATIONS {
         if current != 0 && *version > current {
             tx.execute_batch(sql)?;
@@ -115,7 +121,14 @@ fn migrate_within(conn: &mut Connection) -> rusqlite::Result<()> {
         )));
     }
     tx.pragma_update(None, "user_version", VERSION)?;
-    tx.commit()
+    tx.commit()?;
+    if migrating {
+        log::info!(
+            "migrated the database to schema version {VERSION} in {}",
+            crate::progress::took(started.elapsed())
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -76,6 +76,18 @@ pub fn start(path: &str, pragmas: &str) -> std::io::Result<Upkeep> {
 }
 
 impl Upkeep {
+    /// Ends the checkpoint thread and waits for it, so that its connection is closed (at
+    /// shutdown, before the writer closes the last connection).
+    pub fn stop(self) {
+        let Upkeep {
+            run_now, thread, ..
+        } = self;
+        drop(run_now);
+        if thread.join().is_err() {
+            log::warn!("the checkpoint thread panicked");
+        }
+    }
+
     /// Called by the writer between two batches, with the pages in the WAL; whether the WAL
     /// was copied back completely, so that the next batch starts it over.
     pub fn between_batches(&self, conn: &Connection, wal_pages: i64) -> bool {

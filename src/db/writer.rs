@@ -15,9 +15,12 @@ use super::events::{self, Published};
 use super::inbox::Inbox;
 use super::wal::Upkeep;
 use crate::error::{Error, Result};
+use crate::stats::{BATCH_BUCKETS, Histogram, QUEUE_WAIT_BUCKETS};
 use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 
 /// Most jobs in one transaction: bounds how long the first of them waits for its answer.
 const MAX_BATCH: usize = 128;
@@ -75,11 +78,47 @@ struct Submitted {
     job: Box<dyn Job>,
     /// Where the answer runs: the submitting thread's inbox, or (`None`) the writer.
     inbox: Option<Arc<Inbox>>,
+    /// When it was queued, if the metrics are on.
+    queued_at: Option<Instant>,
+}
+
+/// What the writer reports to the metrics, once they are on (off, it reads no clock).
+pub struct WriterStats {
+    enabled: AtomicBool,
+    /// Jobs per transaction.
+    pub batch_size: Histogram<{ BATCH_BUCKETS.len() }>,
+    /// From a job's submission to the start of its batch.
+    pub queue_wait: Histogram<{ QUEUE_WAIT_BUCKETS.len() }>,
+}
+
+impl WriterStats {
+    fn new() -> WriterStats {
+        WriterStats {
+            enabled: AtomicBool::new(false),
+            batch_size: Histogram::new(&BATCH_BUCKETS),
+            queue_wait: Histogram::new(&QUEUE_WAIT_BUCKETS),
+        }
+    }
+
+    pub fn enable(&self) {
+        self.enabled.store(true, Ordering::Relaxed);
+    }
+
+    fn record(&self, batch: &[Submitted]) {
+        let now = Instant::now();
+        self.batch_size.observe(batch.len() as f64);
+        for queued_at in batch.iter().filter_map(|s| s.queued_at) {
+            self.queue_wait.observe_duration(now - queued_at);
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Submitted>,
+    stats: Arc<WriterStats>,
+    /// The thread, for `stop` to wait for.
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 impl Writer {
@@ -91,10 +130,32 @@ impl Writer {
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Submitted>();
-        std::thread::Builder::new()
+        let stats = Arc::new(WriterStats::new());
+        let recorder = stats.clone();
+        let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, wal, queue, after_commit))?;
-        Ok(Writer { jobs })
+            .spawn(move || run(conn, wal, queue, &recorder, after_commit))?;
+        Ok(Writer {
+            jobs,
+            stats,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Lets the thread finish what is queued and close its connection, and waits for it. The
+    /// thread ends once every handle is gone: call this on the last one.
+    pub fn stop(self) {
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(self);
+        if let Some(thread) = thread
+            && thread.join().is_err()
+        {
+            log::warn!("the database writer panicked");
+        }
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Queues `work`; `reply` gets its result once the transaction holding it has committed
@@ -115,7 +176,17 @@ impl Writer {
             result: None,
             reply,
         });
-        if let Err(mpsc::SendError(submitted)) = self.jobs.send(Submitted { job, inbox }) {
+        let queued_at = self
+            .stats
+            .enabled
+            .load(Ordering::Relaxed)
+            .then(Instant::now);
+        let submitted = Submitted {
+            job,
+            inbox,
+            queued_at,
+        };
+        if let Err(mpsc::SendError(submitted)) = self.jobs.send(submitted) {
             log::error!("the database writer has stopped");
             let stopped = Error::internal("the database writer has stopped");
             submitted.job.answer(Err(stopped));
@@ -127,6 +198,7 @@ fn run(
     conn: Connection,
     wal: Option<Upkeep>,
     queue: mpsc::Receiver<Submitted>,
+    stats: &WriterStats,
     after_commit: impl Fn(Vec<Published>),
 ) {
     conn.wal_hook(Some(note_wal_pages));
@@ -137,6 +209,9 @@ fn run(
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        if stats.enabled.load(Ordering::Relaxed) {
+            stats.record(&batch);
         }
         let committed = run_batch(&conn, &mut batch);
         let published = events::take_pending();
@@ -150,6 +225,13 @@ fn run(
             WAL_PAGES.set(0);
         }
     }
+    // Every handle is gone. The checkpoint thread closes its connection first, so that this
+    // one is the last: closing it, SQLite copies the WAL back and removes the -wal and -shm
+    // files.
+    if let Some(wal) = wal {
+        wal.stop();
+    }
+    drop(conn);
 }
 
 /// Runs the batch's jobs in one transaction and commits it.
@@ -231,7 +313,7 @@ fn execute(conn: &Connection, sql: &str) -> Result<()> {
 /// once, or else right here.
 fn answer(batch: Vec<Submitted>, committed: &Result<()>) {
     let mut to_wake: Vec<Arc<Inbox>> = Vec::new();
-    for Submitted { job, inbox } in batch {
+    for Submitted { job, inbox, .. } in batch {
         let committed = committed.clone();
         match inbox {
             Some(inbox) => {

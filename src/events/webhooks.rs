@@ -14,8 +14,8 @@ use crate::db::{self, Db};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::RngExt;
 use sha2::Sha256;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How often an idle worker looks for new events.
@@ -37,14 +37,50 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
         .collect()
 }
 
+/// Deliveries per endpoint since the server started, for the metrics. An endpoint keeps its
+/// counters across reloads.
+#[derive(Default)]
+pub struct Stats {
+    endpoints: Mutex<Vec<(String, Arc<EndpointStats>)>>,
+}
+
+#[derive(Default)]
+pub struct EndpointStats {
+    /// Events the endpoint accepted (2xx).
+    pub delivered: AtomicU64,
+    /// Failed attempts that were tried again.
+    pub retries: AtomicU64,
+}
+
+impl Stats {
+    fn endpoint(&self, url: &str) -> Arc<EndpointStats> {
+        let mut endpoints = self.endpoints.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, found)) = endpoints.iter().find(|(u, _)| u == url) {
+            return found.clone();
+        }
+        let stats = Arc::new(EndpointStats::default());
+        endpoints.push((url.to_owned(), stats.clone()));
+        stats
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, Arc<EndpointStats>)> {
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 /// Starts one delivery thread per endpoint; they stop when `stop` is set.
-pub fn start(db: &Db, hooks: &[WebhookConfig], stop: Arc<AtomicBool>) {
+pub fn start(db: &Db, hooks: &[WebhookConfig], stop: Arc<AtomicBool>, stats: &Stats) {
     for hook in hooks {
-        let (db, hook, stop) = (db.clone(), hook.clone(), stop.clone());
-        let name = format!("webhook {}", hook.url);
+        let (db, stop) = (db.clone(), stop.clone());
+        let counters = stats.endpoint(&hook.url);
+        let hook = hook.clone();
+        let name = format!("webhook {}", shown_url(&hook.url));
         let spawned = std::thread::Builder::new()
             .name("webhook".into())
-            .spawn(move || Worker::new(db, hook, stop).run());
+            .spawn(move || Worker::new(db, hook, stop, counters).run());
         if let Err(e) = spawned {
             log::error!("cannot start the {name} worker: {e}");
         }
@@ -56,20 +92,37 @@ struct Worker {
     hook: WebhookConfig,
     stop: Arc<AtomicBool>,
     agent: ureq::Agent,
+    counters: Arc<EndpointStats>,
+    /// The URL as logs show it: without credentials or query string.
+    shown: String,
 }
 
 impl Worker {
-    fn new(db: Db, hook: WebhookConfig, stop: Arc<AtomicBool>) -> Worker {
+    fn new(
+        db: Db,
+        hook: WebhookConfig,
+        stop: Arc<AtomicBool>,
+        counters: Arc<EndpointStats>,
+    ) -> Worker {
+        // HTTPS through rustls, trusting the system's certificate store (so an internal CA
+        // added to it, or named by SSL_CERT_FILE, works too).
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .build();
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(hook.timeout_seconds)))
             .http_status_as_error(false)
+            .tls_config(tls)
             .build()
             .into();
         Worker {
             db,
+            shown: shown_url(&hook.url),
             hook,
             stop,
             agent,
+            counters,
         }
     }
 
@@ -79,6 +132,7 @@ impl Worker {
 
     fn run(self) {
         let url = self.hook.url.clone();
+        let shown = self.shown.clone();
         let mut cursor = loop {
             let at = url.clone();
             match self
@@ -87,7 +141,7 @@ impl Worker {
             {
                 Ok(seq) => break seq,
                 Err(e) => {
-                    log::warn!("webhook {url}: cannot read its cursor: {e}");
+                    log::warn!("webhook {shown}: cannot read its cursor: {e}");
                     if self.sleep(Duration::from_secs(1)) {
                         return;
                     }
@@ -101,7 +155,7 @@ impl Worker {
             {
                 Ok(batch) => batch,
                 Err(e) => {
-                    log::warn!("webhook {url}: {e}");
+                    log::warn!("webhook {shown}: {e}");
                     Vec::new()
                 }
             };
@@ -119,7 +173,7 @@ impl Worker {
                     .db
                     .write_blocking(move |tx| events::set_webhook_cursor(tx, &at, cursor))
                 {
-                    log::warn!("webhook {url}: cannot store its cursor: {e}");
+                    log::warn!("webhook {shown}: cannot store its cursor: {e}");
                 }
             }
         }
@@ -139,14 +193,17 @@ impl Worker {
                 .header("x-protocol-event", &event.kind)
                 .send(event.body.as_bytes());
             let error = match outcome {
-                Ok(response) if response.status().is_success() => return true,
+                Ok(response) if response.status().is_success() => {
+                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
                 Ok(response) => format!("HTTP {}", response.status().as_u16()),
                 Err(e) => e.to_string(),
             };
             if attempt >= self.hook.max_attempts {
                 log::error!(
                     "webhook {}: giving up on event {} ({}) after {attempt} attempts: {error}",
-                    self.hook.url,
+                    self.shown,
                     event.id,
                     event.kind
                 );
@@ -154,14 +211,15 @@ impl Worker {
                 if let Err(e) = self.db.write_blocking(move |tx| {
                     events::record_webhook_failure(tx, &url, &id, attempt, &reason, db::now())
                 }) {
-                    log::warn!("webhook {}: cannot record the failure: {e}", self.hook.url);
+                    log::warn!("webhook {}: cannot record the failure: {e}", self.shown);
                 }
                 return true;
             }
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
             let wait = backoff(self.hook.retry_base_ms, attempt);
             log::warn!(
                 "webhook {}: event {} attempt {attempt} failed ({error}); retrying in {:?}",
-                self.hook.url,
+                self.shown,
                 event.id,
                 wait
             );
@@ -187,6 +245,16 @@ impl Worker {
     }
 }
 
+/// A webhook URL as logs and metrics show it: without the credentials or the query string it
+/// may carry (`https://user:secret@host/in?token=…` → `https://host/in`).
+pub fn shown_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    format!("{scheme}://{host}{path}")
+}
+
 /// `base * 2^(attempt-1)`, capped, with up to 50% random jitter added.
 fn backoff(base_ms: u64, attempt: u32) -> Duration {
     let exponential = base_ms.saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
@@ -206,6 +274,15 @@ mod tests {
             sign("Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn shown_urls_carry_no_secrets() {
+        assert_eq!(
+            shown_url("https://user:pass@hooks.example.com:8443/in?token=s3cret#x"),
+            "https://hooks.example.com:8443/in"
+        );
+        assert_eq!(shown_url("http://127.0.0.1:9/h"), "http://127.0.0.1:9/h");
     }
 
     #[test]

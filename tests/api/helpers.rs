@@ -17,6 +17,8 @@ pub const PETER: (&str, &str) = ("PeterMcCallister", "token-peter");
 
 pub struct TestApp {
     pub base: String,
+    /// Where `/metrics` is served, when the config turned them on.
+    pub metrics_base: Option<String>,
     pub dir: TempDir,
     /// The SQLite file (in `dir`, or in the first run's folder after a restart).
     database: PathBuf,
@@ -227,6 +229,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let listener = TcpListener::bind(config.listen_addr().expect("addr")).expect("bind");
     let local = listener.local_addr().expect("local addr");
     let base = format!("http://{local}");
+    let metrics_listener = config
+        .metrics_addr()
+        .expect("metrics addr")
+        .map(|addr| TcpListener::bind(addr).expect("bind metrics"));
+    let metrics_base = metrics_listener
+        .as_ref()
+        .map(|l| format!("http://{}", l.local_addr().expect("metrics addr")));
     let state = build_state(&config, &config.public_url(local)).expect("state");
     let stopping = state.stopping.clone();
     let server = run(
@@ -235,6 +244,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         RunOptions {
             workers: Some(1),
             handle_signals: false,
+            metrics_listener,
         },
     )
     .expect("server starts");
@@ -242,6 +252,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     actix_web::rt::spawn(server);
     TestApp {
         base,
+        metrics_base,
         dir,
         database: PathBuf::from(&config.server.database),
         client: Client::builder()

@@ -576,3 +576,132 @@ async fn the_docs_page_is_served_from_the_binary() {
         }
     }
 }
+
+#[actix_web::test]
+async fn the_document_follows_the_server_settings() {
+    let app = spawn_app_with(|c| {
+        c.server.max_message_chars = 100;
+        c.server.public_url = Some("https://chat.example.org".into());
+    })
+    .await;
+    let doc = document(&app).await;
+    assert_eq!(doc["servers"][0]["url"], "https://chat.example.org");
+    assert_eq!(doc["info"]["license"]["identifier"], "MIT");
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "NewMessageRequest",
+        "NewMessageRequestForm",
+        "UpdateMessageRequest",
+        "UpdateMessageRequestForm",
+    ] {
+        assert_eq!(
+            schemas[name]["properties"]["message"]["maxLength"], 100,
+            "{name}"
+        );
+    }
+    // The documented limit is the enforced one.
+    let conversation = app.kevin_and_kate().await;
+    for (length, status) in [(100, 201), (101, 400)] {
+        let response = app
+            .post_json(
+                "/v1/messages",
+                KEVIN.1,
+                json!({"conversation_id": conversation, "message": "m".repeat(length)}),
+            )
+            .await;
+        assert_eq!(response.status, status, "{length}: {}", response.body);
+    }
+    // Another server, its own limit.
+    let other = document(&spawn_app().await).await;
+    assert_eq!(
+        other["components"]["schemas"]["NewMessageRequest"]["properties"]["message"]["maxLength"],
+        16384
+    );
+}
+
+/// Every `pattern` is an ECMA-262 regular expression without Unicode property escapes, and no
+/// `enum` is empty: what OpenAPI tools require (tests/tools.rs runs the tools themselves).
+#[actix_web::test]
+async fn patterns_and_enums_are_the_portable_kind() {
+    let doc = document(&spawn_app().await).await;
+    fn walk(value: &Value, at: &str) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    if key == "pattern"
+                        && let Some(pattern) = inner.as_str()
+                    {
+                        assert!(!pattern.contains("\\p{"), "{at}: {pattern}");
+                    }
+                    if key == "enum" {
+                        assert!(
+                            inner.as_array().is_some_and(|values| !values.is_empty()),
+                            "{at}: empty enum"
+                        );
+                    }
+                    walk(inner, &format!("{at}/{key}"));
+                }
+            }
+            Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    walk(inner, &format!("{at}/{i}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&doc, "#");
+}
+
+/// Every link names an operation of the document, with that operation's path parameters and
+/// body attributes.
+#[actix_web::test]
+async fn links_lead_to_operations_that_take_what_they_pass() {
+    let doc = document(&spawn_app().await).await;
+    let mut operations = std::collections::HashMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation["operationId"].as_str() {
+                operations.insert(id.to_owned(), (path.clone(), method.clone(), operation));
+            }
+        }
+    }
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for response in operation["responses"].as_object().unwrap().values() {
+                let Some(found) = response["links"].as_object() else {
+                    continue;
+                };
+                for (name, link) in found {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let (path, _, operation) = operations
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{name}: no operation {target}"));
+                    for parameter in link["parameters"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|p| p.keys())
+                    {
+                        assert!(path.contains(&format!("{{{parameter}}}")), "{name}: {path}");
+                    }
+                    if let Some(body) = link["requestBody"].as_object() {
+                        let schema = operation["requestBody"]["content"]["application/json"]
+                            ["schema"]["$ref"]
+                            .as_str()
+                            .unwrap()
+                            .rsplit('/')
+                            .next()
+                            .unwrap();
+                        let text = doc["components"]["schemas"][schema].to_string();
+                        for key in body.keys() {
+                            assert!(text.contains(&format!("\"{key}\"")), "{name}: {key}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(links >= 10, "{links}");
+}
