@@ -76,7 +76,7 @@ pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::
         state.db.writer_stats().enable();
     }
     let routes = api::Routes {
-        openapi: web::Data::new(api::docs::OpenApiJson::new(&state.settings)),
+        openapi: web::Data::new(api::openapi::OpenApiJson::new(&state.settings)),
         metrics: metrics.clone(),
     };
     let descriptors = connections::raise_descriptor_limit();

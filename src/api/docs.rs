@@ -1,44 +1,10 @@
-//! The API's own documentation, without a token: `/openapi.json` (this server's document, made
-//! once at start-up) and `/docs`, the interactive reference (Swagger UI, its files built into
-//! the binary from `assets/swagger-ui/`, so the page works offline).
+//! `/docs`, the interactive API reference without a token: Swagger UI, its files built into the
+//! binary from `assets/swagger-ui/` (so the page works offline), reading `/openapi.json`
+//! (`openapi.rs`).
 
 use crate::error::{Error, ErrorKind};
-use actix_web::http::header::{self, ContentType};
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-
-/// The document, rendered once per server.
-#[derive(Clone)]
-pub struct OpenApiJson(pub web::Bytes);
-
-impl OpenApiJson {
-    pub fn new(settings: &crate::Settings) -> OpenApiJson {
-        // Serializing a document of plain strings and maps cannot fail; should it, the
-        // reference says so rather than the server refusing to start.
-        let json = super::openapi::document(settings)
-            .and_then(|document| serde_json::to_vec(&document))
-            .unwrap_or_else(|e| {
-                log::error!("the OpenAPI document could not be rendered: {e}");
-                b"{}".to_vec()
-            });
-        OpenApiJson(json.into())
-    }
-}
-
-/// The OpenAPI document
-///
-/// `GET /openapi.json`: this server's OpenAPI 3.1 document.
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "documentation",
-    responses((status = 200, description = "The OpenAPI 3.1 document of this server", content_type = "application/json", body = Object)),
-    security(()),
-)]
-pub async fn openapi_json(document: web::Data<OpenApiJson>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(ContentType::json())
-        .body(document.0.clone())
-}
 
 /// `GET /docs` → `/docs/`.
 pub async fn docs_redirect() -> HttpResponse {

@@ -17,9 +17,6 @@ use utoipa::{IntoParams, ToSchema};
 
 type Id = web::Path<String>;
 
-/// Emoji entries one request may change.
-pub const MAX_REACTIONS_PER_REQUEST: usize = 32;
-
 /// List all messages
 ///
 /// `GET /v1/messages`: `conversation_id` optional.
@@ -208,11 +205,12 @@ impl Request for UpdateMessageRequest {
         }
         check_count("attachments", self.attachments.as_deref(), MAX_PER_MESSAGE)?;
         if let Some(reactions) = &self.reactions {
-            if reactions.0.len() > MAX_REACTIONS_PER_REQUEST {
+            if reactions.0.len() > schemas::MAX_REACTIONS_PER_REQUEST {
                 return Err(Error::invalid(
                     "reactions",
                     format!(
-                        "reactions may name at most {MAX_REACTIONS_PER_REQUEST} entries at once."
+                        "reactions may name at most {} entries at once.",
+                        schemas::MAX_REACTIONS_PER_REQUEST
                     ),
                 ));
             }

@@ -23,7 +23,7 @@ use serde::Serialize;
 /// counters when they are on.
 #[derive(Clone)]
 pub struct Routes {
-    pub openapi: web::Data<docs::OpenApiJson>,
+    pub openapi: web::Data<openapi::OpenApiJson>,
     pub metrics: Option<web::Data<metrics::Registry>>,
 }
 
@@ -51,7 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, routes: &Routes) {
         )
         .service(
             root.resource("/openapi.json", "GET")
-                .route(web::get().to(docs::openapi_json)),
+                .route(web::get().to(openapi::openapi_json)),
         )
         .service(
             web::scope("/v1")

@@ -4,9 +4,11 @@
 //! `public_url`, and the limits the config sets (`max_message_chars`) are its own.
 
 use super::schemas::{ID_PATTERN, ObjectId};
-use super::{attachments, contacts, conversations, docs, events, groups, health, messages};
+use super::{attachments, contacts, conversations, events, groups, health, messages};
 use crate::Settings;
 use crate::error::ErrorBody;
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, web};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder, ServerBuilder};
@@ -27,7 +29,7 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         health::health,
-        docs::openapi_json,
+        openapi_json,
         contacts::list_contacts,
         contacts::create_contact,
         contacts::get_contact,
@@ -438,4 +440,38 @@ fn without_null(schema: &mut utoipa::openapi::schema::Schema) {
         }
         _ => {}
     }
+}
+
+/// The document, rendered once per server.
+#[derive(Clone)]
+pub struct OpenApiJson(pub web::Bytes);
+
+impl OpenApiJson {
+    pub fn new(settings: &crate::Settings) -> OpenApiJson {
+        // Serializing a document of plain strings and maps cannot fail; should it, the
+        // reference says so rather than the server refusing to start.
+        let json = document(settings)
+            .and_then(|document| serde_json::to_vec(&document))
+            .unwrap_or_else(|e| {
+                log::error!("the OpenAPI document could not be rendered: {e}");
+                b"{}".to_vec()
+            });
+        OpenApiJson(json.into())
+    }
+}
+
+/// The OpenAPI document
+///
+/// `GET /openapi.json`: this server's OpenAPI 3.1 document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "documentation",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this server", content_type = "application/json", body = Object)),
+    security(()),
+)]
+pub async fn openapi_json(document: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(ContentType::json())
+        .body(document.0.clone())
 }

@@ -11,6 +11,9 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 
 /// What every id looks like (`db::ids`).
+/// Emoji entries one request may change (the message handlers check it; the document shows it).
+pub const MAX_REACTIONS_PER_REQUEST: usize = 32;
+
 pub const ID_PATTERN: &str = "^[A-Za-z0-9]{16}$";
 
 /// An object id: 16 letters and digits.
@@ -189,7 +192,7 @@ pub fn reactions() -> Object {
         .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::Array(
             usernames,
         )))))
-        .max_properties(Some(crate::api::messages::MAX_REACTIONS_PER_REQUEST))
+        .max_properties(Some(MAX_REACTIONS_PER_REQUEST))
         .description(Some(
             "`{\"EMOJI\": [\"YOUR_USERNAME\"]}` adds your reaction, `{\"EMOJI\": []}` removes \
              it (`reactions[EMOJI][]=USERNAME` in a form).",
