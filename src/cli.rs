@@ -169,10 +169,8 @@ pub fn check_config(config_path: &Path) -> Outcome {
     Ok(())
 }
 
-/// `protocol backup FILE`: a consistent copy of the live database through SQLite's backup API,
-/// then the attachment files it references into `FILE-files/`. The copy goes a few pages at a
-/// time (for the progress line) inside one read transaction of the source: every step reads
-/// the same snapshot, so concurrent writes neither corrupt the copy nor make it start over.
+/// `protocol backup FILE`: a consistent copy of the live database (`db::backup`), then the
+/// attachment files it references into `FILE-files/`.
 pub fn backup(config_path: &Path, target: &Path) -> Outcome {
     let config = Config::load(config_path)?;
     let source_path = &config.server.database;
@@ -186,44 +184,9 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
         ));
     }
     let mut progress = Progress::start("backing up");
-    let source = rusqlite::Connection::open_with_flags(
-        source_path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .map_err(|e| format!("cannot open {source_path}: {e}"))?;
-    source
-        .busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
-    // The snapshot every step reads.
-    source
-        .execute_batch("BEGIN; SELECT count(*) FROM sqlite_schema;")
-        .map_err(|e| format!("cannot read {source_path}: {e}"))?;
-    let mut copy = rusqlite::Connection::open(target)
-        .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
-    {
-        let backup = rusqlite::backup::Backup::new(&source, &mut copy)
-            .map_err(|e| format!("cannot start the backup: {e}"))?;
-        loop {
-            match backup
-                .step(BACKUP_PAGES_PER_STEP)
-                .map_err(|e| format!("backup failed: {e}"))?
-            {
-                rusqlite::backup::StepResult::Done => break,
-                rusqlite::backup::StepResult::More => {}
-                // The copy is locked by someone else for a moment.
-                _ => std::thread::sleep(std::time::Duration::from_millis(10)),
-            }
-            let step = backup.progress();
-            let total = u64::try_from(step.pagecount).unwrap_or(0);
-            let left = u64::try_from(step.remaining).unwrap_or(0);
-            progress.update(total.saturating_sub(left), total, "pages");
-        }
-    }
-    let _ = source.execute_batch("COMMIT");
-    let ids: Vec<String> = copy
-        .prepare("SELECT id FROM attachments")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(|e| format!("cannot list attachments in the copy: {e}"))?;
+    let ids = crate::db::backup::copy(source_path, target, |done, total| {
+        progress.update(done, total, "pages");
+    })?;
     let (from, to) = (
         PathBuf::from(format!("{source_path}-files")),
         PathBuf::from(format!("{}-files", target.display())),
@@ -251,9 +214,6 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
     );
     Ok(())
 }
-
-/// Pages the backup copies per step (4 MiB of 4 KiB pages) between progress updates.
-const BACKUP_PAGES_PER_STEP: std::os::raw::c_int = 1024;
 
 /// `protocol seed-demo`: loads whatever part of the demo dataset is missing into the configured
 /// database (the server may be running), then brings the accounts in line.

@@ -2,11 +2,9 @@
 //! (`xgQQXg3hrtjh7AvZ`, `SIuAFUNKdSYHZF2w`, `WAz8eIbvDR60rouK`, ...) so that the docs' curl
 //! examples work against a local server.
 //!
-//! Loading is idempotent: every row is inserted only if it is missing, so loading twice changes
-//! nothing (not even AUTOINCREMENT counters: `INSERT OR IGNORE` would advance those, hence
-//! `INSERT ... WHERE NOT EXISTS` on such tables). `demo_data = true` loads it once per database (a marker in `server_meta` remembers),
-//! so what you delete while trying the API stays deleted across restarts; `protocol seed-demo`
-//! loads whatever is missing again. Loading records no events: it is an import, not activity.
+//! Loading is idempotent (`db::demo` inserts only what is missing). `demo_data = true` loads
+//! it once per database, so what you delete while trying the API stays deleted across
+//! restarts; `protocol seed-demo` loads whatever is missing again.
 //!
 //! Where the docs contradict themselves (README, "How this server differs from the docs"), one
 //! reading was chosen: `WAz8eIbvDR60rouK` is Kevin (the message pages) rather than Frank (the
@@ -15,27 +13,26 @@
 
 use crate::config::Config;
 use crate::db::{self, Db};
-use crate::error::{Error, Result};
 use crate::files::FileStore;
-use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
 use std::io::Write;
 
-/// When the docs' examples happen (Unix seconds in December 1991 and May 1992).
-const CREATED: i64 = 692_233_200;
-const LAST_ACTIVE: i64 = 705_103_200;
-const AVATARS: &str = "https://assets.protocol.chat/avatars";
+pub use crate::db::demo::Report;
 
-struct Person {
-    id: &'static str,
-    username: &'static str,
-    phone_number: &'static str,
-    avatar: &'static str,
+/// When the docs' examples happen (Unix seconds in December 1991 and May 1992).
+pub(crate) const CREATED: i64 = 692_233_200;
+pub(crate) const LAST_ACTIVE: i64 = 705_103_200;
+pub(crate) const AVATARS: &str = "https://assets.protocol.chat/avatars";
+
+pub(crate) struct Person {
+    pub(crate) id: &'static str,
+    pub(crate) username: &'static str,
+    pub(crate) phone_number: &'static str,
+    pub(crate) avatar: &'static str,
     /// Only the family were active; the hotel staff never used the API.
-    active: bool,
+    pub(crate) active: bool,
 }
 
-const PEOPLE: &[Person] = &[
+pub(crate) const PEOPLE: &[Person] = &[
     person(
         "WAz8eIbvDR60rouK",
         "KevinMcCallister",
@@ -120,7 +117,7 @@ const fn person(
 /// Address books: (owner, contact), oldest first (lists show the newest first, so Kate's
 /// starts with Kevin, as in the docs). Frank is in nobody's but Peter's, so the docs' "create
 /// a contact" example adds him to Kate's.
-const ADDRESS_BOOKS: &[(&str, &str)] = &[
+pub(crate) const ADDRESS_BOOKS: &[(&str, &str)] = &[
     ("KateMcCallister", "PeterMcCallister"),
     ("KateMcCallister", "LinnieMcCallister"),
     ("KateMcCallister", "Hector"),
@@ -135,17 +132,18 @@ const ADDRESS_BOOKS: &[(&str, &str)] = &[
     ("PeterMcCallister", "KateMcCallister"),
 ];
 
-const GROUP_ID: &str = "L7cGNIBKZiNJ6wqF";
-const GROUP_OWNER: &str = "KateMcCallister";
-const GROUP_MEMBERS: &[&str] = &["Hector", "Cedric", "Hester", "Cliff", "KevinMcCallister"];
+pub(crate) const GROUP_ID: &str = "L7cGNIBKZiNJ6wqF";
+pub(crate) const GROUP_OWNER: &str = "KateMcCallister";
+pub(crate) const GROUP_MEMBERS: &[&str] =
+    &["Hector", "Cedric", "Hester", "Cliff", "KevinMcCallister"];
 
-enum Between {
+pub(crate) enum Between {
     Direct(&'static str, &'static str),
     Group,
 }
 
 /// Oldest first: the last one is the most recently active, first in every list.
-const CONVERSATIONS: &[(&str, Between, i64)] = &[
+pub(crate) const CONVERSATIONS: &[(&str, Between, i64)] = &[
     ("ZYjVAbCE9g5XRlra", Between::Group, CREATED - 10_800),
     (
         "4bYmCfeZVtL8rnGq",
@@ -161,7 +159,7 @@ const CONVERSATIONS: &[(&str, Between, i64)] = &[
 
 /// (id, conversation, sender, text, created_at), in the order they were sent. The newest is
 /// the docs' `SIuAFUNKdSYHZF2w`, at the top of the docs' list example.
-const MESSAGES: &[(&str, &str, &str, &str, i64)] = &[
+pub(crate) const MESSAGES: &[(&str, &str, &str, &str, i64)] = &[
     (
         "L5qvSkdkTcDDbtlH",
         "ZYjVAbCE9g5XRlra",
@@ -243,7 +241,7 @@ const MESSAGES: &[(&str, &str, &str, &str, i64)] = &[
 
 /// (message, emoji, who). The docs' update example adds Kate's red_angry_face to
 /// `SIuAFUNKdSYHZF2w`, so that one starts without reactions.
-const REACTIONS: &[(&str, &str, &str)] = &[
+pub(crate) const REACTIONS: &[(&str, &str, &str)] = &[
     ("e3ywY6RFJUAUauy4", "money_with_wings", "KateMcCallister"),
     ("QGVl10AE2gtMJvIg", "scream", "PeterMcCallister"),
     (
@@ -254,12 +252,12 @@ const REACTIONS: &[(&str, &str, &str)] = &[
     ("hSIhXBhNe8X1d8Et", "+1", "KevinMcCallister"),
 ];
 
-const ATTACHMENT_ID: &str = "Nc6yKKMpcxiiFxp6";
-const ATTACHMENT_MESSAGE: &str = "LoPsJaMcPBuFNjg1";
-const ATTACHMENT_UPLOADER: &str = "KateMcCallister";
-const ATTACHMENT_NAME: &str = "Invoice_room_service__Plaza_Hotel.pdf";
+pub(crate) const ATTACHMENT_ID: &str = "Nc6yKKMpcxiiFxp6";
+pub(crate) const ATTACHMENT_MESSAGE: &str = "LoPsJaMcPBuFNjg1";
+pub(crate) const ATTACHMENT_UPLOADER: &str = "KateMcCallister";
+pub(crate) const ATTACHMENT_NAME: &str = "Invoice_room_service__Plaza_Hotel.pdf";
 /// The docs' size for it; the generated invoice is padded to exactly this.
-const ATTACHMENT_SIZE: usize = 21_352;
+pub(crate) const ATTACHMENT_SIZE: usize = 21_352;
 
 /// The accounts the demo is meant to be used with, and what each is for.
 pub const DEMO_ACCOUNTS: &[(&str, &str)] = &[
@@ -274,27 +272,10 @@ pub const DEMO_ACCOUNTS: &[(&str, &str)] = &[
     ("PeterMcCallister", "Kevin's dad"),
 ];
 
-/// What a load did.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// Rows inserted (0 when everything was there already).
-    pub added: usize,
-    /// Where the docs' ids could not be used (the person or conversation already existed).
-    pub notes: Vec<String>,
-}
-
-const MARKER: &str = "demo_data_loaded_at";
-
 /// `demo_data = true`: loads the dataset unless this database already had it loaded once.
 pub fn load_once(db: &Db, files: &FileStore) -> std::result::Result<Option<Report>, String> {
     let loaded = db
-        .write_blocking(|tx| {
-            Ok(tx
-                .prepare_cached("SELECT 1 FROM server_meta WHERE key = ?1")?
-                .query_row([MARKER], |_| Ok(()))
-                .optional()?
-                .is_some())
-        })
+        .write_blocking(db::demo::is_loaded)
         .map_err(|e| format!("cannot read the database: {e}"))?;
     if loaded {
         Ok(None)
@@ -316,272 +297,8 @@ pub fn load(db: &Db, files: &FileStore) -> std::result::Result<Report, String> {
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| cannot(&e))?;
     }
-    db.write_blocking(|tx| {
-        let report = insert_missing(tx)?;
-        tx.prepare_cached("INSERT OR IGNORE INTO server_meta (key, value) VALUES (?1, ?2)")?
-            .execute(params![MARKER, db::now().to_string()])?;
-        Ok(report)
-    })
-    .map_err(|e| cannot(&e))
-}
-
-fn insert_missing(tx: &Connection) -> Result<Report> {
-    let mut report = Report::default();
-    let people = insert_people(tx, &mut report)?;
-    let who = |username: &str| -> Result<&str> {
-        people
-            .get(username)
-            .map(String::as_str)
-            .ok_or_else(|| Error::internal(format!("demo data names unknown {username}")))
-    };
-
-    for (owner, contact) in ADDRESS_BOOKS {
-        report.added += tx
-            .prepare_cached(
-                "INSERT INTO address_book (owner_id, contact_id, created_at)
-                 SELECT ?1, ?2, ?3 WHERE NOT EXISTS
-                     (SELECT 1 FROM address_book WHERE owner_id = ?1 AND contact_id = ?2)",
-            )?
-            .execute(params![who(owner)?, who(contact)?, CREATED])?;
-    }
-
-    let owner = who(GROUP_OWNER)?;
-    report.added += tx
-        .prepare_cached(
-            "INSERT INTO chat_groups (id, owner_id, name, description, avatar_url, created_at)
-             SELECT ?1, ?2, 'Plaza Hotel', 'World-renowned.', ?3, ?4
-              WHERE NOT EXISTS (SELECT 1 FROM chat_groups WHERE id = ?1)",
-        )?
-        .execute(params![
-            GROUP_ID,
-            owner,
-            format!("{AVATARS}/plazahotel.jpg"),
-            CREATED - 10_800
-        ])?;
-
-    // The docs' conversation id -> the one in this database.
-    let mut conversations: HashMap<&str, String> = HashMap::new();
-    for (docs_id, between, created_at) in CONVERSATIONS {
-        let (existing, members, group_seq) = match between {
-            Between::Direct(a, b) => {
-                let (a, b) = (who(a)?, who(b)?);
-                let existing = db::conversations::find_direct(tx, a, b)?;
-                (existing, vec![a, b], None)
-            }
-            Between::Group => {
-                let existing = tx
-                    .prepare_cached("SELECT id FROM conversations WHERE group_id = ?1")?
-                    .query_row([GROUP_ID], |r| r.get::<_, String>(0))
-                    .optional()?;
-                let group_seq: i64 = tx
-                    .prepare_cached("SELECT seq FROM chat_groups WHERE id = ?1")?
-                    .query_row([GROUP_ID], |r| r.get(0))?;
-                let mut members = vec![owner];
-                for member in GROUP_MEMBERS {
-                    members.push(who(member)?);
-                }
-                (existing, members, Some(group_seq))
-            }
-        };
-        let id = match existing {
-            Some(id) => {
-                if id != *docs_id {
-                    report.notes.push(format!(
-                        "the docs' conversation {docs_id} is {id} here (it existed before)"
-                    ));
-                }
-                id
-            }
-            None => {
-                let direct = match between {
-                    Between::Direct(..) => {
-                        let (low, high) = if members[0] < members[1] {
-                            (members[0], members[1])
-                        } else {
-                            (members[1], members[0])
-                        };
-                        Some((low, high))
-                    }
-                    Between::Group => None,
-                };
-                let group = group_seq.map(|_| GROUP_ID);
-                let newest = db::conversations::newest_message_seq(tx)?;
-                db::conversations::insert_conversation(
-                    tx,
-                    docs_id,
-                    direct,
-                    group,
-                    newest,
-                    false,
-                    *created_at,
-                )?;
-                report.added += 1;
-                (*docs_id).to_owned()
-            }
-        };
-        let conversation_seq: i64 = tx
-            .prepare_cached("SELECT seq FROM conversations WHERE id = ?1")?
-            .query_row([&id], |r| r.get(0))?;
-        // New participants see the messages inserted below (their seq is higher).
-        let newest = db::conversations::newest_message_seq(tx)?;
-        for member in members {
-            report.added += tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO participants
-                        (conversation_id, contact_id, conversation_seq, activity_seq, group_seq,
-                         visible_after, last_opened_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6)",
-                )?
-                .execute(params![
-                    id,
-                    member,
-                    conversation_seq,
-                    newest,
-                    group_seq,
-                    LAST_ACTIVE
-                ])?;
-        }
-        conversations.insert(docs_id, id);
-    }
-
-    for (id, conversation, sender, text, created_at) in MESSAGES {
-        let conversation = conversations
-            .get(conversation)
-            .ok_or_else(|| Error::internal("demo message in an unknown conversation"))?;
-        report.added += tx
-            .prepare_cached(
-                "INSERT INTO messages (id, conversation_id, sender_id, body, read_at, created_at)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                  WHERE NOT EXISTS (SELECT 1 FROM messages WHERE id = ?1)",
-            )?
-            .execute(params![
-                id,
-                conversation,
-                who(sender)?,
-                text,
-                LAST_ACTIVE,
-                created_at
-            ])?;
-    }
-    // Each conversation moves to its newest message, as sending would have moved it.
-    for id in conversations.values() {
-        tx.prepare_cached(
-            "UPDATE conversations
-                SET last_active_at = max(coalesce(last_active_at, 0),
-                    (SELECT max(created_at) FROM messages WHERE conversation_id = ?1)),
-                    activity_seq = max(activity_seq,
-                    (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?1))
-              WHERE id = ?1",
-        )?
-        .execute([id])?;
-        tx.prepare_cached(
-            "UPDATE participants
-                SET activity_seq = max(activity_seq,
-                    (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?1))
-              WHERE conversation_id = ?1",
-        )?
-        .execute([id])?;
-    }
-
-    for (message, emoji, username) in REACTIONS {
-        report.added += tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO reactions (message_id, emoji, contact_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![message, emoji, who(username)?, LAST_ACTIVE])?;
-    }
-
-    let (conversation, message_seq, message_created): (String, i64, i64) = tx
-        .prepare_cached("SELECT conversation_id, seq, created_at FROM messages WHERE id = ?1")?
-        .query_row([ATTACHMENT_MESSAGE], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-    let inserted = tx
-        .prepare_cached(
-            "INSERT INTO attachments
-                (id, uploader_id, message_id, conversation_id, message_seq, filename, file_type,
-                 file_size, created_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'application/pdf', ?7, ?8
-              WHERE NOT EXISTS (SELECT 1 FROM attachments WHERE id = ?1)",
-        )?
-        .execute(params![
-            ATTACHMENT_ID,
-            who(ATTACHMENT_UPLOADER)?,
-            ATTACHMENT_MESSAGE,
-            conversation,
-            message_seq,
-            ATTACHMENT_NAME,
-            ATTACHMENT_SIZE as i64,
-            message_created
-        ])?;
-    if inserted > 0 {
-        // A pending removal of an earlier copy must not take the new file.
-        tx.prepare_cached("DELETE FROM file_trash WHERE attachment_id = ?1")?
-            .execute([ATTACHMENT_ID])?;
-        report.added += inserted;
-    }
-    Ok(report)
-}
-
-/// Creates the people who are missing; returns everyone's id by username. A person who already
-/// exists (an account synced before the demo was loaded) keeps their id and profile. The demo
-/// accounts are public profiles; everyone else is a private contact of the one address book
-/// that holds them (the demo accounts come first in `PEOPLE`, so their ids are known by then).
-fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'static str, String>> {
-    let mut ids: HashMap<&'static str, String> = HashMap::new();
-    for p in PEOPLE {
-        let owner = if DEMO_ACCOUNTS.iter().any(|(name, _)| *name == p.username) {
-            None
-        } else {
-            let book = ADDRESS_BOOKS
-                .iter()
-                .find(|(_, contact)| *contact == p.username)
-                .map(|(owner, _)| *owner)
-                .ok_or_else(|| Error::internal(format!("{} is in no address book", p.username)))?;
-            Some(
-                ids.get(book)
-                    .cloned()
-                    .ok_or_else(|| Error::internal(format!("{book} comes after {}", p.username)))?,
-            )
-        };
-        let existing = match &owner {
-            None => db::contacts::account_by_username(tx, p.username)?,
-            Some(owner) => db::contacts::private_by_username(tx, owner, p.username)?,
-        };
-        let id = match existing {
-            Some(id) => {
-                if id != p.id {
-                    report.notes.push(format!(
-                        "{} existed before with the id {id}, not the docs' {}",
-                        p.username, p.id
-                    ));
-                }
-                id
-            }
-            None => {
-                tx.prepare_cached(
-                    "INSERT INTO contacts
-                        (id, owner_id, username, phone_number, avatar_url, last_active_at,
-                         created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    p.id,
-                    owner,
-                    p.username,
-                    p.phone_number,
-                    format!("{AVATARS}/{}", p.avatar),
-                    p.active.then_some(LAST_ACTIVE),
-                    CREATED
-                ])?;
-                report.added += 1;
-                p.id.to_owned()
-            }
-        };
-        ids.insert(p.username, id);
-    }
-    Ok(ids)
+    db.write_blocking(db::demo::insert_missing)
+        .map_err(|e| cannot(&e))
 }
 
 /// Whether an account of `config` is one of the demo people, who alone see the demo data.

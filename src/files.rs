@@ -11,7 +11,7 @@
 //! transaction and removed after the commit (or by the next sweep).
 
 use crate::body_clock::BodyClock;
-use crate::db::{Db, ids};
+use crate::db::{self, Db, ids};
 use crate::error::{Error, ErrorKind, Result};
 use actix_web::web;
 use futures_util::Stream;
@@ -185,29 +185,15 @@ impl FileStore {
 
     /// Removes the files of records deleted since the last call (`file_trash`).
     pub async fn empty_trash(&self, db: &Db) -> Result<()> {
-        let ids: Vec<String> = db
-            .read(|conn| {
-                Ok(conn
-                    .prepare_cached("SELECT attachment_id FROM file_trash LIMIT 1000")?
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?)
-            })
-            .await?;
+        let ids = db.read(|conn| db::attachments::trashed(conn, 1000)).await?;
         if ids.is_empty() {
             return Ok(());
         }
         for id in &ids {
             self.remove(id);
         }
-        db.write(move |tx| {
-            let mut delete =
-                tx.prepare_cached("DELETE FROM file_trash WHERE attachment_id = ?1")?;
-            for id in &ids {
-                delete.execute([id])?;
-            }
-            Ok(())
-        })
-        .await
+        db.write(move |tx| db::attachments::forget_trashed(tx, &ids))
+            .await
     }
 
     /// Start-up clean-up of what a crash may have left: unfinished uploads, trashed files, and
@@ -234,16 +220,7 @@ impl FileStore {
             .filter(|name| ids::is_id(name) && old(&self.dir.join(name)))
             .collect();
         let orphans = db
-            .read(move |conn| {
-                let mut known = conn.prepare_cached("SELECT 1 FROM attachments WHERE id = ?1")?;
-                let mut orphans = Vec::new();
-                for name in &candidates {
-                    if !known.exists([name])? {
-                        orphans.push(name.clone());
-                    }
-                }
-                Ok(orphans)
-            })
+            .read(move |conn| db::attachments::unknown(conn, &candidates))
             .await?;
         for id in &orphans {
             log::info!("removing orphan attachment file {id}");

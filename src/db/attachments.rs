@@ -370,3 +370,33 @@ pub fn totals(conn: &Connection) -> Result<(i64, i64)> {
         .prepare_cached("SELECT count(*), coalesce(sum(file_size), 0) FROM attachments")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
+
+/// Ids of attachments whose records are gone and whose files await removal (`file_trash`), at
+/// most `limit` of them.
+pub fn trashed(conn: &Connection, limit: u32) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached("SELECT attachment_id FROM file_trash LIMIT ?1")?
+        .query_map([limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Forgets trashed ids once their files are removed.
+pub fn forget_trashed(conn: &Connection, ids: &[String]) -> Result<()> {
+    let mut delete = conn.prepare_cached("DELETE FROM file_trash WHERE attachment_id = ?1")?;
+    for id in ids {
+        delete.execute([id])?;
+    }
+    Ok(())
+}
+
+/// Of `candidates`, those that name no attachment record.
+pub fn unknown(conn: &Connection, candidates: &[String]) -> Result<Vec<String>> {
+    let mut known = conn.prepare_cached("SELECT 1 FROM attachments WHERE id = ?1")?;
+    let mut unknown = Vec::new();
+    for id in candidates {
+        if !known.exists([id])? {
+            unknown.push(id.clone());
+        }
+    }
+    Ok(unknown)
+}

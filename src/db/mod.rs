@@ -7,8 +7,10 @@
 //! executor threads.
 
 pub mod attachments;
+pub mod backup;
 pub mod contacts;
 pub mod conversations;
+pub mod demo;
 pub mod events;
 pub mod groups;
 pub mod idempotency;
@@ -261,6 +263,12 @@ impl Db {
     }
 
     /// The database file (`None` for an in-memory database).
+    /// Whether a reader answers: the cost of a pooled read without touching a table (`/health`).
+    pub async fn ping(&self) -> Result<()> {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
     pub fn path(&self) -> Option<&std::path::Path> {
         self.path.as_deref()
     }
