@@ -9,7 +9,7 @@
 //! looks a token up in one step instead of comparing it with every account.
 
 use crate::AppState;
-use crate::db::{self, Db};
+use crate::account::Account;
 use crate::error::{Error, Result};
 use crate::limits::too_many;
 use actix_web::dev::Payload;
@@ -19,16 +19,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::{Ready, ready};
-use std::sync::Mutex;
 use subtle::ConstantTimeEq;
-
-/// The authenticated account: "you" in every handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    /// Its contact id.
-    pub id: String,
-    pub username: String,
-}
 
 struct Credential {
     token_hash: [u8; 32],
@@ -158,40 +149,6 @@ impl FromRequest for Account {
             Err(_) => {}
         }
         ready(result)
-    }
-}
-
-/// Keeps contacts' `last_active_at`, written at most once a minute per account so that busy
-/// clients do not turn every read into a write.
-#[derive(Default)]
-pub struct ActivityTracker {
-    last_written: Mutex<HashMap<String, i64>>,
-}
-
-const ACTIVITY_RESOLUTION_SECS: i64 = 60;
-
-impl ActivityTracker {
-    pub fn touch(&self, db: &Db, account_id: &str) {
-        let now = db::now();
-        {
-            let Ok(mut last) = self.last_written.lock() else {
-                return;
-            };
-            match last.get(account_id) {
-                Some(at) if now - at < ACTIVITY_RESOLUTION_SECS => return,
-                _ => last.insert(account_id.to_owned(), now),
-            };
-        }
-        let db = db.clone();
-        let id = account_id.to_owned();
-        actix_web::rt::spawn(async move {
-            if let Err(e) = db
-                .write(move |tx| db::contacts::set_last_active(tx, &id, now))
-                .await
-            {
-                log::warn!("could not record activity: {e}");
-            }
-        });
     }
 }
 

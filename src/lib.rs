@@ -3,6 +3,8 @@
 //! `main.rs` reads the command line and the config, binds the listener and calls [`run`]; tests
 //! call [`build_state`] and [`run`] the same way on `127.0.0.1:0`.
 
+pub mod account;
+pub mod activity;
 pub mod api;
 pub mod auth;
 pub mod body_clock;

@@ -43,7 +43,7 @@ pub async fn access_log(
             let account = response
                 .request()
                 .extensions()
-                .get::<crate::auth::Account>()
+                .get::<crate::account::Account>()
                 .map(|a| a.username.clone())
                 .unwrap_or_else(|| "-".into());
             log::info!(

@@ -1,6 +1,8 @@
 //! The state every request handler reaches, built from the config, and its reload.
 
-use crate::auth::{Account, Accounts, ActivityTracker};
+use crate::account::Account;
+use crate::activity::ActivityTracker;
+use crate::auth::Accounts;
 use crate::config::{Config, WebhookConfig};
 use crate::connections::{IpBlock, client_address};
 use crate::db::{self, Db};

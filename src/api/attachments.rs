@@ -2,7 +2,7 @@
 
 use super::schemas::Binary;
 use super::{check, created, ok};
-use crate::auth::Account;
+use crate::account::Account;
 use crate::body_clock::BodyClock;
 use crate::db::attachments::Attachment;
 use crate::db::{self, attachments::NewAttachment, ids::new_id};

@@ -1,7 +1,7 @@
 //! Contacts: the caller's address book.
 
 use super::{check, created, ok, schemas};
-use crate::auth::Account;
+use crate::account::Account;
 use crate::db::contacts::Contact;
 use crate::db::{self, contacts::NewContact};
 use crate::error::ErrorBody;

@@ -1,7 +1,7 @@
 //! Conversations: direct and group, each seen from the caller.
 
 use super::{check, created, ok, schemas};
-use crate::auth::Account;
+use crate::account::Account;
 use crate::db::conversations::Conversation;
 use crate::db::{
     self, conversations::ConversationChanges, conversations::ConversationFilter,

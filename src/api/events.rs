@@ -6,7 +6,7 @@
 //! it reads the backlog, and skips anything at or before the last event it sent.
 
 use crate::AppState;
-use crate::auth::Account;
+use crate::account::Account;
 use crate::db::Db;
 use crate::db::events::{self, StoredEvent};
 use crate::error::Result;

@@ -1,7 +1,7 @@
 //! Groups: owned by their creator, seen by their members.
 
 use super::{check, check_count, created, ok, schemas};
-use crate::auth::Account;
+use crate::account::Account;
 use crate::db::contacts::Contact;
 use crate::db::groups::Group;
 use crate::db::{self, groups::GroupChanges, groups::NewGroup};

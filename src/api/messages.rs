@@ -1,7 +1,7 @@
 //! Messages, with reactions.
 
 use super::{check, check_count, created, ok, schemas};
-use crate::auth::Account;
+use crate::account::Account;
 use crate::db::attachments::MAX_PER_MESSAGE;
 use crate::db::messages::Message;
 use crate::db::{self, messages::MessageChanges, messages::NewMessage};

@@ -8,7 +8,7 @@
 //! Content-Security-Policy: scripts and styles only from this origin, nothing inline.
 
 use crate::AppState;
-use crate::auth::Account;
+use crate::account::Account;
 use crate::error::{Error, ErrorKind, Result};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};

@@ -1,9 +1,9 @@
-//! The demo dataset (`crate::demo`) written into SQLite: every row inserted only if it is
+//! The demo dataset (`crate::demo::dataset`) written into SQLite: every row inserted only if it is
 //! missing, so loading twice changes nothing (not even AUTOINCREMENT counters: `INSERT OR
 //! IGNORE` would advance those, hence `INSERT ... WHERE NOT EXISTS` on such tables). Loading
 //! records no events: it is an import, not activity.
 
-use crate::demo::{
+use crate::demo::dataset::{
     ADDRESS_BOOKS, ATTACHMENT_ID, ATTACHMENT_MESSAGE, ATTACHMENT_NAME, ATTACHMENT_SIZE,
     ATTACHMENT_UPLOADER, AVATARS, Between, CONVERSATIONS, CREATED, DEMO_ACCOUNTS, GROUP_ID,
     GROUP_MEMBERS, GROUP_OWNER, LAST_ACTIVE, MESSAGES, PEOPLE, REACTIONS,

@@ -7,7 +7,7 @@ use super::conversations::{self, VISIBLE_AFTER, require_participation, visible_c
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
-use crate::auth::Account;
+use crate::account::Account;
 use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
 use rusqlite::types::{Type, Value, ValueRef};

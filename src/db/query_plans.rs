@@ -3,7 +3,7 @@
 //! SQLite for the plan of each statement and fails on any full table scan.
 
 use super::*;
-use crate::auth::Account;
+use crate::account::Account;
 use crate::pagination::{Cursor, PageParams};
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use std::sync::Mutex;

@@ -1,38 +1,22 @@
-//! The demo dataset: the McCallister family of the public Protocol docs, with the docs' own ids
-//! (`xgQQXg3hrtjh7AvZ`, `SIuAFUNKdSYHZF2w`, `WAz8eIbvDR60rouK`, ...) so that the docs' curl
-//! examples work against a local server.
-//!
-//! Loading is idempotent (`db::demo` inserts only what is missing). `demo_data = true` loads
-//! it once per database, so what you delete while trying the API stays deleted across
-//! restarts; `protocol seed-demo` loads whatever is missing again.
-//!
-//! Where the docs contradict themselves (README, "How this server differs from the docs"), one
-//! reading was chosen: `WAz8eIbvDR60rouK` is Kevin (the message pages) rather than Frank (the
-//! contact pages); the group is `L7cGNIBKZiNJ6wqF` as the curl examples spell it; the person
-//! "you" are in the docs' conversation `xgQQXg3hrtjh7AvZ` is Kate, Kevin's mother.
-
-use crate::config::Config;
-use crate::db::{self, Db};
-use crate::files::FileStore;
-use std::io::Write;
-
-pub use crate::db::demo::Report;
+//! The demo dataset itself: the McCallister family of the public Protocol docs, with the docs'
+//! own ids, and the invoice PDF its one attachment carries. Plain data: `db::demo` writes it,
+//! `demo` (the parent) loads and describes it.
 
 /// When the docs' examples happen (Unix seconds in December 1991 and May 1992).
-pub(crate) const CREATED: i64 = 692_233_200;
-pub(crate) const LAST_ACTIVE: i64 = 705_103_200;
-pub(crate) const AVATARS: &str = "https://assets.protocol.chat/avatars";
+pub const CREATED: i64 = 692_233_200;
+pub const LAST_ACTIVE: i64 = 705_103_200;
+pub const AVATARS: &str = "https://assets.protocol.chat/avatars";
 
-pub(crate) struct Person {
-    pub(crate) id: &'static str,
-    pub(crate) username: &'static str,
-    pub(crate) phone_number: &'static str,
-    pub(crate) avatar: &'static str,
+pub struct Person {
+    pub id: &'static str,
+    pub username: &'static str,
+    pub phone_number: &'static str,
+    pub avatar: &'static str,
     /// Only the family were active; the hotel staff never used the API.
-    pub(crate) active: bool,
+    pub active: bool,
 }
 
-pub(crate) const PEOPLE: &[Person] = &[
+pub const PEOPLE: &[Person] = &[
     person(
         "WAz8eIbvDR60rouK",
         "KevinMcCallister",
@@ -117,7 +101,7 @@ const fn person(
 /// Address books: (owner, contact), oldest first (lists show the newest first, so Kate's
 /// starts with Kevin, as in the docs). Frank is in nobody's but Peter's, so the docs' "create
 /// a contact" example adds him to Kate's.
-pub(crate) const ADDRESS_BOOKS: &[(&str, &str)] = &[
+pub const ADDRESS_BOOKS: &[(&str, &str)] = &[
     ("KateMcCallister", "PeterMcCallister"),
     ("KateMcCallister", "LinnieMcCallister"),
     ("KateMcCallister", "Hector"),
@@ -132,18 +116,17 @@ pub(crate) const ADDRESS_BOOKS: &[(&str, &str)] = &[
     ("PeterMcCallister", "KateMcCallister"),
 ];
 
-pub(crate) const GROUP_ID: &str = "L7cGNIBKZiNJ6wqF";
-pub(crate) const GROUP_OWNER: &str = "KateMcCallister";
-pub(crate) const GROUP_MEMBERS: &[&str] =
-    &["Hector", "Cedric", "Hester", "Cliff", "KevinMcCallister"];
+pub const GROUP_ID: &str = "L7cGNIBKZiNJ6wqF";
+pub const GROUP_OWNER: &str = "KateMcCallister";
+pub const GROUP_MEMBERS: &[&str] = &["Hector", "Cedric", "Hester", "Cliff", "KevinMcCallister"];
 
-pub(crate) enum Between {
+pub enum Between {
     Direct(&'static str, &'static str),
     Group,
 }
 
 /// Oldest first: the last one is the most recently active, first in every list.
-pub(crate) const CONVERSATIONS: &[(&str, Between, i64)] = &[
+pub const CONVERSATIONS: &[(&str, Between, i64)] = &[
     ("ZYjVAbCE9g5XRlra", Between::Group, CREATED - 10_800),
     (
         "4bYmCfeZVtL8rnGq",
@@ -159,7 +142,7 @@ pub(crate) const CONVERSATIONS: &[(&str, Between, i64)] = &[
 
 /// (id, conversation, sender, text, created_at), in the order they were sent. The newest is
 /// the docs' `SIuAFUNKdSYHZF2w`, at the top of the docs' list example.
-pub(crate) const MESSAGES: &[(&str, &str, &str, &str, i64)] = &[
+pub const MESSAGES: &[(&str, &str, &str, &str, i64)] = &[
     (
         "L5qvSkdkTcDDbtlH",
         "ZYjVAbCE9g5XRlra",
@@ -241,7 +224,7 @@ pub(crate) const MESSAGES: &[(&str, &str, &str, &str, i64)] = &[
 
 /// (message, emoji, who). The docs' update example adds Kate's red_angry_face to
 /// `SIuAFUNKdSYHZF2w`, so that one starts without reactions.
-pub(crate) const REACTIONS: &[(&str, &str, &str)] = &[
+pub const REACTIONS: &[(&str, &str, &str)] = &[
     ("e3ywY6RFJUAUauy4", "money_with_wings", "KateMcCallister"),
     ("QGVl10AE2gtMJvIg", "scream", "PeterMcCallister"),
     (
@@ -252,12 +235,12 @@ pub(crate) const REACTIONS: &[(&str, &str, &str)] = &[
     ("hSIhXBhNe8X1d8Et", "+1", "KevinMcCallister"),
 ];
 
-pub(crate) const ATTACHMENT_ID: &str = "Nc6yKKMpcxiiFxp6";
-pub(crate) const ATTACHMENT_MESSAGE: &str = "LoPsJaMcPBuFNjg1";
-pub(crate) const ATTACHMENT_UPLOADER: &str = "KateMcCallister";
-pub(crate) const ATTACHMENT_NAME: &str = "Invoice_room_service__Plaza_Hotel.pdf";
+pub const ATTACHMENT_ID: &str = "Nc6yKKMpcxiiFxp6";
+pub const ATTACHMENT_MESSAGE: &str = "LoPsJaMcPBuFNjg1";
+pub const ATTACHMENT_UPLOADER: &str = "KateMcCallister";
+pub const ATTACHMENT_NAME: &str = "Invoice_room_service__Plaza_Hotel.pdf";
 /// The docs' size for it; the generated invoice is padded to exactly this.
-pub(crate) const ATTACHMENT_SIZE: usize = 21_352;
+pub const ATTACHMENT_SIZE: usize = 21_352;
 
 /// The accounts the demo is meant to be used with, and what each is for.
 pub const DEMO_ACCOUNTS: &[(&str, &str)] = &[
@@ -271,99 +254,6 @@ pub const DEMO_ACCOUNTS: &[(&str, &str)] = &[
     ),
     ("PeterMcCallister", "Kevin's dad"),
 ];
-
-/// `demo_data = true`: loads the dataset unless this database already had it loaded once.
-pub fn load_once(db: &Db, files: &FileStore) -> std::result::Result<Option<Report>, String> {
-    let loaded = db
-        .write_blocking(db::demo::is_loaded)
-        .map_err(|e| format!("cannot read the database: {e}"))?;
-    if loaded {
-        Ok(None)
-    } else {
-        load(db, files).map(Some)
-    }
-}
-
-/// Inserts whatever part of the dataset is missing (`protocol seed-demo`).
-pub fn load(db: &Db, files: &FileStore) -> std::result::Result<Report, String> {
-    let cannot = |e: &dyn std::fmt::Display| format!("cannot load the demo data: {e}");
-    // The bytes go in place before their record is committed, as an upload's do.
-    if let Some(path) = files.path(ATTACHMENT_ID)
-        && !path.exists()
-    {
-        let tmp = files.dir().join(".tmp").join(ATTACHMENT_ID);
-        std::fs::File::create(&tmp)
-            .and_then(|mut f| f.write_all(&invoice_pdf()))
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| cannot(&e))?;
-    }
-    db.write_blocking(db::demo::insert_missing)
-        .map_err(|e| cannot(&e))
-}
-
-/// Whether an account of `config` is one of the demo people, who alone see the demo data.
-pub fn visible_to(config: &Config) -> bool {
-    config.accounts.iter().any(|account| {
-        PEOPLE
-            .iter()
-            .any(|p| p.username.eq_ignore_ascii_case(&account.username))
-    })
-}
-
-/// An account the sign-in page offers: its token is one of the shipped examples.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DemoAccount {
-    pub username: String,
-    pub token: String,
-}
-
-/// The accounts whose token is a shipped example (public in the repository), and only while
-/// `demo_data` is on. No other token is ever listed.
-pub fn demo_accounts(config: &Config) -> Vec<DemoAccount> {
-    if !config.server.demo_data {
-        return Vec::new();
-    }
-    let examples = config.accounts_with_example_tokens();
-    config
-        .accounts
-        .iter()
-        .filter(|a| examples.contains(&a.username.as_str()))
-        .map(|a| DemoAccount {
-            username: a.username.clone(),
-            token: a.token.clone(),
-        })
-        .collect()
-}
-
-/// The lines printed after `listening on ...` when the demo data is on: which token to use
-/// for what, and a first request. Only the shipped example tokens are printed (anyone can read
-/// those anyway); a real token stays in protocol.toml.
-pub fn start_up_hint(config: &Config, base: &str) -> Vec<String> {
-    let examples = config.accounts_with_example_tokens();
-    let mut lines = vec![
-        "demo data: the McCallister family of the Protocol docs (demo_data = true); tokens:"
-            .to_owned(),
-    ];
-    let mut first_token = None;
-    for (username, role) in DEMO_ACCOUNTS {
-        let Some(account) = config.accounts.iter().find(|a| a.username == *username) else {
-            continue;
-        };
-        let token = if examples.contains(username) {
-            first_token.get_or_insert(account.token.clone());
-            account.token.as_str()
-        } else {
-            "(its token in protocol.toml)"
-        };
-        lines.push(format!("  {username:<17} {token:<30} {role}"));
-    }
-    let token = first_token.unwrap_or_else(|| "TOKEN".into());
-    lines.push(format!(
-        "try: curl -G {base}/v1/messages -H \"Authorization: Bearer {token}\" \
-         -d conversation_id=xgQQXg3hrtjh7AvZ -d limit=10"
-    ));
-    lines
-}
 
 /// A one-page PDF invoice, padded (inside its content stream) to exactly `ATTACHMENT_SIZE`
 /// bytes so `file_size` matches the docs.
@@ -439,7 +329,7 @@ mod tests {
         all.extend(MESSAGES.iter().map(|m| m.0));
         all.extend([GROUP_ID, ATTACHMENT_ID]);
         for id in &all {
-            assert!(db::ids::is_id(id), "{id}");
+            assert!(crate::db::ids::is_id(id), "{id}");
         }
         let unique: std::collections::HashSet<_> = all.iter().collect();
         assert_eq!(unique.len(), all.len());
