@@ -207,7 +207,7 @@ pub async fn add_group_contacts(
     delete,
     path = "/v1/groups/{id}/contacts/{contact_id}",
     tag = "groups",
-    params(("id" = String, Path, description = "The group's id", example = "L7cGNIBKZiNJ6wqF"), ("contact_id" = String, Path, description = "The member's contact id")),
+    params(("id" = String, Path, description = "The group's id", example = "L7cGNIBKZiNJ6wqF"), ("contact_id" = String, Path, description = "The member's contact id", example = "5wuv8qDC5zI2QwyL")),
     responses((status = 204, description = "No longer a member"), (status = 403, description = "Only the owner may", body = ErrorBody), (status = 409, description = "The owner stays in the group (delete the group instead)", body = ErrorBody)),
 )]
 pub async fn delete_group_contact(
