@@ -11,23 +11,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
 
-/// Opens an event stream on a raw connection and waits for its 200.
-fn event_stream(addr: &str, token: &str) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).unwrap();
-    assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
-    stream
-}
-
 #[test]
 fn past_the_connection_cap_new_clients_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();

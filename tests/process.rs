@@ -4,29 +4,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_protocol");
-
-const ACCOUNTS: &str = r#"
-[[accounts]]
-username = "KevinMcCallister"
-phone_number = "1-800-759-3000"
-token = "token-kevin"
-
-[[accounts]]
-username = "KateMcCallister"
-phone_number = "1-800-759-3001"
-token = "token-kate"
-"#;
-
-fn write_config(dir: &Path, server: &str) -> PathBuf {
-    let path = dir.join("protocol.toml");
-    std::fs::write(&path, format!("[server]\n{server}\n{ACCOUNTS}")).unwrap();
-    path
-}
+mod support;
+use support::{ACCOUNTS, BIN, write_config};
 
 /// A running server and the address it printed.
 struct Server {
@@ -94,36 +77,18 @@ impl Drop for Server {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection; returns (status, body).
+/// One HTTP/1.1 request with a form body (if any) on a fresh connection; returns (status, body).
 fn http(addr: &str, method: &str, path: &str, token: Option<&str>, form: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let body_headers = if form.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            form.len()
-        )
-    };
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}{body_headers}\r\n{form}"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (status, response) = support::request(
+        addr,
+        method,
+        path,
+        token,
+        "application/x-www-form-urlencoded",
+        form,
+    );
+    assert!(status != 0, "{method} {path}: no answer: {response:?}");
+    (status, support::body_of(&response))
 }
 
 /// Waits until the log file holds `text` `times` times; panics (showing the log) after `within`.

@@ -379,11 +379,9 @@ mod tests {
         Fail,
     }
 
-    /// Runs `steps` as one batch (queued while a first job holds the writer) and returns each
-    /// answer, how often each job's work ran, and the keys that were committed.
-    fn batch(steps: &[Step]) -> (Vec<Result<()>>, Vec<usize>, Vec<String>, Vec<String>) {
-        let (writer, published) = writer();
-        // The first job holds the writer until the rest are queued behind it.
+    /// Submits a job that holds the writer until the returned sender is sent to (or dropped):
+    /// whatever is submitted meanwhile runs as one batch after it.
+    fn hold(writer: &Writer) -> mpsc::Sender<()> {
         let (open, gate) = mpsc::channel::<()>();
         let (holding, held) = mpsc::channel::<()>();
         let gate = Mutex::new(gate);
@@ -396,6 +394,15 @@ mod tests {
             |_| {},
         );
         held.recv().unwrap();
+        open
+    }
+
+    /// Runs `steps` as one batch (queued while a first job holds the writer) and returns each
+    /// answer, how often each job's work ran, and the keys that were committed.
+    fn batch(steps: &[Step]) -> (Vec<Result<()>>, Vec<usize>, Vec<String>, Vec<String>) {
+        let (writer, published) = writer();
+        // The first job holds the writer until the rest are queued behind it.
+        let open = hold(&writer);
         let mut answers = Vec::new();
         let mut runs = Vec::new();
         for (i, step) in steps.iter().enumerate() {
@@ -469,18 +476,7 @@ mod tests {
     #[test]
     fn a_batch_whose_commit_fails_answers_every_job_with_the_error() {
         let (writer, published) = writer();
-        let (open, gate) = mpsc::channel::<()>();
-        let (holding, held) = mpsc::channel::<()>();
-        let gate = Mutex::new(gate);
-        writer.submit(
-            move |_| {
-                holding.send(()).unwrap();
-                Ok(gate.lock().unwrap().recv().ok())
-            },
-            None,
-            |_| {},
-        );
-        held.recv().unwrap();
+        let open = hold(&writer);
         let mut answers = Vec::new();
         for i in 0..3 {
             let (reply, answer) = mpsc::channel();

@@ -42,6 +42,22 @@ async fn contact_of(app: &TestApp, who: (&str, &str)) -> (String, String) {
 }
 
 /// The conversation on top of Kate's list.
+/// Kevin's group of 40 strangers and Kate (more than LARGE_ABOVE members): its conversation.
+async fn large_group_with_kate(app: &TestApp) -> String {
+    let mut contacts = many_contacts(app, 40).await;
+    contacts.push(contact_of(app, KATE).await.0);
+    let group = app
+        .post_json(
+            "/v1/groups",
+            KEVIN.1,
+            json!({"name": "Big", "contacts": contacts}),
+        )
+        .await
+        .expect(201)
+        .body;
+    group["conversation_id"].as_str().unwrap().to_owned()
+}
+
 async fn kates_top(app: &TestApp) -> String {
     app.get("/v1/conversations?limit=1", KATE.1)
         .await
@@ -310,18 +326,7 @@ async fn a_group_crossing_the_large_line_keeps_its_place_in_every_list() {
 #[actix_web::test]
 async fn a_deleted_large_group_conversation_comes_back_with_only_new_messages() {
     let app = spawn_app().await;
-    let mut contacts = many_contacts(&app, 40).await;
-    contacts.push(contact_of(&app, KATE).await.0);
-    let group = app
-        .post_json(
-            "/v1/groups",
-            KEVIN.1,
-            json!({"name": "Big", "contacts": contacts}),
-        )
-        .await
-        .expect(201)
-        .body;
-    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let conversation = large_group_with_kate(&app).await;
     app.send(KEVIN.1, &conversation, "before").await;
     app.delete(&format!("/v1/conversations/{conversation}"), KATE.1)
         .await
@@ -393,18 +398,7 @@ async fn the_member_cap_is_a_setting() {
 #[actix_web::test]
 async fn a_large_groups_messages_are_replayed_to_members_only() {
     let app = spawn_app().await;
-    let mut contacts = many_contacts(&app, 40).await;
-    contacts.push(contact_of(&app, KATE).await.0);
-    let group = app
-        .post_json(
-            "/v1/groups",
-            KEVIN.1,
-            json!({"name": "Big", "contacts": contacts}),
-        )
-        .await
-        .expect(201)
-        .body;
-    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let conversation = large_group_with_kate(&app).await;
     let first = app.send(KEVIN.1, &conversation, "first").await;
     let later = app.send(KEVIN.1, &conversation, "later").await;
     // The outbox names the conversation, not 42 people.

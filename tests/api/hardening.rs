@@ -24,23 +24,9 @@ async fn open_stream(app: &TestApp, token: &str) -> awc::ClientResponse<impl fut
 async fn raw_stream(app: &TestApp, token: &str) -> std::net::TcpStream {
     let addr = app.base.trim_start_matches("http://").to_owned();
     let token = token.to_owned();
-    actix_web::web::block(move || {
-        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        write!(
-            stream,
-            "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
-        )
-        .unwrap();
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head).unwrap();
-        assert_eq!(&head, b"HTTP/1.1 200");
-        stream
-    })
-    .await
-    .unwrap()
+    actix_web::web::block(move || crate::support::event_stream(&addr, &token))
+        .await
+        .unwrap()
 }
 
 #[actix_web::test]

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod helpers;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod attachments;
 mod auth;

@@ -98,7 +98,8 @@ impl Drop for Server {
     }
 }
 
-/// One HTTP/1.1 request with a JSON body (if any) on a fresh connection.
+/// One HTTP/1.1 request with a JSON body (if any) on a fresh connection; returns the status (0
+/// when no answer came) and the whole response, head and body.
 pub fn http(
     addr: &str,
     method: &str,
@@ -106,9 +107,22 @@ pub fn http(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String) {
+    request(addr, method, path, token, "application/json", body)
+}
+
+/// One HTTP/1.1 request with a body of `content_type` (if any) on a fresh connection, waiting up
+/// to 60 s for the answer; returns the status (0 when no answer came) and the whole response.
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -117,7 +131,7 @@ pub fn http(
         String::new()
     } else {
         format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
             body.len()
         )
     };
@@ -133,6 +147,31 @@ pub fn http(
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, response)
+}
+
+/// The body of a whole response.
+pub fn body_of(response: &str) -> String {
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
+
+/// An event stream on a raw connection, once it has its 200.
+pub fn event_stream(addr: &str, token: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+    stream
 }
 
 /// Waits for `condition` up to `limit` (generous: machines are shared and slow).
