@@ -385,6 +385,30 @@ async fn the_member_cap_is_a_setting() {
     app.delete(&format!("/v1/groups/{group}/contacts/{kate}"), KEVIN.1)
         .await
         .expect_error(404, None);
+    // The owner cannot be removed (409, as documented); he stays a member.
+    let listed = app
+        .get(&format!("/v1/groups/{group}"), KEVIN.1)
+        .await
+        .expect(200)
+        .body;
+    let owner = listed["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["username"] == KEVIN.0)
+        .expect("the owner is a member")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.delete(&format!("/v1/groups/{group}/contacts/{owner}"), KEVIN.1)
+        .await
+        .expect_error(409, None);
+    let after = app
+        .get(&format!("/v1/groups/{group}"), KEVIN.1)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(after["contacts"], listed["contacts"]);
     let started = Instant::now();
     app.delete(
         &format!("/v1/groups/{group}/contacts/{}", members[0]),
