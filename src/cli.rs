@@ -153,8 +153,10 @@ pub fn check_config(config_path: &Path) -> Outcome {
     if database == ":memory:" {
         println!("database: in memory (gone when the server stops)");
     } else {
-        println!("database: {database}");
-        println!("attachments: {database}-files/");
+        println!("database: {}", crate::db::postgres::redacted(database));
+        if let Some(files) = config.server.files_dir() {
+            println!("attachments: {}/", files.display());
+        }
     }
     if let Some(metrics) = config.metrics_addr()? {
         println!("metrics: http://{metrics}/metrics");
@@ -241,7 +243,7 @@ pub fn seed_demo(config_path: &Path) -> Outcome {
     let progress = Progress::start("loading the demo data");
     let db = Db::open(&server.database, server.synchronous)?;
     let files = crate::files::FileStore::open(
-        &server.database,
+        server.files_dir().as_deref(),
         server.synchronous == crate::config::Synchronous::Full,
     )?;
     let report = crate::demo::load(&db, &files)?;

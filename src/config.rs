@@ -5,7 +5,7 @@ use crate::rules;
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The config shipped in the repository; its tokens are examples everybody can read.
 const SHIPPED_CONFIG: &str = include_str!("../protocol.toml");
@@ -31,7 +31,11 @@ pub enum Synchronous {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: String,
+    /// A SQLite file, or a `postgres://USER:PASS@HOST:PORT/DBNAME` URL.
     pub database: String,
+    /// The folder of attachment bytes; `None`: beside a SQLite file (`DATABASE-files`), or
+    /// `protocol-files` beside the config for PostgreSQL.
+    pub files: Option<String>,
     pub synchronous: Synchronous,
     /// Base of `file_url` and `documentation_url`; when unset, the address the server listens on.
     pub public_url: Option<String>,
@@ -68,6 +72,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
             database: "protocol.db".into(),
+            files: None,
             synchronous: Synchronous::Normal,
             public_url: None,
             max_message_chars: 16_384,
@@ -141,6 +146,20 @@ impl WebhookConfig {
     }
 }
 
+impl ServerConfig {
+    /// Where attachment bytes live (`None`: a temporary folder, with an in-memory database).
+    pub fn files_dir(&self) -> Option<PathBuf> {
+        match &self.files {
+            Some(files) => Some(PathBuf::from(files)),
+            None if self.database == ":memory:" => None,
+            None if crate::db::postgres::is_url(&self.database) => {
+                Some(PathBuf::from("protocol-files"))
+            }
+            None => Some(PathBuf::from(format!("{}-files", self.database))),
+        }
+    }
+}
+
 impl Config {
     /// Reads, applies the environment overrides and validates. The error is one line.
     ///
@@ -154,8 +173,17 @@ impl Config {
             Config::parse(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
         let folder = path.parent().unwrap_or(Path::new(""));
         config.server.database = resolve(folder, &config.server.database)?;
+        if let Some(files) = &config.server.files {
+            config.server.files = Some(resolve(folder, files)?);
+        } else if crate::db::postgres::is_url(&config.server.database) {
+            config.server.files = Some(resolve(folder, "protocol-files")?);
+        }
         config.apply_env(|name| std::env::var(name).ok());
         config.server.database = resolve(Path::new(""), &config.server.database)?;
+        if config.server.files.is_none() && crate::db::postgres::is_url(&config.server.database) {
+            // PROTOCOL_DATABASE turned a SQLite config into a PostgreSQL one.
+            config.server.files = Some(resolve(folder, "protocol-files")?);
+        }
         config
             .validate()
             .map_err(|e| format!("config file {}: {e}", path.display()))?;
@@ -181,7 +209,12 @@ impl Config {
         self.metrics_addr()?;
         let server = &self.server;
         if server.database.trim().is_empty() {
-            return Err("server.database must name a file (or \":memory:\").".into());
+            return Err(
+                "server.database must name a file (or \":memory:\", or a postgres:// URL).".into(),
+            );
+        }
+        if crate::db::postgres::is_url(&server.database) {
+            crate::db::postgres::config(&server.database)?;
         }
         if let Some(url) = &server.public_url {
             rules::url("server.public_url", url)?;
@@ -330,9 +363,11 @@ impl Config {
     }
 }
 
-/// `database` against `folder` (empty: the current folder), made absolute; `:memory:` stays.
+/// `database` against `folder` (empty: the current folder), made absolute; `:memory:` and a
+/// PostgreSQL URL stay.
 fn resolve(folder: &Path, database: &str) -> Result<String, String> {
-    if database == ":memory:" || database.trim().is_empty() {
+    if database == ":memory:" || database.trim().is_empty() || crate::db::postgres::is_url(database)
+    {
         return Ok(database.to_owned());
     }
     let path = std::path::absolute(folder.join(database))

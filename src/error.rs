@@ -244,24 +244,26 @@ impl ResponseError for Error {
     }
 }
 
-/// SQLite errors are mapped once, here. Constraint failures that a request can cause are
+/// Database errors are mapped once, here. Constraint failures that a request can cause are
 /// checked for before writing, so one that still reaches this point is a conflict with a
 /// concurrent change, or a bug: the first is a 409, everything else a logged 500.
-impl From<rusqlite::Error> for Error {
-    fn from(err: rusqlite::Error) -> Error {
-        match &err {
-            rusqlite::Error::SqliteFailure(e, _)
-                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
-            {
+impl From<crate::db::sql::SqlError> for Error {
+    fn from(err: crate::db::sql::SqlError) -> Error {
+        use crate::db::sql::Failure;
+        match err.failure() {
+            Failure::Duplicate => {
                 log::warn!("unique constraint: {err}");
                 Error::conflict("The request conflicts with an object that already exists.")
             }
-            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull => {
-                Error::disk_full(format!("sqlite: {err}"))
-            }
-            _ => Error::internal(format!("sqlite: {err}")),
+            Failure::Full => Error::disk_full(format!("database: {err}")),
+            Failure::Other => Error::internal(format!("database: {err}")),
         }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Error {
+        Error::from(crate::db::sql::SqlError::from(err))
     }
 }
 

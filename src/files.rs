@@ -37,13 +37,15 @@ pub struct FileStore {
 
 impl FileStore {
     /// The store beside `database` (for `:memory:`, a private temporary folder).
-    pub fn open(database: &str, sync: bool) -> std::result::Result<FileStore, String> {
-        let (dir, temporary) = if database == ":memory:" {
-            let guard = tempdir::Guard::new()
-                .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
-            (guard.path().to_owned(), Some(guard))
-        } else {
-            (PathBuf::from(format!("{database}-files")), None)
+    /// The store in `dir` (`None`: a temporary folder, removed with the store).
+    pub fn open(dir: Option<&Path>, sync: bool) -> std::result::Result<FileStore, String> {
+        let (dir, temporary) = match dir {
+            Some(dir) => (dir.to_owned(), None),
+            None => {
+                let guard = tempdir::Guard::new()
+                    .map_err(|e| format!("cannot create a temporary folder: {e}"))?;
+                (guard.path().to_owned(), Some(guard))
+            }
         };
         let tmp = dir.join(".tmp");
         std::fs::create_dir_all(&tmp)

@@ -197,7 +197,7 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
     let db = Db::open(&config.server.database, config.server.synchronous)?;
     let server = &config.server;
     let files = FileStore::open(
-        &server.database,
+        server.files_dir().as_deref(),
         server.synchronous == crate::config::Synchronous::Full,
     )?;
     // Before the accounts: on a new database the demo people get the docs' ids, and the

@@ -3,10 +3,11 @@
 use super::conversations::{require_participation, visible_conversations};
 use super::events;
 use super::page::{self, KeysetQuery};
+use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
+use rusqlite::params;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use std::collections::HashMap;
 use utoipa::ToSchema;
@@ -48,10 +49,7 @@ const ATTACHMENT_COLUMNS: &str =
 
 /// Reads `ATTACHMENT_COLUMNS` from column `at` on; `file_url` is
 /// `{base_url}/v1/attachments/{id}/content`.
-fn attachment_from_row(
-    base_url: &str,
-    at: usize,
-) -> impl Fn(&Row) -> rusqlite::Result<Attachment> + '_ {
+fn attachment_from_row(base_url: &str, at: usize) -> impl Fn(&Row) -> sql::Result<Attachment> + '_ {
     move |row| {
         let id: String = row.get(at)?;
         Ok(Attachment {
@@ -72,7 +70,7 @@ const VISIBLE: &str = "(a.uploader_id = ?1 OR EXISTS (
          WHERE p.conversation_id = a.conversation_id AND p.contact_id = ?1
            AND p.hidden = 0 AND a.message_seq > p.visible_after))";
 
-pub fn get(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<Attachment> {
+pub fn get(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Attachment> {
     let sql =
         format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.id = ?2 AND {VISIBLE}");
     conn.prepare_cached(&sql)?
@@ -82,7 +80,7 @@ pub fn get(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<
 }
 
 /// The stored file's name and type, if the viewer sees it.
-pub fn stored_file(conn: &Connection, viewer: &str, id: &str) -> Result<StoredFile> {
+pub fn stored_file(conn: &Sql, viewer: &str, id: &str) -> Result<StoredFile> {
     let sql = format!(
         "SELECT a.filename, a.file_type, a.file_size, a.created_at FROM attachments a WHERE a.id = ?2 AND {VISIBLE}"
     );
@@ -91,7 +89,7 @@ pub fn stored_file(conn: &Connection, viewer: &str, id: &str) -> Result<StoredFi
             Ok(StoredFile {
                 filename: r.get(0)?,
                 file_type: r.get(1)?,
-                file_size: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                file_size: u64::try_from(r.get::<i64>(2)?).unwrap_or(0),
                 created_at: r.get(3)?,
             })
         })
@@ -101,13 +99,17 @@ pub fn stored_file(conn: &Connection, viewer: &str, id: &str) -> Result<StoredFi
 
 /// The attachments of each of `messages`, in upload order.
 pub(crate) fn of_messages(
-    conn: &Connection,
+    conn: &Sql,
     messages: &[String],
     base_url: &str,
 ) -> Result<HashMap<String, Vec<Attachment>>> {
     let sql = format!(
         "SELECT {ATTACHMENT_COLUMNS} FROM attachments a
-          WHERE a.message_id IN (SELECT value FROM json_each(?1)) ORDER BY a.seq"
+          WHERE a.message_id IN ({}) ORDER BY a.seq",
+        conn.pick(
+            "SELECT value FROM json_each(?1)",
+            "SELECT json_array_elements_text(?1::json)"
+        )
     );
     let ids = serde_json::to_string(messages).map_err(Error::internal)?;
     let mut out: HashMap<String, Vec<Attachment>> = HashMap::new();
@@ -123,7 +125,7 @@ pub(crate) fn of_messages(
 
 /// `GET /v1/attachments`: newest first; in one conversation, or everything the viewer sees.
 pub fn list(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     conversation: Option<&str>,
     page: &PageParams,
@@ -133,12 +135,7 @@ pub fn list(
         "SELECT a.seq, {ATTACHMENT_COLUMNS} FROM attachments a
           WHERE a.conversation_id = ?1 AND a.message_seq > ?2"
     );
-    let map = |row: &Row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            attachment_from_row(base_url, 1)(row)?,
-        ))
-    };
+    let map = |row: &Row| Ok((row.get::<i64>(0)?, attachment_from_row(base_url, 1)(row)?));
     if let Some(conversation) = conversation {
         let participation = require_participation(conn, viewer, conversation)
             .map_err(|e| e.with_param("conversation_id"))?;
@@ -190,7 +187,7 @@ pub fn list(
 
 /// `POST /v1/attachments`: the record of an upload whose bytes are already stored.
 pub fn create(
-    conn: &Connection,
+    conn: &Sql,
     uploader: &str,
     new: &NewAttachment,
     now: i64,
@@ -225,7 +222,7 @@ pub fn create(
 
 /// `PUT /v1/attachments/:id`: the filename, by its uploader.
 pub fn rename(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     id: &str,
     filename: &str,
@@ -239,7 +236,7 @@ pub fn rename(
 }
 
 /// `DELETE /v1/attachments/:id`: by its uploader; the trigger queues the bytes for removal.
-pub fn delete(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<()> {
+pub fn delete(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<()> {
     require_uploader(conn, viewer, id)?;
     emit(conn, "attachment.deleted", viewer, id, base_url)?;
     conn.prepare_cached("DELETE FROM attachments WHERE id = ?1")?
@@ -247,7 +244,7 @@ pub fn delete(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Resu
     Ok(())
 }
 
-fn require_uploader(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+fn require_uploader(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
     let uploader: String = conn
         .prepare_cached(&format!(
             "SELECT a.uploader_id FROM attachments a WHERE a.id = ?2 AND {VISIBLE}"
@@ -264,7 +261,7 @@ fn require_uploader(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
 }
 
 /// The conversation and seq of a message the viewer sent and still sees.
-fn sent_message(conn: &Connection, viewer: &str, message: &str) -> Result<(String, i64)> {
+fn sent_message(conn: &Sql, viewer: &str, message: &str) -> Result<(String, i64)> {
     let (conversation, seq, sender): (String, i64, String) = conn
         .prepare_cached("SELECT conversation_id, seq, sender_id FROM messages WHERE id = ?1")?
         .query_row([message], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -294,7 +291,7 @@ pub(crate) struct LinkTarget<'a> {
 /// be one the sender uploaded that belongs to no message yet (or already to this one);
 /// attachments left out go back to being unlinked uploads.
 pub(crate) fn set_for_message(
-    conn: &Connection,
+    conn: &Sql,
     sender: &str,
     target: &LinkTarget,
     wanted: &[String],
@@ -327,7 +324,7 @@ pub(crate) fn set_for_message(
     let before: Vec<String> = conn
         .prepare_cached("SELECT id FROM attachments WHERE message_id = ?1")?
         .query_map([target.message], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<sql::Result<_>>()?;
     for id in before.iter().filter(|id| !linked.contains(id)) {
         conn.prepare_cached(
             "UPDATE attachments SET message_id = NULL, conversation_id = NULL, message_seq = NULL
@@ -349,7 +346,7 @@ pub(crate) fn set_for_message(
 
 /// Records `kind` for an attachment, as `account` sees it, for its uploader and everyone who
 /// sees its message.
-fn emit(conn: &Connection, kind: &str, account: &str, id: &str, base_url: &str) -> Result<()> {
+fn emit(conn: &Sql, kind: &str, account: &str, id: &str, base_url: &str) -> Result<()> {
     let attachment = get(conn, account, id, base_url)?;
     let (uploader, conversation, seq): (String, Option<String>, Option<i64>) = conn
         .prepare_cached(
@@ -365,23 +362,23 @@ fn emit(conn: &Connection, kind: &str, account: &str, id: &str, base_url: &str) 
 }
 
 /// (attachments stored, their bytes), for the metrics.
-pub fn totals(conn: &Connection) -> Result<(i64, i64)> {
+pub fn totals(conn: &Sql) -> Result<(i64, i64)> {
     Ok(conn
         .prepare_cached("SELECT count(*), coalesce(sum(file_size), 0) FROM attachments")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        .query_row(params![], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 /// Ids of attachments whose records are gone and whose files await removal (`file_trash`), at
 /// most `limit` of them.
-pub fn trashed(conn: &Connection, limit: u32) -> Result<Vec<String>> {
+pub fn trashed(conn: &Sql, limit: u32) -> Result<Vec<String>> {
     Ok(conn
         .prepare_cached("SELECT attachment_id FROM file_trash LIMIT ?1")?
         .query_map([limit], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<sql::Result<_>>()?)
 }
 
 /// Forgets trashed ids once their files are removed.
-pub fn forget_trashed(conn: &Connection, ids: &[String]) -> Result<()> {
+pub fn forget_trashed(conn: &Sql, ids: &[String]) -> Result<()> {
     let mut delete = conn.prepare_cached("DELETE FROM file_trash WHERE attachment_id = ?1")?;
     for id in ids {
         delete.execute([id])?;
@@ -390,7 +387,7 @@ pub fn forget_trashed(conn: &Connection, ids: &[String]) -> Result<()> {
 }
 
 /// Of `candidates`, those that name no attachment record.
-pub fn unknown(conn: &Connection, candidates: &[String]) -> Result<Vec<String>> {
+pub fn unknown(conn: &Sql, candidates: &[String]) -> Result<Vec<String>> {
     let mut known = conn.prepare_cached("SELECT 1 FROM attachments WHERE id = ?1")?;
     let mut unknown = Vec::new();
     for id in candidates {

@@ -6,10 +6,11 @@ use super::conversations;
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
+use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
+use rusqlite::params;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -52,10 +53,11 @@ pub(crate) const CONTACT_COLUMNS: &str = "
     c.id, c.username, c.phone_number, c.avatar_url, ab.display_name,
     (SELECT v.id FROM conversations v
        JOIN participants p ON p.conversation_id = v.id AND p.contact_id = ?1 AND p.hidden = 0
-      WHERE v.direct_low = min(?1, c.id) AND v.direct_high = max(?1, c.id)),
+      WHERE v.direct_low = CASE WHEN ?1 < c.id THEN ?1 ELSE c.id END
+        AND v.direct_high = CASE WHEN ?1 < c.id THEN c.id ELSE ?1 END),
     c.last_active_at, coalesce(ab.created_at, c.created_at)";
 
-pub(crate) fn contact_from_row(row: &Row) -> rusqlite::Result<Contact> {
+pub(crate) fn contact_from_row(row: &Row) -> sql::Result<Contact> {
     Ok(Contact {
         id: row.get(0)?,
         username: row.get(1)?,
@@ -73,7 +75,7 @@ pub(crate) const PROFILE_COLUMNS: &str =
     "c.id, c.username, c.phone_number, c.avatar_url, c.last_active_at, c.created_at";
 
 /// Reads a `Profile` from `PROFILE_COLUMNS` starting at column `at`.
-pub(crate) fn profile_from_row(row: &Row, at: usize) -> rusqlite::Result<Profile> {
+pub(crate) fn profile_from_row(row: &Row, at: usize) -> sql::Result<Profile> {
     Ok(Profile {
         id: row.get(at)?,
         username: row.get(at + 1)?,
@@ -85,11 +87,11 @@ pub(crate) fn profile_from_row(row: &Row, at: usize) -> rusqlite::Result<Profile
 }
 
 /// `GET /v1/contacts/:id`: someone in the viewer's address book, or the viewer themself.
-pub fn get(conn: &Connection, viewer: &str, id: &str) -> Result<Contact> {
+pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Contact> {
     find(conn, viewer, id)?.ok_or_else(|| Error::not_found("contact", id))
 }
 
-fn find(conn: &Connection, viewer: &str, id: &str) -> Result<Option<Contact>> {
+fn find(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Contact>> {
     let sql = format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts c
            LEFT JOIN address_book ab ON ab.owner_id = ?1 AND ab.contact_id = c.id
@@ -102,7 +104,7 @@ fn find(conn: &Connection, viewer: &str, id: &str) -> Result<Option<Contact>> {
 }
 
 /// `GET /v1/contacts`: the viewer's address book, most recently added first.
-pub fn list(conn: &Connection, viewer: &str, page: &PageParams) -> Result<List<Contact>> {
+pub fn list(conn: &Sql, viewer: &str, page: &PageParams) -> Result<List<Contact>> {
     let select = format!(
         "SELECT {CONTACT_COLUMNS} FROM address_book ab JOIN contacts c ON c.id = ab.contact_id
           WHERE ab.owner_id = ?1"
@@ -132,7 +134,7 @@ pub fn list(conn: &Connection, viewer: &str, page: &PageParams) -> Result<List<C
 /// else a private contact of the viewer's own, and opens the direct conversation. Nothing here
 /// looks at anyone else's address book, so neither the answer nor its timing can tell what
 /// another person has stored.
-pub fn create(conn: &Connection, viewer: &str, new: &NewContact, now: i64) -> Result<Contact> {
+pub fn create(conn: &Sql, viewer: &str, new: &NewContact, now: i64) -> Result<Contact> {
     let person =
         match account_by_username(conn, &new.username)? {
             Some(id) => id,
@@ -192,7 +194,7 @@ pub fn create(conn: &Connection, viewer: &str, new: &NewContact, now: i64) -> Re
 
 /// `PUT /v1/contacts/:id`: the viewer's name for them.
 pub fn update(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     id: &str,
     display_name: Option<Option<&str>>,
@@ -219,7 +221,7 @@ pub fn update(
 
 /// `DELETE /v1/contacts/:id`: out of the address book, and the direct conversation out of
 /// the viewer's view (as `DELETE /v1/conversations/:id`).
-pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+pub fn delete(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
     if !in_address_book(conn, viewer, id)? {
         return Err(Error::not_found("contact", id));
     }
@@ -239,7 +241,7 @@ pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn in_address_book(conn: &Connection, owner: &str, contact: &str) -> Result<bool> {
+pub(crate) fn in_address_book(conn: &Sql, owner: &str, contact: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM address_book WHERE owner_id = ?1 AND contact_id = ?2")?
         .exists(params![owner, contact])?)
@@ -248,7 +250,7 @@ pub(crate) fn in_address_book(conn: &Connection, owner: &str, contact: &str) -> 
 /// Puts `contact` in `owner`'s address book unless already there (a direct conversation
 /// reaching someone adds its other person to their book).
 pub(crate) fn ensure_in_address_book(
-    conn: &Connection,
+    conn: &Sql,
     owner: &str,
     contact: &str,
     now: i64,
@@ -267,13 +269,13 @@ pub(crate) fn ensure_in_address_book(
 }
 
 /// Whether the person is someone's private contact (not an account).
-pub(crate) fn is_private(conn: &Connection, id: &str) -> Result<bool> {
+pub(crate) fn is_private(conn: &Sql, id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM contacts WHERE id = ?1 AND owner_id IS NOT NULL")?
         .exists([id])?)
 }
 
-pub fn set_last_active(conn: &Connection, id: &str, now: i64) -> Result<()> {
+pub fn set_last_active(conn: &Sql, id: &str, now: i64) -> Result<()> {
     conn.prepare_cached("UPDATE contacts SET last_active_at = ?2 WHERE id = ?1")?
         .execute(params![id, now])?;
     Ok(())
@@ -282,7 +284,7 @@ pub fn set_last_active(conn: &Connection, id: &str, now: i64) -> Result<()> {
 /// An account from the config: its contact is matched by username (without regard to case)
 /// among the accounts and created or updated. Returns the contact id.
 pub fn upsert_account(
-    conn: &Connection,
+    conn: &Sql,
     username: &str,
     phone_number: &str,
     avatar_url: Option<&str>,
@@ -303,34 +305,38 @@ pub fn upsert_account(
 
 /// The account (or a person known to all, as every person was before address books became
 /// private) with this username.
-pub(crate) fn account_by_username(conn: &Connection, username: &str) -> Result<Option<String>> {
+pub(crate) fn account_by_username(conn: &Sql, username: &str) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(conn.pick(
             "SELECT id FROM contacts WHERE owner_id IS NULL AND username = ?1 COLLATE NOCASE
               ORDER BY seq LIMIT 1",
-        )?
+            "SELECT id FROM contacts WHERE owner_id IS NULL AND lower(username) = lower(?1)
+              ORDER BY seq LIMIT 1",
+        ))?
         .query_row([username], |r| r.get(0))
         .optional()?)
 }
 
 /// The viewer's own private contact with this username.
 pub(crate) fn private_by_username(
-    conn: &Connection,
+    conn: &Sql,
     owner: &str,
     username: &str,
 ) -> Result<Option<String>> {
     Ok(conn
-        .prepare_cached(
+        .prepare_cached(conn.pick(
             "SELECT id FROM contacts WHERE owner_id = ?1 AND username = ?2 COLLATE NOCASE
               ORDER BY seq LIMIT 1",
-        )?
+            "SELECT id FROM contacts WHERE owner_id = ?1 AND lower(username) = lower(?2)
+              ORDER BY seq LIMIT 1",
+        ))?
         .query_row(params![owner, username], |r| r.get(0))
         .optional()?)
 }
 
 /// A new person: an account (`owner` None) or a private contact of `owner`'s.
 pub(crate) fn insert_person(
-    conn: &Connection,
+    conn: &Sql,
     owner: Option<&str>,
     username: &str,
     phone_number: &str,

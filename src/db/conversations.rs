@@ -7,10 +7,11 @@ use super::events::{self, Audience};
 use super::ids::new_id;
 use super::messages;
 use super::page::{self, KeysetQuery};
+use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
+use rusqlite::params;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -63,7 +64,7 @@ const CONVERSATION_SELECT: &str = "
       FROM participants p JOIN conversations v ON v.id = p.conversation_id
      WHERE p.contact_id = ?1 AND p.hidden = 0";
 
-fn conversation_from_row(row: &Row) -> rusqlite::Result<Conversation> {
+fn conversation_from_row(row: &Row) -> sql::Result<Conversation> {
     Ok(Conversation {
         id: row.get(0)?,
         contact_id: row.get(1)?,
@@ -79,7 +80,7 @@ fn conversation_from_row(row: &Row) -> rusqlite::Result<Conversation> {
 }
 
 /// Records `kind` for each of `people` who see the conversation, each with their own view.
-pub(crate) fn emit(conn: &Connection, kind: &str, id: &str, people: &[String]) -> Result<()> {
+pub(crate) fn emit(conn: &Sql, kind: &str, id: &str, people: &[String]) -> Result<()> {
     for person in people {
         if let Some(view) = find(conn, person, id)? {
             events::record(conn, kind, person, &view, std::slice::from_ref(person))?;
@@ -95,7 +96,7 @@ pub(crate) struct Participation {
 
 /// `require_participation` for a send, which also needs to know whether the conversation is
 /// large (one statement instead of two on the hottest path).
-pub(crate) fn require_sender(conn: &Connection, sender: &str, conversation: &str) -> Result<bool> {
+pub(crate) fn require_sender(conn: &Sql, sender: &str, conversation: &str) -> Result<bool> {
     conn.prepare_cached(
         "SELECT v.large FROM participants p JOIN conversations v ON v.id = p.conversation_id
           WHERE p.conversation_id = ?1 AND p.contact_id = ?2 AND p.hidden = 0",
@@ -112,7 +113,7 @@ pub(crate) const VISIBLE_AFTER: &str = "SELECT visible_after FROM participants
 
 /// `Some` when the viewer takes part in the conversation and has not deleted it.
 pub(crate) fn participation(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     conversation: &str,
 ) -> Result<Option<Participation>> {
@@ -127,19 +128,19 @@ pub(crate) fn participation(
 }
 
 /// The conversations the viewer sees, with their `visible_after` marks.
-pub(crate) fn visible_conversations(conn: &Connection, viewer: &str) -> Result<Vec<(String, i64)>> {
+pub(crate) fn visible_conversations(conn: &Sql, viewer: &str) -> Result<Vec<(String, i64)>> {
     Ok(conn
         .prepare_cached(
             "SELECT conversation_id, visible_after FROM participants
               WHERE contact_id = ?1 AND hidden = 0",
         )?
         .query_map([viewer], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<sql::Result<_>>()?)
 }
 
 /// Whether `person` is a participant at all (deleted or not).
 pub(crate) fn participation_row_exists(
-    conn: &Connection,
+    conn: &Sql,
     conversation: &str,
     person: &str,
 ) -> Result<bool> {
@@ -152,7 +153,7 @@ pub(crate) fn participation_row_exists(
 
 /// `participation`, or the contract's 404.
 pub(crate) fn require_participation(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     conversation: &str,
 ) -> Result<Participation> {
@@ -160,11 +161,11 @@ pub(crate) fn require_participation(
         .ok_or_else(|| Error::not_found("conversation", conversation))
 }
 
-pub fn get(conn: &Connection, viewer: &str, id: &str) -> Result<Conversation> {
+pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Conversation> {
     find(conn, viewer, id)?.ok_or_else(|| Error::not_found("conversation", id))
 }
 
-fn find(conn: &Connection, viewer: &str, id: &str) -> Result<Option<Conversation>> {
+fn find(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Conversation>> {
     let sql = format!("{CONVERSATION_SELECT} AND v.id = ?2");
     Ok(conn
         .prepare_cached(&sql)?
@@ -174,13 +175,7 @@ fn find(conn: &Connection, viewer: &str, id: &str) -> Result<Option<Conversation
 
 /// `GET /v1/conversations/:id` opens the conversation: the viewer's `last_opened_at` becomes
 /// now, and every message of others in their view that nobody had read is read now.
-pub fn open(
-    conn: &Connection,
-    viewer: &str,
-    id: &str,
-    now: i64,
-    base_url: &str,
-) -> Result<Conversation> {
+pub fn open(conn: &Sql, viewer: &str, id: &str, now: i64, base_url: &str) -> Result<Conversation> {
     let participation = require_participation(conn, viewer, id)?;
     conn.prepare_cached(
         "UPDATE participants SET last_opened_at = ?3 WHERE conversation_id = ?1 AND contact_id = ?2",
@@ -195,7 +190,7 @@ pub fn open(
         .query_map(params![id, viewer, now, participation.visible_after], |r| {
             r.get(0)
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<sql::Result<_>>()?;
     for message in read {
         messages::emit(conn, "message.updated", viewer, &message, base_url)?;
     }
@@ -205,7 +200,7 @@ pub fn open(
 
 /// `GET /v1/conversations`: most recently active first.
 pub fn list(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     filter: &ConversationFilter,
     page: &PageParams,
@@ -283,12 +278,7 @@ pub fn list(
 
 /// `POST /v1/conversations`. Returns the conversation and whether it was created (201) rather
 /// than found (200).
-pub fn create(
-    conn: &Connection,
-    viewer: &str,
-    target: &Target,
-    now: i64,
-) -> Result<(Conversation, bool)> {
+pub fn create(conn: &Sql, viewer: &str, target: &Target, now: i64) -> Result<(Conversation, bool)> {
     let (id, created) = match target {
         Target::Contact(contact) => {
             if !contacts::in_address_book(conn, viewer, contact)? {
@@ -315,7 +305,7 @@ pub fn create(
 
 /// `PUT /v1/conversations/:id`.
 pub fn update(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     id: &str,
     changes: &ConversationChanges,
@@ -365,7 +355,7 @@ pub fn update(
 }
 
 /// `DELETE /v1/conversations/:id`.
-pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+pub fn delete(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
     require_participation(conn, viewer, id)?;
     hide_for(conn, id, viewer)
 }
@@ -373,7 +363,7 @@ pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
 /// Removes the conversation and its messages so far from `person`'s view, resetting their own
 /// settings; it comes back, holding only newer messages, when a message arrives. When nobody
 /// keeps it any more its messages are purged, and a direct conversation with them.
-pub(crate) fn hide_for(conn: &Connection, id: &str, person: &str) -> Result<()> {
+pub(crate) fn hide_for(conn: &Sql, id: &str, person: &str) -> Result<()> {
     if participation(conn, person, id)?.is_none() {
         return Ok(()); // already out of their view
     }
@@ -394,7 +384,7 @@ pub(crate) fn hide_for(conn: &Connection, id: &str, person: &str) -> Result<()> 
     Ok(())
 }
 
-fn purge(conn: &Connection, id: &str) -> Result<()> {
+fn purge(conn: &Sql, id: &str) -> Result<()> {
     let is_group: bool = conn
         .prepare_cached("SELECT group_id IS NOT NULL FROM conversations WHERE id = ?1")?
         .query_row([id], |r| r.get(0))?;
@@ -411,7 +401,7 @@ fn purge(conn: &Connection, id: &str) -> Result<()> {
 }
 
 /// The direct conversation of two people, if any.
-pub(crate) fn find_direct(conn: &Connection, a: &str, b: &str) -> Result<Option<String>> {
+pub(crate) fn find_direct(conn: &Sql, a: &str, b: &str) -> Result<Option<String>> {
     let (low, high) = if a < b { (a, b) } else { (b, a) };
     Ok(conn
         .prepare_cached("SELECT id FROM conversations WHERE direct_low = ?1 AND direct_high = ?2")?
@@ -423,7 +413,7 @@ pub(crate) fn find_direct(conn: &Connection, a: &str, b: &str) -> Result<Option<
 /// view, and that each has the other in their address book. Returns its id and whether it was
 /// created now.
 pub(crate) fn open_direct(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     other: &str,
     now: i64,
@@ -468,7 +458,7 @@ pub(crate) fn open_direct(
 /// Inserts a conversation row whose activity starts at `activity` (the newest message seq of
 /// the server: a new conversation is the newest); returns its seq.
 pub(crate) fn insert_conversation(
-    conn: &Connection,
+    conn: &Sql,
     id: &str,
     direct: Option<(&str, &str)>,
     group_id: Option<&str>,
@@ -476,28 +466,27 @@ pub(crate) fn insert_conversation(
     large: bool,
     now: i64,
 ) -> Result<i64> {
-    conn.prepare_cached(
+    Ok(conn.insert_returning_seq(
         "INSERT INTO conversations
             (id, direct_low, direct_high, group_id, activity_seq, large, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        id,
-        direct.map(|d| d.0),
-        direct.map(|d| d.1),
-        group_id,
-        activity,
-        large,
-        now
-    ])?;
-    Ok(conn.last_insert_rowid())
+        params![
+            id,
+            direct.map(|d| d.0),
+            direct.map(|d| d.1),
+            group_id,
+            activity,
+            large,
+            now
+        ],
+    )?)
 }
 
 /// Adds `person` to a conversation. They see messages newer than `newest` (the current newest
 /// message seq) only, and the conversation is at `newest` in their list (in a large one, its
 /// own activity orders it); `group_seq` is set for group conversations.
 pub(crate) fn add_participant(
-    conn: &Connection,
+    conn: &Sql,
     conversation: &str,
     conversation_seq: i64,
     person: &str,
@@ -523,7 +512,7 @@ pub(crate) fn add_participant(
 
 /// Brings a conversation the person had deleted back into their view (an event tells their
 /// other clients it is there again).
-fn unhide(conn: &Connection, id: &str, person: &str) -> Result<()> {
+fn unhide(conn: &Sql, id: &str, person: &str) -> Result<()> {
     let changed = conn
         .prepare_cached(
             "UPDATE participants SET hidden = 0
@@ -538,11 +527,15 @@ fn unhide(conn: &Connection, id: &str, person: &str) -> Result<()> {
 
 /// The highest message seq ever handed out. Conversations order by it: a new conversation
 /// starts at the current value, and a message moves its conversation to the message's seq.
-/// (AUTOINCREMENT keeps it in sqlite_sequence and never hands a value out twice.)
-pub(crate) fn newest_message_seq(conn: &Connection) -> Result<i64> {
+/// (AUTOINCREMENT keeps it in sqlite_sequence, PostgreSQL in the identity's sequence, and
+/// neither hands a value out twice.)
+pub(crate) fn newest_message_seq(conn: &Sql) -> Result<i64> {
     Ok(conn
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'messages'")?
-        .query_row([], |r| r.get(0))
+        .prepare_cached(conn.pick(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'messages'",
+            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM messages_seq_seq",
+        ))?
+        .query_row(params![], |r| r.get(0))
         .optional()?
         .unwrap_or(0))
 }
@@ -561,7 +554,7 @@ pub(crate) struct Touched {
 /// conversation each participant's copy of the activity; a large group's members are not
 /// visited at all.
 pub(crate) fn touch(
-    conn: &Connection,
+    conn: &Sql,
     id: &str,
     large: bool,
     message_seq: i64,
@@ -579,7 +572,7 @@ pub(crate) fn touch(
                 "SELECT contact_id FROM participants WHERE conversation_id = ?1 AND hidden = 1",
             )?
             .query_map([id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         if !returning.is_empty() {
             conn.prepare_cached(
                 "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND hidden = 1",
@@ -599,14 +592,14 @@ pub(crate) fn touch(
     let mut returning = Vec::new();
     let mut participants = conn
         .prepare_cached("SELECT contact_id, hidden FROM participants WHERE conversation_id = ?1")?;
-    let mut rows = participants.query([id])?;
-    while let Some(row) = rows.next()? {
+    participants.for_each([id], |row| -> sql::Result<bool> {
         let contact: String = row.get(0)?;
-        if row.get::<_, bool>(1)? {
+        if row.get::<bool>(1)? {
             returning.push(contact.clone());
         }
         everyone.push(contact);
-    }
+        Ok(true)
+    })?;
     // `hidden` only when someone had deleted it: assigning a column, even its own value, makes
     // SQLite rewrite the index entries that hold it.
     conn.prepare_cached("UPDATE participants SET activity_seq = ?2 WHERE conversation_id = ?1")?
@@ -631,7 +624,7 @@ pub const LARGE_ABOVE: usize = 32;
 const SMALL_AT: usize = 16;
 
 /// Whether a conversation is large.
-pub(crate) fn is_large(conn: &Connection, id: &str) -> Result<bool> {
+pub(crate) fn is_large(conn: &Sql, id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT large FROM conversations WHERE id = ?1")?
         .query_row([id], |r| r.get(0))?)
@@ -641,7 +634,7 @@ pub(crate) fn is_large(conn: &Connection, id: &str) -> Result<bool> {
 /// the line and a switch writes at most `LARGE_ABOVE`-odd rows more than the change itself...
 /// except when a small group grows past the line in one change, where every member's row is
 /// written once (the change named them all anyway).
-pub(crate) fn rebalance(conn: &Connection, id: &str) -> Result<()> {
+pub(crate) fn rebalance(conn: &Sql, id: &str) -> Result<()> {
     let large = is_large(conn, id)?;
     let counted: i64 = conn
         .prepare_cached(

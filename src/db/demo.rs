@@ -3,13 +3,14 @@
 //! IGNORE` would advance those, hence `INSERT ... WHERE NOT EXISTS` on such tables). Loading
 //! records no events: it is an import, not activity.
 
+use super::sql::{OptionalExtension, Sql};
 use crate::demo::dataset::{
     ADDRESS_BOOKS, ATTACHMENT_ID, ATTACHMENT_MESSAGE, ATTACHMENT_NAME, ATTACHMENT_SIZE,
     ATTACHMENT_UPLOADER, AVATARS, Between, CONVERSATIONS, CREATED, DEMO_ACCOUNTS, GROUP_ID,
     GROUP_MEMBERS, GROUP_OWNER, LAST_ACTIVE, MESSAGES, PEOPLE, REACTIONS,
 };
 use crate::error::{Error, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::params;
 use std::collections::HashMap;
 
 /// What a load did.
@@ -26,7 +27,7 @@ pub struct Report {
 const MARKER: &str = "demo_data_loaded_at";
 
 /// Whether the dataset was loaded into this database before.
-pub fn is_loaded(conn: &Connection) -> Result<bool> {
+pub fn is_loaded(conn: &Sql) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM server_meta WHERE key = ?1")?
         .query_row([MARKER], |_| Ok(()))
@@ -35,7 +36,7 @@ pub fn is_loaded(conn: &Connection) -> Result<bool> {
 }
 
 /// Inserts whatever part of the dataset is missing, and marks the database as loaded.
-pub fn insert_missing(tx: &Connection) -> Result<Report> {
+pub fn insert_missing(tx: &Sql) -> Result<Report> {
     let mut report = Report::default();
     let people = insert_people(tx, &mut report)?;
     let who = |username: &str| -> Result<&str> {
@@ -81,7 +82,7 @@ pub fn insert_missing(tx: &Connection) -> Result<Report> {
             Between::Group => {
                 let existing = tx
                     .prepare_cached("SELECT id FROM conversations WHERE group_id = ?1")?
-                    .query_row([GROUP_ID], |r| r.get::<_, String>(0))
+                    .query_row([GROUP_ID], |r| r.get::<String>(0))
                     .optional()?;
                 let group_seq: i64 = tx
                     .prepare_cached("SELECT seq FROM chat_groups WHERE id = ?1")?
@@ -137,10 +138,10 @@ pub fn insert_missing(tx: &Connection) -> Result<Report> {
         for member in members {
             report.added += tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO participants
+                    "INSERT INTO participants
                         (conversation_id, contact_id, conversation_seq, activity_seq, group_seq,
                          visible_after, last_opened_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6) ON CONFLICT DO NOTHING",
                 )?
                 .execute(params![
                     id,
@@ -174,30 +175,31 @@ pub fn insert_missing(tx: &Connection) -> Result<Report> {
             ])?;
     }
     // Each conversation moves to its newest message, as sending would have moved it.
+    let greatest = tx.pick("max", "greatest");
     for id in conversations.values() {
-        tx.prepare_cached(
+        tx.prepare_cached(&format!(
             "UPDATE conversations
-                SET last_active_at = max(coalesce(last_active_at, 0),
+                SET last_active_at = {greatest}(coalesce(last_active_at, 0),
                     (SELECT max(created_at) FROM messages WHERE conversation_id = ?1)),
-                    activity_seq = max(activity_seq,
+                    activity_seq = {greatest}(activity_seq,
                     (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?1))
-              WHERE id = ?1",
-        )?
+              WHERE id = ?1"
+        ))?
         .execute([id])?;
-        tx.prepare_cached(
+        tx.prepare_cached(&format!(
             "UPDATE participants
-                SET activity_seq = max(activity_seq,
+                SET activity_seq = {greatest}(activity_seq,
                     (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?1))
-              WHERE conversation_id = ?1",
-        )?
+              WHERE conversation_id = ?1"
+        ))?
         .execute([id])?;
     }
 
     for (message, emoji, username) in REACTIONS {
         report.added += tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO reactions (message_id, emoji, contact_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO reactions (message_id, emoji, contact_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             )?
             .execute(params![message, emoji, who(username)?, LAST_ACTIVE])?;
     }
@@ -212,7 +214,8 @@ pub fn insert_missing(tx: &Connection) -> Result<Report> {
             "INSERT INTO attachments
                 (id, uploader_id, message_id, conversation_id, message_seq, filename, file_type,
                  file_size, created_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'application/pdf', ?7, ?8
+             SELECT ?1, ?2, ?3, ?4, CAST(?5 AS BIGINT), ?6, 'application/pdf', CAST(?7 AS BIGINT),
+                    CAST(?8 AS BIGINT)
               WHERE NOT EXISTS (SELECT 1 FROM attachments WHERE id = ?1)",
         )?
         .execute(params![
@@ -231,8 +234,10 @@ pub fn insert_missing(tx: &Connection) -> Result<Report> {
             .execute([ATTACHMENT_ID])?;
         report.added += inserted;
     }
-    tx.prepare_cached("INSERT OR IGNORE INTO server_meta (key, value) VALUES (?1, ?2)")?
-        .execute(params![MARKER, super::now().to_string()])?;
+    tx.prepare_cached(
+        "INSERT INTO server_meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![MARKER, super::now().to_string()])?;
     Ok(report)
 }
 
@@ -240,7 +245,7 @@ pub fn insert_missing(tx: &Connection) -> Result<Report> {
 /// exists (an account synced before the demo was loaded) keeps their id and profile. The demo
 /// accounts are public profiles; everyone else is a private contact of the one address book
 /// that holds them (the demo accounts come first in `PEOPLE`, so their ids are known by then).
-fn insert_people(tx: &Connection, report: &mut Report) -> Result<HashMap<&'static str, String>> {
+fn insert_people(tx: &Sql, report: &mut Report) -> Result<HashMap<&'static str, String>> {
     let mut ids: HashMap<&'static str, String> = HashMap::new();
     for p in PEOPLE {
         let owner = if DEMO_ACCOUNTS.iter().any(|(name, _)| *name == p.username) {

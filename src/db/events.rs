@@ -7,8 +7,9 @@
 //! everyone: one event, with the acting account as `account_id`.
 
 use super::ids::new_id;
+use super::sql::{self, OptionalExtension, Sql};
 use crate::error::{Error, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::params;
 use serde::Serialize;
 use std::cell::RefCell;
 
@@ -87,7 +88,7 @@ pub(crate) fn take_pending() -> Vec<Published> {
 /// Records one event. `kind` is e.g. `"message.created"`; `people` are those who may see it on
 /// the realtime stream.
 pub fn record<T: Serialize>(
-    conn: &Connection,
+    conn: &Sql,
     kind: &str,
     account: &str,
     payload: &T,
@@ -104,7 +105,7 @@ pub fn record<T: Serialize>(
 
 /// `record` for any audience.
 pub fn record_for<T: Serialize>(
-    conn: &Connection,
+    conn: &Sql,
     kind: &str,
     account: &str,
     payload: &T,
@@ -125,21 +126,20 @@ pub fn record_for<T: Serialize>(
         Some((id, after)) => (Some(id.as_str()), Some(*after)),
         None => (None, None),
     };
-    conn.prepare_cached(
+    let seq = conn.insert_returning_seq(
         "INSERT INTO events (id, type, created_at, body, audience, audience_conversation,
                              audience_after)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        id,
-        kind,
-        now,
-        body,
-        audience.people.join(" "),
-        conversation,
-        after
-    ])?;
-    let seq = conn.last_insert_rowid();
+        params![
+            id,
+            kind,
+            now,
+            body,
+            audience.people.join(" "),
+            conversation,
+            after
+        ],
+    )?;
     let published = Published {
         event: StoredEvent {
             seq,
@@ -156,7 +156,7 @@ pub fn record_for<T: Serialize>(
 /// Who sees a conversation, and (with `message_seq`) a message of it: its participants by
 /// name, or for a large group the conversation itself.
 pub(crate) fn conversation_audience(
-    conn: &Connection,
+    conn: &Sql,
     conversation: &str,
     message_seq: Option<i64>,
 ) -> Result<Audience> {
@@ -176,18 +176,18 @@ pub(crate) fn conversation_audience(
 }
 
 /// The participants who see a conversation and its messages from `after` on.
-pub fn members_seeing(conn: &Connection, conversation: &str, after: i64) -> Result<Vec<String>> {
+pub fn members_seeing(conn: &Sql, conversation: &str, after: i64) -> Result<Vec<String>> {
     Ok(conn
         .prepare_cached(
             "SELECT contact_id FROM participants
               WHERE conversation_id = ?1 AND hidden = 0 AND visible_after < ?2",
         )?
         .query_map(params![conversation, after], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<sql::Result<_>>()?)
 }
 
 /// Whether `person` is among those of a conversation audience.
-fn sees(conn: &Connection, person: &str, conversation: &str, after: i64) -> Result<bool> {
+fn sees(conn: &Sql, person: &str, conversation: &str, after: i64) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM participants
@@ -206,7 +206,7 @@ pub struct StoredEvent {
 }
 
 /// Up to `limit` events after `after`, oldest first (for webhooks).
-pub fn after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+pub fn after(conn: &Sql, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
     Ok(conn
         .prepare_cached(
             "SELECT seq, id, type, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -219,24 +219,18 @@ pub fn after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredEven
                 body: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<sql::Result<_>>()?)
 }
 
 /// Up to `limit` events after `after` that `person` may see, oldest first (for SSE replay).
 /// It walks the outbox from `after` (a reconnecting stream's gap), so its cost is the gap's size.
-pub fn after_for(
-    conn: &Connection,
-    person: &str,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<StoredEvent>> {
+pub fn after_for(conn: &Sql, person: &str, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
     let mut statement = conn.prepare_cached(
         "SELECT seq, id, type, body, audience, audience_conversation, audience_after
            FROM events WHERE seq > ?1 ORDER BY seq",
     )?;
-    let mut rows = statement.query([after])?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
+    statement.for_each([after], |row| -> Result<bool> {
         let audience: String = row.get(4)?;
         let named = audience.split(' ').any(|p| p == person);
         let member = || -> Result<bool> {
@@ -253,17 +247,15 @@ pub fn after_for(
                 kind: row.get(2)?,
                 body: row.get(3)?,
             });
-            if out.len() >= limit as usize {
-                break;
-            }
         }
-    }
+        Ok(out.len() < limit as usize)
+    })?;
     Ok(out)
 }
 
 /// Each event after `after` with the people who may see it, oldest first.
 pub fn after_with_audience(
-    conn: &Connection,
+    conn: &Sql,
     after: i64,
     limit: u32,
 ) -> Result<Vec<(StoredEvent, Audience)>> {
@@ -296,11 +288,11 @@ pub fn after_with_audience(
                 },
             ))
         })?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<sql::Result<_>>()?)
 }
 
 /// The seq of an event by id, if still retained.
-pub fn seq_of(conn: &Connection, id: &str) -> Result<Option<i64>> {
+pub fn seq_of(conn: &Sql, id: &str) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached("SELECT seq FROM events WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
@@ -308,15 +300,15 @@ pub fn seq_of(conn: &Connection, id: &str) -> Result<Option<i64>> {
 }
 
 /// The newest event's seq (0 when there is none).
-pub fn newest_seq(conn: &Connection) -> Result<i64> {
+pub fn newest_seq(conn: &Sql) -> Result<i64> {
     Ok(conn
         .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
-        .query_row([], |r| r.get(0))?)
+        .query_row(params![], |r| r.get(0))?)
 }
 
 /// Where a webhook endpoint stands; a new endpoint starts at the newest event, so adding a
 /// webhook does not replay history.
-pub fn webhook_cursor(conn: &Connection, url: &str) -> Result<i64> {
+pub fn webhook_cursor(conn: &Sql, url: &str) -> Result<i64> {
     let found: Option<i64> = conn
         .prepare_cached("SELECT delivered_seq FROM webhook_cursors WHERE url = ?1")?
         .query_row([url], |r| r.get(0))
@@ -333,7 +325,7 @@ pub fn webhook_cursor(conn: &Connection, url: &str) -> Result<i64> {
 
 /// (events after the endpoint's cursor, events given up on) for the metrics; without a cursor
 /// yet (its worker has not started), nothing waits.
-pub fn webhook_backlog(conn: &Connection, url: &str) -> Result<(i64, i64)> {
+pub fn webhook_backlog(conn: &Sql, url: &str) -> Result<(i64, i64)> {
     let backlog = conn
         .prepare_cached(
             "SELECT count(*) FROM events
@@ -346,7 +338,7 @@ pub fn webhook_backlog(conn: &Connection, url: &str) -> Result<(i64, i64)> {
     Ok((backlog, failures))
 }
 
-pub fn set_webhook_cursor(conn: &Connection, url: &str, seq: i64) -> Result<()> {
+pub fn set_webhook_cursor(conn: &Sql, url: &str, seq: i64) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO webhook_cursors (url, delivered_seq) VALUES (?1, ?2)
          ON CONFLICT (url) DO UPDATE SET delivered_seq = excluded.delivered_seq",
@@ -356,7 +348,7 @@ pub fn set_webhook_cursor(conn: &Connection, url: &str, seq: i64) -> Result<()> 
 }
 
 pub fn record_webhook_failure(
-    conn: &Connection,
+    conn: &Sql,
     url: &str,
     event_id: &str,
     attempts: u32,
@@ -372,7 +364,7 @@ pub fn record_webhook_failure(
 }
 
 /// Deletes events older than `before` that every configured endpoint is past. Returns how many.
-pub fn prune(conn: &Connection, before: i64, webhook_urls: &[String]) -> Result<usize> {
+pub fn prune(conn: &Sql, before: i64, webhook_urls: &[String]) -> Result<usize> {
     let mut limit = i64::MAX;
     for url in webhook_urls {
         limit = limit.min(webhook_cursor(conn, url)?);
@@ -394,13 +386,13 @@ pub fn prune(conn: &Connection, before: i64, webhook_urls: &[String]) -> Result<
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
+    fn db() -> Sql {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::db::schema::migrate(&mut conn).unwrap();
-        conn
+        Sql::Sqlite(conn)
     }
 
-    fn record_at(conn: &Connection, created_at: i64, audience: &[&str]) -> i64 {
+    fn record_at(conn: &Sql, created_at: i64, audience: &[&str]) -> i64 {
         let people: Vec<String> = audience.iter().map(|s| s.to_string()).collect();
         record(
             conn,
@@ -410,10 +402,9 @@ mod tests {
             &people,
         )
         .unwrap();
-        let seq = conn.last_insert_rowid();
         let seq: i64 = conn
-            .query_row("SELECT max(seq) FROM events", [], |r| r.get(0))
-            .unwrap_or(seq);
+            .query_row("SELECT max(seq) FROM events", params![], |r| r.get(0))
+            .unwrap();
         conn.execute(
             "UPDATE events SET created_at = ?1 WHERE seq = ?2",
             params![created_at, seq],

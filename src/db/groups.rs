@@ -12,10 +12,11 @@ use super::conversations::{
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
+use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
+use rusqlite::params;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use std::collections::HashSet;
 use utoipa::ToSchema;
@@ -57,7 +58,7 @@ const GROUP_SELECT: &str = "
       JOIN chat_groups g ON g.id = v.group_id
      WHERE p.contact_id = ?1 AND p.group_seq IS NOT NULL";
 
-fn group_from_row(row: &Row) -> rusqlite::Result<Group> {
+fn group_from_row(row: &Row) -> sql::Result<Group> {
     Ok(Group {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -71,7 +72,7 @@ fn group_from_row(row: &Row) -> rusqlite::Result<Group> {
 }
 
 /// The members, as contact objects seen by the viewer, in the order they joined.
-fn members(conn: &Connection, viewer: &str, conversation: &str) -> Result<Vec<Contact>> {
+fn members(conn: &Sql, viewer: &str, conversation: &str) -> Result<Vec<Contact>> {
     let sql = format!(
         "SELECT {CONTACT_COLUMNS} FROM participants m
            JOIN contacts c ON c.id = m.contact_id
@@ -81,15 +82,15 @@ fn members(conn: &Connection, viewer: &str, conversation: &str) -> Result<Vec<Co
     Ok(conn
         .prepare_cached(&sql)?
         .query_map(params![viewer, conversation], contact_from_row)?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<sql::Result<_>>()?)
 }
 
-fn with_members(conn: &Connection, viewer: &str, mut group: Group) -> Result<Group> {
+fn with_members(conn: &Sql, viewer: &str, mut group: Group) -> Result<Group> {
     group.contacts = members(conn, viewer, &group.conversation_id)?;
     Ok(group)
 }
 
-pub fn get(conn: &Connection, viewer: &str, id: &str) -> Result<Group> {
+pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Group> {
     let sql = format!("{GROUP_SELECT} AND g.id = ?2");
     let group = conn
         .prepare_cached(&sql)?
@@ -101,7 +102,7 @@ pub fn get(conn: &Connection, viewer: &str, id: &str) -> Result<Group> {
 
 /// `GET /v1/groups`: newest first.
 pub fn list(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     archived: Option<bool>,
     page: &PageParams,
@@ -146,7 +147,7 @@ pub fn list(
 /// `POST /v1/groups`: the creator owns it and is its first member. `max_members` counts the
 /// owner.
 pub fn create(
-    conn: &Connection,
+    conn: &Sql,
     owner: &str,
     new: &NewGroup,
     max_members: usize,
@@ -155,19 +156,11 @@ pub fn create(
     let members = checked_members(conn, owner, &new.contacts)?;
     check_size(members.len() + 1, max_members)?;
     let id = new_id();
-    conn.prepare_cached(
+    let group_seq = conn.insert_returning_seq(
         "INSERT INTO chat_groups (id, owner_id, name, description, avatar_url, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        id,
-        owner,
-        new.name,
-        new.description,
-        new.avatar_url,
-        now
-    ])?;
-    let group_seq = conn.last_insert_rowid();
+        params![id, owner, new.name, new.description, new.avatar_url, now],
+    )?;
     let conversation = new_id();
     let everyone: Vec<String> = std::iter::once(owner.to_owned()).chain(members).collect();
     let large = everyone.len() > LARGE_ABOVE;
@@ -211,7 +204,7 @@ pub struct GroupEvent<'a> {
 /// Records `kind` for the group, as one event. `to` is who hears of it: the given people, or
 /// (None) everyone in the group now.
 fn emit(
-    conn: &Connection,
+    conn: &Sql,
     kind: &str,
     account: &str,
     id: &str,
@@ -245,17 +238,17 @@ fn emit(
 }
 
 /// The member ids of a group conversation, in order of joining.
-fn member_ids(conn: &Connection, conversation: &str) -> Result<Vec<String>> {
+fn member_ids(conn: &Sql, conversation: &str) -> Result<Vec<String>> {
     Ok(conn
         .prepare_cached(
             "SELECT contact_id FROM participants WHERE conversation_id = ?1 ORDER BY seq",
         )?
         .query_map([conversation], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+        .collect::<sql::Result<_>>()?)
 }
 
 /// The group's conversation, if the viewer is a member.
-fn conversation_of(conn: &Connection, viewer: &str, id: &str) -> Result<String> {
+fn conversation_of(conn: &Sql, viewer: &str, id: &str) -> Result<String> {
     conn.prepare_cached(
         "SELECT v.id FROM conversations v
            JOIN participants p ON p.conversation_id = v.id AND p.contact_id = ?2
@@ -268,7 +261,7 @@ fn conversation_of(conn: &Connection, viewer: &str, id: &str) -> Result<String> 
 
 /// `PUT /v1/groups/:id`: owner only. `contacts` is the whole new member list.
 pub fn update(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     id: &str,
     changes: &GroupChanges,
@@ -319,7 +312,7 @@ pub fn update(
 /// `POST /v1/groups/:id/contacts`: adds these contacts (from the owner's address book) to the
 /// group; those already in it are skipped. Returns the ones added.
 pub fn add_members(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     id: &str,
     contacts: &[String],
@@ -339,7 +332,7 @@ pub fn add_members(
             "SELECT count(*) FROM (SELECT 1 FROM participants WHERE conversation_id = ?1 LIMIT ?2)",
         )?
         .query_row(params![conversation, max_members as i64], |r| {
-            r.get::<_, i64>(0)
+            r.get::<i64>(0)
         })
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))?;
     check_size(counted + added.len(), max_members)?;
@@ -352,7 +345,7 @@ pub fn add_members(
 
 /// `DELETE /v1/groups/:id/contacts/:contact_id`: the owner removes a member (not themself: the
 /// owner leaves by deleting the group).
-pub fn remove_member(conn: &Connection, viewer: &str, id: &str, member: &str) -> Result<()> {
+pub fn remove_member(conn: &Sql, viewer: &str, id: &str, member: &str) -> Result<()> {
     let conversation = conversation_of(conn, viewer, id)?;
     require_owner(conn, viewer, id)?;
     if member == viewer {
@@ -370,7 +363,7 @@ pub fn remove_member(conn: &Connection, viewer: &str, id: &str, member: &str) ->
 /// can still see it), the added get it, and everyone in it now hears of the change. New
 /// members see only messages sent after they join.
 fn change_members(
-    conn: &Connection,
+    conn: &Sql,
     owner: &str,
     id: &str,
     conversation: &str,
@@ -428,7 +421,7 @@ fn change_members(
 /// `GET /v1/groups/:id/contacts`: the members a page at a time, the newest member first (as
 /// every list is ordered).
 pub fn list_members(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     id: &str,
     page: &PageParams,
@@ -465,7 +458,7 @@ pub fn list_members(
 }
 
 /// `DELETE /v1/groups/:id`: owner only; its conversation and messages go with it.
-pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+pub fn delete(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
     let conversation = conversation_of(conn, viewer, id)?;
     require_owner(conn, viewer, id)?;
     let members = member_ids(conn, &conversation)?;
@@ -486,7 +479,7 @@ pub fn delete(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn require_owner(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
+fn require_owner(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
     let owner: String = conn
         .prepare_cached("SELECT owner_id FROM chat_groups WHERE id = ?1")?
         .query_row([id], |r| r.get(0))?;
@@ -500,7 +493,7 @@ fn require_owner(conn: &Connection, viewer: &str, id: &str) -> Result<()> {
 
 /// The requested members without duplicates or the owner, in the order given; each must be in
 /// the owner's address book.
-fn checked_members(conn: &Connection, owner: &str, requested: &[String]) -> Result<Vec<String>> {
+fn checked_members(conn: &Sql, owner: &str, requested: &[String]) -> Result<Vec<String>> {
     let mut seen: HashSet<&str> = HashSet::with_capacity(requested.len());
     let mut members = Vec::with_capacity(requested.len());
     for contact in requested {

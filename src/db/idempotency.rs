@@ -1,7 +1,8 @@
 //! Stored responses of POSTs made with an `Idempotency-Key`.
 
+use super::sql::{OptionalExtension, Sql};
 use crate::error::Result;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::params;
 
 /// Keys are honoured this long.
 pub const TTL_SECS: i64 = 24 * 3600;
@@ -15,12 +16,7 @@ pub struct StoredResponse {
 }
 
 /// The response first given to this account's key, if within the TTL.
-pub fn find(
-    conn: &Connection,
-    account: &str,
-    key: &str,
-    now: i64,
-) -> Result<Option<StoredResponse>> {
+pub fn find(conn: &Sql, account: &str, key: &str, now: i64) -> Result<Option<StoredResponse>> {
     Ok(conn
         .prepare_cached(
             "SELECT request, fingerprint, status, body FROM idempotency_keys
@@ -38,7 +34,7 @@ pub fn find(
 }
 
 pub fn store(
-    conn: &Connection,
+    conn: &Sql,
     account: &str,
     key: &str,
     response: &StoredResponse,
@@ -64,7 +60,7 @@ pub fn store(
     Ok(())
 }
 
-pub fn prune(conn: &Connection, before: i64) -> Result<usize> {
+pub fn prune(conn: &Sql, before: i64) -> Result<usize> {
     Ok(conn
         .prepare_cached("DELETE FROM idempotency_keys WHERE created_at <= ?1")?
         .execute([before])?)

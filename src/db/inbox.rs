@@ -75,7 +75,8 @@ mod tests {
     use std::thread::{ThreadId, current};
 
     fn writer() -> Writer {
-        Writer::start(Connection::open_in_memory().unwrap(), None, |_| {}).unwrap()
+        let conn = crate::db::sql::Sql::Sqlite(Connection::open_in_memory().unwrap());
+        Writer::start(conn, None, |_| {}).unwrap()
     }
 
     #[actix_web::test]

@@ -7,11 +7,12 @@ use super::conversations::{self, VISIBLE_AFTER, require_participation, visible_c
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
+use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::account::Account;
 use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
-use rusqlite::types::{Type, Value, ValueRef};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::params;
+use rusqlite::types::{Value, ValueRef};
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -107,7 +108,7 @@ impl MessageReader {
     }
 
     /// A row of `MESSAGE_SELECT` (its seq, column 0, is not read: only merged lists need it).
-    fn read(&mut self, conn: &Connection, row: &Row) -> rusqlite::Result<MessageRow> {
+    fn read(&mut self, conn: &Sql, row: &Row) -> sql::Result<MessageRow> {
         let sender_id = row.get_ref(9)?;
         let known = self
             .senders
@@ -117,9 +118,8 @@ impl MessageReader {
             Some((_, profile)) => Arc::clone(profile),
             None => {
                 let profile = profile(conn, sender_id.as_str()?)?;
-                let rendered = render(&profile).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(9, Type::Text, Box::new(e))
-                })?;
+                let rendered = render(&profile)
+                    .map_err(|e| sql::SqlError::Conversion(format!("a sender's profile: {e}")))?;
                 self.senders.push((profile.id, Arc::clone(&rendered)));
                 rendered
             }
@@ -152,7 +152,7 @@ fn render(profile: &Profile) -> serde_json::Result<Arc<RawValue>> {
 
 /// Fills in reactions and attachments: at most two queries for the whole page, each only for
 /// the messages that have some.
-fn with_details(conn: &Connection, rows: Vec<MessageRow>, base_url: &str) -> Result<Vec<Message>> {
+fn with_details(conn: &Sql, rows: Vec<MessageRow>, base_url: &str) -> Result<Vec<Message>> {
     let ids_where = |has: fn(&MessageRow) -> bool| -> Vec<String> {
         rows.iter()
             .filter(|row| has(row))
@@ -187,13 +187,17 @@ fn with_details(conn: &Connection, rows: Vec<MessageRow>, base_url: &str) -> Res
 }
 
 /// The reactions of each of `messages`: emojis in order of first use, people in order.
-fn reactions(conn: &Connection, messages: &[String]) -> Result<HashMap<String, Vec<Reaction>>> {
-    let mut statement = conn.prepare_cached(
+fn reactions(conn: &Sql, messages: &[String]) -> Result<HashMap<String, Vec<Reaction>>> {
+    let mut statement = conn.prepare_cached(conn.pick(
         "SELECT r.message_id, r.emoji, c.username FROM reactions r
            JOIN contacts c ON c.id = r.contact_id
           WHERE r.message_id IN (SELECT value FROM json_each(?1))
           ORDER BY r.seq",
-    )?;
+        "SELECT r.message_id, r.emoji, c.username FROM reactions r
+           JOIN contacts c ON c.id = r.contact_id
+          WHERE r.message_id IN (SELECT json_array_elements_text(?1::json))
+          ORDER BY r.seq",
+    ))?;
     let ids = serde_json::to_string(messages).map_err(Error::internal)?;
     let mut out: HashMap<String, Vec<Reaction>> = HashMap::new();
     let rows = statement.query_map([ids], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -215,18 +219,13 @@ static PROFILE_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {PROFILE_COLUMNS} FROM contacts c WHERE c.id = ?1"));
 
 /// A person's public profile.
-fn profile(conn: &Connection, id: &str) -> rusqlite::Result<Profile> {
+fn profile(conn: &Sql, id: &str) -> sql::Result<Profile> {
     conn.prepare_cached(&PROFILE_BY_ID)?
         .query_row([id], |r| profile_from_row(r, 0))
 }
 
 /// The message if the viewer can see it.
-fn find_visible(
-    conn: &Connection,
-    viewer: &str,
-    id: &str,
-    base_url: &str,
-) -> Result<Option<Message>> {
+fn find_visible(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Option<Message>> {
     let sql = format!(
         "{} JOIN participants p ON p.conversation_id = m.conversation_id
               AND p.contact_id = ?1 AND p.hidden = 0 AND m.seq > p.visible_after
@@ -245,13 +244,13 @@ fn find_visible(
     Ok(with_details(conn, vec![row], base_url)?.pop())
 }
 
-pub fn get(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<Message> {
+pub fn get(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Message> {
     find_visible(conn, viewer, id, base_url)?.ok_or_else(|| Error::not_found("message", id))
 }
 
 /// `GET /v1/messages`: newest first by arrival, in one conversation or in all the viewer's.
 pub fn list(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     conversation: Option<&str>,
     page: &PageParams,
@@ -282,7 +281,7 @@ static CURSOR_IN_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
 /// cursor that is not found or an empty page asks whether the viewer takes part at all, so a
 /// stranger still gets the 404, before any complaint about the cursor.
 fn list_in_conversation(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &str,
     conversation: &str,
     page: &PageParams,
@@ -325,7 +324,7 @@ fn list_in_conversation(
 }
 
 /// Across conversations: one index range per conversation, merged (see `page::fetch_merged`).
-fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result<List<MessageRow>> {
+fn list_everywhere(conn: &Sql, viewer: &str, page: &PageParams) -> Result<List<MessageRow>> {
     let select = format!(
         "{} WHERE m.conversation_id = ?1 AND m.seq > ?2",
         MESSAGE_SELECT
@@ -354,18 +353,12 @@ fn list_everywhere(conn: &Connection, viewer: &str, page: &PageParams) -> Result
                 .query_row(params![viewer, cursor], |r| Ok(vec![r.get(0)?]))
                 .optional()?)
         },
-        |row| Ok((row.get::<_, i64>(0)?, reader.read(conn, row)?)),
+        |row| Ok((row.get::<i64>(0)?, reader.read(conn, row)?)),
     )
 }
 
 /// Records `kind` for a message, as `account` sees it, for everyone who sees it.
-pub(crate) fn emit(
-    conn: &Connection,
-    kind: &str,
-    account: &str,
-    id: &str,
-    base_url: &str,
-) -> Result<()> {
+pub(crate) fn emit(conn: &Sql, kind: &str, account: &str, id: &str, base_url: &str) -> Result<()> {
     let header = visible_header(conn, account, id)?;
     let message = get(conn, account, id, base_url)?;
     let audience = events::conversation_audience(conn, &header.conversation, Some(header.seq))?;
@@ -374,7 +367,7 @@ pub(crate) fn emit(
 
 /// `POST /v1/messages`.
 pub fn create(
-    conn: &Connection,
+    conn: &Sql,
     sender: &Account,
     new: &NewMessage,
     now: i64,
@@ -383,18 +376,11 @@ pub fn create(
     let large = conversations::require_sender(conn, &sender.id, &new.conversation_id)
         .map_err(|e| e.with_param("conversation_id"))?;
     let id = new_id();
-    conn.prepare_cached(
+    let seq = conn.insert_returning_seq(
         "INSERT INTO messages (id, conversation_id, sender_id, body, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        id,
-        new.conversation_id,
-        sender.id,
-        new.message,
-        now
-    ])?;
-    let seq = conn.last_insert_rowid();
+        params![id, new.conversation_id, sender.id, new.message, now],
+    )?;
     let touched = conversations::touch(conn, &new.conversation_id, large, seq, now)?;
     // The conversation is back for whoever had deleted it, so they must know the sender.
     for person in touched.returning.iter().filter(|p| **p != sender.id) {
@@ -443,7 +429,7 @@ struct Header {
     seq: i64,
 }
 
-fn visible_header(conn: &Connection, viewer: &str, id: &str) -> Result<Header> {
+fn visible_header(conn: &Sql, viewer: &str, id: &str) -> Result<Header> {
     conn.prepare_cached(
         "SELECT m.sender_id, m.conversation_id, m.seq FROM messages m
            JOIN participants p ON p.conversation_id = m.conversation_id
@@ -464,7 +450,7 @@ fn visible_header(conn: &Connection, viewer: &str, id: &str) -> Result<Header> {
 /// `PUT /v1/messages/:id`: the text and attachments by its sender only; reactions by anyone who
 /// sees it, as themself.
 pub fn update(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &Account,
     id: &str,
     changes: &MessageChanges,
@@ -503,7 +489,7 @@ pub fn update(
 }
 
 fn set_reactions(
-    conn: &Connection,
+    conn: &Sql,
     viewer: &Account,
     id: &str,
     reactions: &[(String, Vec<String>)],
@@ -544,7 +530,7 @@ fn set_reactions(
 }
 
 /// `DELETE /v1/messages/:id`: by its sender, for everyone; its attachments go with it.
-pub fn delete(conn: &Connection, viewer: &str, id: &str, base_url: &str) -> Result<()> {
+pub fn delete(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<()> {
     let header = visible_header(conn, viewer, id)?;
     if header.sender != viewer {
         return Err(Error::forbidden("Only the sender can delete a message."));

@@ -18,10 +18,12 @@ pub mod ids;
 pub mod inbox;
 pub mod messages;
 pub mod page;
+pub mod postgres;
 pub mod private_contacts;
 #[cfg(test)]
 mod query_plans;
 pub mod schema;
+pub mod sql;
 pub mod wal;
 pub mod writer;
 
@@ -30,11 +32,51 @@ use crate::error::{Error, Result};
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
+use sql::{Sql, SqlError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use writer::Writer;
 
-type SqlitePool = Pool<SqliteConnectionManager>;
+/// Opens the readers' connections, for the pool.
+pub enum Connector {
+    Sqlite(SqliteConnectionManager),
+    Postgres(::postgres::Config),
+}
+
+impl r2d2::ManageConnection for Connector {
+    type Connection = Sql;
+    type Error = SqlError;
+
+    fn connect(&self) -> Result<Sql, SqlError> {
+        match self {
+            Connector::Sqlite(manager) => Ok(Sql::Sqlite(manager.connect()?)),
+            Connector::Postgres(config) => postgres::connect(config),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut Sql) -> Result<(), SqlError> {
+        conn.execute_batch("SELECT 1")
+    }
+
+    fn has_broken(&self, conn: &mut Sql) -> bool {
+        match conn {
+            Sql::Sqlite(_) => false,
+            Sql::Postgres(conn) => conn.is_broken(),
+        }
+    }
+}
+
+fn reader_pool(connector: Connector) -> Result<Pool<Connector>, r2d2::Error> {
+    Pool::builder()
+        .max_size(reader_connections())
+        .min_idle(Some(1))
+        // A local SQLite connection does not go stale like a network one; the check on every
+        // checkout (a statement run) cost ~4% of a list request. A broken PostgreSQL
+        // connection is noticed by `has_broken` when it goes back.
+        .test_on_check_out(false)
+        .connection_timeout(Duration::from_secs(30))
+        .build(connector)
+}
 
 #[derive(Clone)]
 pub struct Db {
@@ -42,7 +84,7 @@ pub struct Db {
     path: Option<std::path::PathBuf>,
     writer: Writer,
     /// `None` for an in-memory database, whose only connection is the writer's.
-    readers: Option<SqlitePool>,
+    readers: Option<Pool<Connector>>,
     /// Bumped after every commit, so the realtime hub learns of new events without polling.
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     /// Events committed and not yet taken by the realtime hub.
@@ -76,9 +118,18 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 const STATEMENT_CACHE: usize = 128;
 
 impl Db {
-    /// Opens (creating if needed) and migrates the database at `path`; `:memory:` gives a private
-    /// in-memory database.
-    pub fn open(path: &str, synchronous: Synchronous) -> Result<Db, String> {
+    /// Opens (creating if needed) and migrates the database: a PostgreSQL one for a
+    /// `postgres://` URL, else the SQLite file at `database` (`:memory:`: a private in-memory
+    /// database).
+    pub fn open(database: &str, synchronous: Synchronous) -> Result<Db, String> {
+        if postgres::is_url(database) {
+            Db::open_postgres(database)
+        } else {
+            Db::open_sqlite(database, synchronous)
+        }
+    }
+
+    fn open_sqlite(path: &str, synchronous: Synchronous) -> Result<Db, String> {
         let sync = match synchronous {
             Synchronous::Normal => "NORMAL",
             Synchronous::Full => "FULL",
@@ -118,7 +169,47 @@ impl Db {
             .map_err(|e| cannot(&e))?;
             Some(wal::start(path, &pragmas).map_err(|e| cannot(&e))?)
         };
+        let readers = if in_memory {
+            None
+        } else {
+            // Readers map the file (256 MiB window) instead of copying pages through read().
+            let reader_init =
+                format!("{pragmas} PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;");
+            let manager = SqliteConnectionManager::file(path).with_init(move |c| {
+                tune(c)?;
+                c.execute_batch(&reader_init)
+            });
+            Some(reader_pool(Connector::Sqlite(manager)).map_err(|e| cannot(&e))?)
+        };
+        Db::start(
+            Sql::Sqlite(conn),
+            wal,
+            readers,
+            (!in_memory).then(|| std::path::PathBuf::from(path)),
+        )
+        .map_err(|e| cannot(&e))
+    }
 
+    fn open_postgres(url: &str) -> Result<Db, String> {
+        let config = postgres::config(url)?;
+        let cannot = |e: &dyn std::fmt::Display| {
+            format!("cannot open database {}: {e}", postgres::redacted(url))
+        };
+        let conn = sql::off_runtime(|| {
+            let conn = postgres::connect(&config).map_err(|e| cannot(&e))?;
+            postgres::migrate(&conn).map_err(|e| cannot(&e))?;
+            Ok::<_, String>(conn)
+        })?;
+        let readers = reader_pool(Connector::Postgres(config)).map_err(|e| cannot(&e))?;
+        Db::start(conn, None, Some(readers), None).map_err(|e| cannot(&e))
+    }
+
+    fn start(
+        conn: Sql,
+        wal: Option<wal::Upkeep>,
+        readers: Option<Pool<Connector>>,
+        path: Option<std::path::PathBuf>,
+    ) -> std::io::Result<Db> {
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let published = Arc::new(Mutex::new(Waiting::default()));
         let (notify, waiting) = (commits.clone(), published.clone());
@@ -133,31 +224,9 @@ impl Db {
                 }
             }
             notify.send_modify(|n| *n = n.wrapping_add(1));
-        })
-        .map_err(|e| cannot(&e))?;
-        let readers = if in_memory {
-            None
-        } else {
-            // Readers map the file (256 MiB window) instead of copying pages through read().
-            let reader_init =
-                format!("{pragmas} PRAGMA query_only = ON; PRAGMA mmap_size = 268435456;");
-            Some(
-                Pool::builder()
-                    .max_size(reader_connections())
-                    .min_idle(Some(1))
-                    // A local SQLite connection does not go stale like a network one; the check
-                    // on every checkout (a statement run) cost ~4% of a list request.
-                    .test_on_check_out(false)
-                    .connection_timeout(Duration::from_secs(30))
-                    .build(SqliteConnectionManager::file(path).with_init(move |c| {
-                        tune(c)?;
-                        c.execute_batch(&reader_init)
-                    }))
-                    .map_err(|e| cannot(&e))?,
-            )
-        };
+        })?;
         Ok(Db {
-            path: (!in_memory).then(|| std::path::PathBuf::from(path)),
+            path,
             writer,
             readers,
             commits,
@@ -170,7 +239,7 @@ impl Db {
     /// hence `FnMut`, see `write`).
     pub async fn read<T, F>(&self, work: F) -> Result<T>
     where
-        F: FnMut(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&Sql) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         match &self.readers {
@@ -192,7 +261,7 @@ impl Db {
     /// (`writer.rs`), so it changes nothing but the database.
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
-        F: FnMut(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&Sql) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -208,7 +277,7 @@ impl Db {
     /// `write` for callers outside the async runtime (start-up, worker threads, the CLI).
     pub fn write_blocking<T>(
         &self,
-        work: impl FnMut(&Connection) -> Result<T> + Send + 'static,
+        work: impl FnMut(&Sql) -> Result<T> + Send + 'static,
     ) -> Result<T>
     where
         T: Send + 'static,
@@ -226,7 +295,7 @@ impl Db {
     /// `read` for callers outside the async runtime.
     pub fn read_blocking<T>(
         &self,
-        work: impl FnMut(&Connection) -> Result<T> + Send + 'static,
+        work: impl FnMut(&Sql) -> Result<T> + Send + 'static,
     ) -> Result<T>
     where
         T: Send + 'static,
@@ -265,7 +334,7 @@ impl Db {
     /// The database file (`None` for an in-memory database).
     /// Whether a reader answers: the cost of a pooled read without touching a table (`/health`).
     pub async fn ping(&self) -> Result<()> {
-        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+        self.read(|conn| Ok(conn.query_row("SELECT 1", rusqlite::params![], |_| Ok(()))?))
             .await
     }
 
@@ -298,18 +367,15 @@ impl Db {
 
 /// One snapshot for the whole of a read (a page and its reactions agree with each other), and
 /// one lock round instead of one per statement. BEGIN and COMMIT are cached statements.
-fn in_read_transaction<T>(
-    conn: &Connection,
-    work: impl FnOnce(&Connection) -> Result<T>,
-) -> Result<T> {
+fn in_read_transaction<T>(conn: &Sql, work: impl FnOnce(&Sql) -> Result<T>) -> Result<T> {
     if !conn.is_autocommit() {
         // Left open by an earlier failure: start from a clean slate.
-        conn.prepare_cached("ROLLBACK")?.execute([])?;
+        conn.control("ROLLBACK")?;
     }
-    conn.prepare_cached("BEGIN")?.execute([])?;
+    conn.begin_read()?;
     let result = work(conn);
     // A read-only transaction: COMMIT just lets go of the snapshot, whatever `work` returned.
-    conn.prepare_cached("COMMIT")?.execute([])?;
+    conn.control("COMMIT")?;
     result
 }
 

@@ -2,10 +2,10 @@
 //! page is one index range `WHERE (keys) < (cursor keys) ORDER BY keys DESC LIMIT n + 1`, so its
 //! cost does not depend on how deep it is. The extra row tells `has_more`.
 
+use super::sql::{self, Row, Sql};
 use crate::error::{Error, Result};
 use crate::pagination::{Cursor, List, PageParams};
 use rusqlite::types::Value;
-use rusqlite::{Connection, Row};
 
 /// One list query: `select` ends inside its WHERE clause (the bound is appended with AND);
 /// `order` names the key columns, most significant first.
@@ -18,11 +18,11 @@ pub struct KeysetQuery<'a> {
 /// Fetches the page `page` asks for. `resolve_cursor` turns the cursor's id into its keys, or
 /// `None` when the id is not an item of this list (a 400 naming the cursor parameter).
 pub fn fetch<T>(
-    conn: &Connection,
+    conn: &Sql,
     query: KeysetQuery,
     page: &PageParams,
     resolve_cursor: impl FnOnce(&str) -> Result<Option<Vec<i64>>>,
-    mut map: impl FnMut(&Row) -> rusqlite::Result<T>,
+    mut map: impl FnMut(&Row) -> sql::Result<T>,
 ) -> Result<List<T>> {
     let bound = resolve(page, resolve_cursor)?;
     let range = fetch_range(conn, query, page, bound.as_deref(), |row| map(row))?;
@@ -34,11 +34,11 @@ pub fn fetch<T>(
 /// in two ranges (same key) is listed once. The cost grows with the number of ranges, never with
 /// depth. `map` returns each row's key (its order columns, e.g. a seq or a pair) with the item.
 pub fn fetch_merged<K: Ord + Copy, T>(
-    conn: &Connection,
+    conn: &Sql,
     queries: Vec<KeysetQuery>,
     page: &PageParams,
     resolve_cursor: impl FnOnce(&str) -> Result<Option<Vec<i64>>>,
-    mut map: impl FnMut(&Row) -> rusqlite::Result<(K, T)>,
+    mut map: impl FnMut(&Row) -> sql::Result<(K, T)>,
 ) -> Result<List<T>> {
     let bound = resolve(page, resolve_cursor)?;
     let mut rows: Vec<(K, T)> = Vec::new();
@@ -90,11 +90,11 @@ struct Range<T> {
 }
 
 fn fetch_range<T>(
-    conn: &Connection,
+    conn: &Sql,
     query: KeysetQuery,
     page: &PageParams,
     bound: Option<&[i64]>,
-    mut map: impl FnMut(&Row) -> rusqlite::Result<T>,
+    mut map: impl FnMut(&Row) -> sql::Result<T>,
 ) -> Result<Range<T>> {
     let (cmp, direction) = if is_backward(page) {
         (">", " ASC")
@@ -121,17 +121,21 @@ fn fetch_range<T>(
     sql.push_str(" LIMIT ?");
     params.push(Value::Integer(i64::from(page.limit) + 1));
 
-    let mut statement = conn.prepare_cached(&sql)?;
-    let mut cursor = statement.query(rusqlite::params_from_iter(params))?;
+    let bound: Vec<&dyn rusqlite::ToSql> =
+        params.iter().map(|v| v as &dyn rusqlite::ToSql).collect();
     let limit = page.limit as usize;
     let mut rows = Vec::with_capacity(limit);
-    while let Some(row) = cursor.next()? {
-        if rows.len() == limit {
-            return Ok(Range { rows, more: true });
-        }
-        rows.push(map(row)?);
-    }
-    Ok(Range { rows, more: false })
+    let mut more = false;
+    conn.prepare_cached(&sql)?
+        .for_each(bound.as_slice(), |row| -> sql::Result<bool> {
+            if rows.len() == limit {
+                more = true;
+                return Ok(false);
+            }
+            rows.push(map(row)?);
+            Ok(true)
+        })?;
+    Ok(Range { rows, more })
 }
 
 /// `items` joined by ", ", each followed by `suffix`.

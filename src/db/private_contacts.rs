@@ -15,13 +15,14 @@
 
 use super::conversations::find_direct;
 use super::ids::new_id;
+use super::sql::{self, OptionalExtension, Sql};
 use crate::error::Result;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::params;
 
 const MARKER: &str = "private_contacts";
 
 /// Runs the move if this database still needs it; returns how many people were made private.
-pub fn make_private(conn: &Connection, accounts: &[String]) -> Result<usize> {
+pub fn make_private(conn: &Sql, accounts: &[String]) -> Result<usize> {
     let pending: Option<String> = conn
         .prepare_cached("SELECT value FROM server_meta WHERE key = ?1")?
         .query_row([MARKER], |r| r.get(0))
@@ -30,9 +31,9 @@ pub fn make_private(conn: &Connection, accounts: &[String]) -> Result<usize> {
         return Ok(0);
     }
     let shared: Vec<String> = conn
-        .prepare("SELECT id FROM contacts WHERE owner_id IS NULL ORDER BY seq")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .prepare_cached("SELECT id FROM contacts WHERE owner_id IS NULL ORDER BY seq")?
+        .query_map(params![], |r| r.get(0))?
+        .collect::<sql::Result<_>>()?;
     let mut moved = 0;
     for person in shared {
         if accounts.contains(&person) || has_acted(conn, &person)? {
@@ -64,7 +65,7 @@ pub fn make_private(conn: &Connection, accounts: &[String]) -> Result<usize> {
 
 /// Whether the person did something only an account can do. (Not: having an address book. The
 /// old release gave everyone added as a contact an address book holding who added them.)
-fn has_acted(conn: &Connection, person: &str) -> Result<bool> {
+fn has_acted(conn: &Sql, person: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 WHERE
@@ -80,7 +81,7 @@ fn has_acted(conn: &Connection, person: &str) -> Result<bool> {
 
 /// Who knows the person, first to know first: address books, then direct conversations, then
 /// the owners of groups they are in.
-fn knowers(conn: &Connection, person: &str) -> Result<Vec<String>> {
+fn knowers(conn: &Sql, person: &str) -> Result<Vec<String>> {
     let mut all: Vec<String> = Vec::new();
     let queries = [
         "SELECT owner_id FROM address_book WHERE contact_id = ?1 ORDER BY seq",
@@ -93,9 +94,9 @@ fn knowers(conn: &Connection, person: &str) -> Result<Vec<String>> {
     ];
     for sql in queries {
         let found: Vec<String> = conn
-            .prepare(sql)?
+            .prepare_cached(sql)?
             .query_map([person], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<sql::Result<_>>()?;
         for owner in found {
             if owner != person && !all.contains(&owner) {
                 all.push(owner);
@@ -106,7 +107,7 @@ fn knowers(conn: &Connection, person: &str) -> Result<Vec<String>> {
 }
 
 /// Gives `owner` a copy of `person` and moves what `owner` has of them onto it.
-fn give_copy(conn: &Connection, person: &str, owner: &str) -> Result<()> {
+fn give_copy(conn: &Sql, person: &str, owner: &str) -> Result<()> {
     let copy = new_id();
     conn.execute(
         "INSERT INTO contacts

@@ -19,7 +19,7 @@ fn remember(event: TraceEvent<'_>) {
     }
 }
 
-fn account(conn: &Connection, name: &str) -> Account {
+fn account(conn: &Sql, name: &str) -> Account {
     let id = contacts::upsert_account(conn, name, "1", None, 1).unwrap();
     Account {
         id,
@@ -47,9 +47,11 @@ fn pages(first_ids: &[&str]) -> Vec<PageParams> {
 
 #[test]
 fn no_list_query_scans_a_table() {
-    let mut conn = Connection::open_in_memory().unwrap();
-    super::tune(&conn).unwrap();
-    schema::migrate(&mut conn).unwrap();
+    let mut raw = rusqlite::Connection::open_in_memory().unwrap();
+    super::tune(&raw).unwrap();
+    schema::migrate(&mut raw).unwrap();
+    let conn = Sql::Sqlite(raw);
+    let raw = conn.sqlite().unwrap();
     let (kevin, kate) = (account(&conn, "kevin"), account(&conn, "kate"));
     let base = "http://h";
     let new = contacts::NewContact {
@@ -97,7 +99,7 @@ fn no_list_query_scans_a_table() {
         .unwrap()
         .id;
 
-    conn.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(remember));
+    raw.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(remember));
     let viewer = &kevin.id;
     for page in pages(&[&kate.id]) {
         contacts::list(&conn, viewer, &page).unwrap();
@@ -132,13 +134,13 @@ fn no_list_query_scans_a_table() {
         attachments::list(&conn, viewer, Some(&conversation), &page, base).unwrap();
         attachments::list(&conn, viewer, None, &page, base).unwrap();
     }
-    conn.trace_v2(TraceEventCodes::empty(), None);
+    raw.trace_v2(TraceEventCodes::empty(), None);
 
     let traced = std::mem::take(&mut *TRACED.lock().unwrap());
     assert!(traced.len() > 20, "{traced:?}");
     let mut scans = Vec::new();
     for sql in &traced {
-        let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut explain = raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         // Parameters stay unbound (NULL): the plan does not depend on their values.
         let mut rows = explain.raw_query();
         let mut plan = Vec::new();

@@ -13,10 +13,10 @@
 
 use super::events::{self, Published};
 use super::inbox::Inbox;
+use super::sql::Sql;
 use super::wal::Upkeep;
 use crate::error::{Error, Result};
 use crate::stats::{BATCH_BUCKETS, Histogram, QUEUE_WAIT_BUCKETS};
-use rusqlite::Connection;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -28,7 +28,7 @@ const MAX_BATCH: usize = 128;
 trait Job: Send {
     /// Runs the work (again, when the batch is run again), keeping its result; whether it
     /// succeeded.
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Sql) -> bool;
     /// Replaces the kept result with an error that came up around the work.
     fn fail(&mut self, error: Error);
     /// Hands the kept result, or the error that kept the batch from committing, to the reply.
@@ -43,11 +43,11 @@ struct Queued<F, T, R> {
 
 impl<F, T, R> Job for Queued<F, T, R>
 where
-    F: FnMut(&Connection) -> Result<T> + Send,
+    F: FnMut(&Sql) -> Result<T> + Send,
     T: Send,
     R: FnOnce(Result<T>) + Send,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Sql) -> bool {
         let result = catch_unwind(AssertUnwindSafe(|| (self.work)(conn))).unwrap_or_else(|panic| {
             let what = panic
                 .downcast_ref::<&str>()
@@ -125,7 +125,7 @@ impl Writer {
     /// Starts the thread that owns `conn`. `after_commit` runs after every commit, with the
     /// events the transaction recorded.
     pub fn start(
-        conn: Connection,
+        conn: Sql,
         wal: Option<Upkeep>,
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
@@ -133,7 +133,7 @@ impl Writer {
         let stats = Arc::new(WriterStats::new());
         let recorder = stats.clone();
         let thread = std::thread::Builder::new()
-            .name("sqlite-writer".into())
+            .name("database-writer".into())
             .spawn(move || run(conn, wal, queue, &recorder, after_commit))?;
         Ok(Writer {
             jobs,
@@ -168,7 +168,7 @@ impl Writer {
         inbox: Option<Arc<Inbox>>,
         reply: impl FnOnce(Result<T>) + Send + 'static,
     ) where
-        F: FnMut(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&Sql) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let job = Box::new(Queued {
@@ -195,13 +195,15 @@ impl Writer {
 }
 
 fn run(
-    conn: Connection,
+    conn: Sql,
     wal: Option<Upkeep>,
     queue: mpsc::Receiver<Submitted>,
     stats: &WriterStats,
     after_commit: impl Fn(Vec<Published>),
 ) {
-    conn.wal_hook(Some(note_wal_pages));
+    if let Some(sqlite) = conn.sqlite() {
+        sqlite.wal_hook(Some(note_wal_pages));
+    }
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -220,7 +222,8 @@ fn run(
             after_commit(published);
         }
         if let Some(wal) = &wal
-            && wal.between_batches(&conn, WAL_PAGES.get())
+            && let Some(sqlite) = conn.sqlite()
+            && wal.between_batches(sqlite, WAL_PAGES.get())
         {
             WAL_PAGES.set(0);
         }
@@ -235,19 +238,19 @@ fn run(
 }
 
 /// Runs the batch's jobs in one transaction and commits it.
-fn run_batch(conn: &Connection, batch: &mut [Submitted]) -> Result<()> {
+fn run_batch(conn: &Sql, batch: &mut [Submitted]) -> Result<()> {
     if !conn.is_autocommit() {
         // Left open by a failure of the last batch's: start from a clean slate.
         execute(conn, "ROLLBACK")?;
     }
-    execute(conn, "BEGIN IMMEDIATE")?;
+    conn.begin_write()?;
     if !run_without_savepoints(conn, batch) {
         // A job failed after changing rows: its changes cannot be told from the others'.
         if !conn.is_autocommit() {
             execute(conn, "ROLLBACK")?;
         }
         drop(events::take_pending());
-        execute(conn, "BEGIN IMMEDIATE")?;
+        conn.begin_write()?;
         for submitted in batch.iter_mut() {
             if conn.is_autocommit() {
                 // SQLite rolled the transaction back under an earlier job (a full disk, say):
@@ -260,6 +263,10 @@ fn run_batch(conn: &Connection, batch: &mut [Submitted]) -> Result<()> {
             in_savepoint(conn, submitted.job.as_mut());
         }
     }
+    if conn.must_roll_back() {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(Error::internal("the transaction failed"));
+    }
     execute(conn, "COMMIT").inspect_err(|_| {
         let _ = conn.execute_batch("ROLLBACK");
     })
@@ -269,16 +276,17 @@ fn run_batch(conn: &Connection, batch: &mut [Submitted]) -> Result<()> {
 /// (SQLite counts the rows each statement changes; a statement that fails undoes its own)
 /// leaves nothing to undo. False when a job failed after changing rows, or when the
 /// transaction ended under a job (SQLite rolls it all back on errors such as a full disk).
-fn run_without_savepoints(conn: &Connection, batch: &mut [Submitted]) -> bool {
+fn run_without_savepoints(conn: &Sql, batch: &mut [Submitted]) -> bool {
     for submitted in batch {
         let changes = conn.total_changes();
         let mark = events::pending_mark();
         let succeeded = submitted.job.run(conn);
-        if conn.is_autocommit() {
+        if conn.is_autocommit() || (succeeded && conn.must_roll_back()) {
             return false;
         }
         if !succeeded {
-            if conn.total_changes() != changes {
+            // PostgreSQL ends a transaction's use at its first failed statement.
+            if conn.total_changes() != changes || conn.must_roll_back() {
                 return false;
             }
             events::rollback_pending(mark);
@@ -288,11 +296,16 @@ fn run_without_savepoints(conn: &Connection, batch: &mut [Submitted]) -> bool {
 }
 
 /// Runs a job in a savepoint: released when it succeeds, rolled back when it fails or panics.
-fn in_savepoint(conn: &Connection, job: &mut dyn Job) {
+fn in_savepoint(conn: &Sql, job: &mut dyn Job) {
     let mut around = || -> Result<()> {
         execute(conn, "SAVEPOINT job")?;
         let mark = events::pending_mark();
-        if !job.run(conn) {
+        let succeeded = job.run(conn);
+        if succeeded && conn.must_roll_back() {
+            // It went on past a failed statement: on PostgreSQL its changes would not commit.
+            job.fail(Error::internal("a statement of the write failed"));
+        }
+        if !succeeded || conn.must_roll_back() {
             execute(conn, "ROLLBACK TO job")?;
             events::rollback_pending(mark);
         }
@@ -303,10 +316,9 @@ fn in_savepoint(conn: &Connection, job: &mut dyn Job) {
     }
 }
 
-/// Runs a statement without parameters or rows, cached: these run for every batch or job.
-fn execute(conn: &Connection, sql: &str) -> Result<()> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
+/// Runs a transaction control statement: these run for every batch or job.
+fn execute(conn: &Sql, sql: &str) -> Result<()> {
+    Ok(conn.control(sql)?)
 }
 
 /// Answers each job with the batch's outcome: through its thread's inbox, each inbox woken
@@ -349,8 +361,9 @@ mod tests {
 
     /// A writer on a fresh in-memory database, and the kinds of the events it has published.
     fn writer() -> (Writer, Arc<Mutex<Vec<String>>>) {
-        let mut conn = Connection::open_in_memory().unwrap();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::db::schema::migrate(&mut conn).unwrap();
+        let conn = Sql::Sqlite(conn);
         let published = Arc::new(Mutex::new(Vec::new()));
         let seen = published.clone();
         let writer = Writer::start(conn, None, move |events| {
@@ -361,7 +374,7 @@ mod tests {
         (writer, published)
     }
 
-    fn put(conn: &Connection, key: &str) -> Result<()> {
+    fn put(conn: &Sql, key: &str) -> Result<()> {
         conn.execute(
             "INSERT INTO server_meta (key, value) VALUES (?1, '')",
             [key],
@@ -435,9 +448,9 @@ mod tests {
         let (reply, keys) = mpsc::channel();
         writer.submit(
             |conn| {
-                let mut keys = conn.prepare("SELECT key FROM server_meta ORDER BY key")?;
-                let keys = keys.query_map([], |r| r.get::<_, String>(0))?;
-                Ok(keys.collect::<rusqlite::Result<Vec<_>>>()?)
+                let mut keys = conn.prepare_cached("SELECT key FROM server_meta ORDER BY key")?;
+                let keys = keys.query_map(rusqlite::params![], |r| r.get::<String>(0))?;
+                Ok(keys.collect::<crate::db::sql::Result<Vec<_>>>()?)
             },
             None,
             move |result| reply.send(result).unwrap(),

@@ -1,0 +1,138 @@
+//! What only PostgreSQL needs: recognising its URL, connecting, and its schema versions.
+
+use super::sql::{PgConnection, Sql, SqlError};
+use std::str::FromStr;
+
+const SCHEMA: &str = include_str!("../../schema-postgres.sql");
+
+/// The version `schema-postgres.sql` describes (numbered like SQLite's `schema::VERSION`).
+pub const VERSION: i64 = super::schema::VERSION;
+
+/// Steps from version N-1 to N, run before the schema for databases older than `VERSION`
+/// (none yet: version 3 is the first PostgreSQL one).
+const MIGRATIONS: &[(i64, &str)] = &[];
+
+/// The advisory lock held while the schema is brought up to date, so servers starting at
+/// once migrate one after another.
+const MIGRATION_LOCK: i64 = 0x5052_4f4d;
+
+/// Whether `database` names a PostgreSQL database rather than a SQLite file.
+pub fn is_url(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
+/// The connection settings of a `postgres://USER:PASS@HOST:PORT/DBNAME` URL.
+pub fn config(url: &str) -> Result<postgres::Config, String> {
+    let config = postgres::Config::from_str(url)
+        .map_err(|e| format!("invalid PostgreSQL URL {}: {e}", redacted(url)))?;
+    if config.get_dbname().is_none() {
+        return Err(format!(
+            "the PostgreSQL URL {} names no database (…/DBNAME)",
+            redacted(url)
+        ));
+    }
+    Ok(config)
+}
+
+/// A URL without its password, for messages.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub fn connect(config: &postgres::Config) -> Result<Sql, SqlError> {
+    let client = config.connect(postgres::NoTls)?;
+    Ok(Sql::Postgres(PgConnection::new(client)))
+}
+
+/// Brings the database to `VERSION`: creates it when empty, applies the steps after the
+/// recorded version, refuses a newer one.
+pub fn migrate(conn: &Sql) -> Result<(), String> {
+    let fail = |e: SqlError| format!("cannot set up the schema: {e}");
+    conn.execute_batch(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .map_err(fail)?;
+    let result = migrate_locked(conn);
+    let unlocked = conn
+        .execute_batch(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .map_err(fail);
+    result.and(unlocked)
+}
+
+fn migrate_locked(conn: &Sql) -> Result<(), String> {
+    let fail = |e: SqlError| format!("cannot set up the schema: {e}");
+    let current = recorded_version(conn).map_err(fail)?;
+    if current > VERSION {
+        return Err(format!(
+            "the database has schema version {current}, newer than this server's {VERSION}; \
+             use a newer server"
+        ));
+    }
+    if current == VERSION {
+        return Ok(());
+    }
+    conn.control("BEGIN").map_err(fail)?;
+    let steps = || -> Result<(), SqlError> {
+        for (version, sql) in MIGRATIONS {
+            if current != 0 && *version > current {
+                conn.execute_batch(sql)?;
+            }
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.execute(
+            "INSERT INTO server_meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [VERSION.to_string()],
+        )?;
+        Ok(())
+    };
+    match steps() {
+        Ok(()) => conn.control("COMMIT").map_err(fail),
+        Err(e) => {
+            let _ = conn.control("ROLLBACK");
+            Err(fail(e))
+        }
+    }
+}
+
+/// The schema version recorded in the database (0: an empty database).
+fn recorded_version(conn: &Sql) -> Result<i64, SqlError> {
+    let has_meta: bool = conn.query_row(
+        "SELECT to_regclass('server_meta') IS NOT NULL",
+        rusqlite::params![],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let version: Option<String> = super::sql::OptionalExtension::optional(conn.query_row(
+        "SELECT value FROM server_meta WHERE key = 'schema_version'",
+        rusqlite::params![],
+        |r| r.get(0),
+    ))?;
+    Ok(version.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redacted("postgres://kate:secret@127.0.0.1:5432/chat"),
+            "postgres://kate:***@127.0.0.1:5432/chat"
+        );
+        assert_eq!(
+            redacted("postgres://localhost/chat"),
+            "postgres://localhost/chat"
+        );
+    }
+}

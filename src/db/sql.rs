@@ -1,0 +1,680 @@
+//! One connection type for both backends, so the rules of the chat (who sees, edits, hears of
+//! what) are written once, in the SQL both SQLite and PostgreSQL understand.
+//!
+//! The model code (`contacts.rs`, `messages.rs`, …) writes SQL with SQLite's `?N` placeholders
+//! and binds values with rusqlite's `ToSql`; rows come back as SQLite's five kinds of value
+//! (NULL, integer, real, text, blob), read with rusqlite's `FromSql`. On PostgreSQL the
+//! placeholders become `$N`, each value is written as the type the server expects for it, and
+//! each column is read back as one of those five kinds. Both schemas keep to them (every
+//! integer is a BIGINT there), so the same statement means the same thing on both. The few
+//! places where the dialects differ ask `dialect()`.
+
+use rusqlite::ToSql;
+use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+pub type Result<T, E = SqlError> = std::result::Result<T, E>;
+
+/// A database error, from either backend.
+#[derive(Debug)]
+pub enum SqlError {
+    /// A statement that must return a row returned none.
+    NoRows,
+    Sqlite(rusqlite::Error),
+    Postgres(postgres::Error),
+    /// A value could not be read as the type asked for, or written as the type expected.
+    Conversion(String),
+}
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SqlError::NoRows => f.write_str("query returned no rows"),
+            SqlError::Sqlite(e) => e.fmt(f),
+            SqlError::Postgres(e) => match e.as_db_error() {
+                Some(db) => write!(f, "{}: {}", db.severity(), db.message()),
+                None => e.fmt(f),
+            },
+            SqlError::Conversion(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for SqlError {}
+
+impl From<rusqlite::Error> for SqlError {
+    fn from(e: rusqlite::Error) -> SqlError {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => SqlError::NoRows,
+            e => SqlError::Sqlite(e),
+        }
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for SqlError {
+    fn from(e: rusqlite::types::FromSqlError) -> SqlError {
+        SqlError::Conversion(e.to_string())
+    }
+}
+
+impl From<postgres::Error> for SqlError {
+    fn from(e: postgres::Error) -> SqlError {
+        SqlError::Postgres(e)
+    }
+}
+
+/// What kind of failure an error is, for the few callers that treat one differently.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// A UNIQUE or PRIMARY KEY constraint refused the change.
+    Duplicate,
+    /// The disk (or the database's quota) is full.
+    Full,
+    Other,
+}
+
+impl SqlError {
+    pub fn failure(&self) -> Failure {
+        match self {
+            SqlError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                Failure::Duplicate
+            }
+            SqlError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull =>
+            {
+                Failure::Full
+            }
+            SqlError::Postgres(e) => match e.code() {
+                Some(c) if *c == postgres::error::SqlState::UNIQUE_VIOLATION => Failure::Duplicate,
+                Some(c)
+                    if *c == postgres::error::SqlState::DISK_FULL
+                        || *c == postgres::error::SqlState::OUT_OF_MEMORY =>
+                {
+                    Failure::Full
+                }
+                _ => Failure::Other,
+            },
+            _ => Failure::Other,
+        }
+    }
+}
+
+/// `.optional()` on a one-row query: no row is `None`, not an error.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(value) => Ok(Some(value)),
+            Err(SqlError::NoRows) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The SQL dialect of a connection, for the statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection to either backend.
+pub enum Sql {
+    Sqlite(rusqlite::Connection),
+    Postgres(PgConnection),
+}
+
+/// The advisory lock of `begin_write` (any number, the same in every server).
+pub const WRITER_LOCK: i64 = 0x5052_4f54;
+
+/// Values bound to a statement's placeholders, in order: `params![a, b]`, `[a]`, `params![]`.
+pub trait Params {
+    fn with<R>(&self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R;
+}
+
+impl Params for &[&dyn ToSql] {
+    fn with<R>(&self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        f(self)
+    }
+}
+
+impl<T: ToSql, const N: usize> Params for [T; N] {
+    fn with<R>(&self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        let refs: [&dyn ToSql; N] = std::array::from_fn(|i| &self[i] as &dyn ToSql);
+        f(&refs)
+    }
+}
+
+impl Sql {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Sql::Sqlite(_) => Dialect::Sqlite,
+            Sql::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The text for this connection's dialect, where the two differ.
+    pub fn pick<'a>(&self, sqlite: &'a str, postgres: &'a str) -> &'a str {
+        match self {
+            Sql::Sqlite(_) => sqlite,
+            Sql::Postgres(_) => postgres,
+        }
+    }
+
+    /// The SQLite connection, for what only SQLite has (pragmas, backups, the WAL).
+    pub fn sqlite(&self) -> Option<&rusqlite::Connection> {
+        match self {
+            Sql::Sqlite(conn) => Some(conn),
+            Sql::Postgres(_) => None,
+        }
+    }
+
+    /// A statement, prepared once per connection and kept.
+    pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
+        match self {
+            Sql::Sqlite(conn) => Ok(Statement::Sqlite(conn.prepare_cached(sql)?)),
+            Sql::Postgres(conn) => Ok(Statement::Postgres(conn, conn.prepare(sql)?)),
+        }
+    }
+
+    pub fn query_row<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        map: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<T> {
+        self.prepare_cached(sql)?.query_row(params, map)
+    }
+
+    pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    /// Runs statements separated by semicolons, without parameters.
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match self {
+            Sql::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Sql::Postgres(conn) => conn.batch(sql),
+        }
+    }
+
+    /// Runs an INSERT into a table keyed by `seq` and returns the new row's seq.
+    pub fn insert_returning_seq(&self, sql: &str, params: impl Params) -> Result<i64> {
+        match self {
+            Sql::Sqlite(conn) => {
+                // Not RETURNING: SQLite gathers RETURNING rows in a temporary table first.
+                params.with(|p| conn.prepare_cached(sql)?.execute(p))?;
+                Ok(conn.last_insert_rowid())
+            }
+            Sql::Postgres(conn) => {
+                let statement = format!("{sql} RETURNING seq");
+                Statement::Postgres(conn, conn.prepare(&statement)?).query_row(params, |r| r.get(0))
+            }
+        }
+    }
+
+    /// Starts the writer's transaction. On PostgreSQL it first takes a lock that every
+    /// writer of the database takes (several servers may share it), so transactions that take
+    /// sequence values commit in the order they took them: a reader that sees seq 7 has
+    /// already been able to see seq 6.
+    pub fn begin_write(&self) -> Result<()> {
+        match self {
+            Sql::Sqlite(_) => self.control("BEGIN IMMEDIATE"),
+            Sql::Postgres(_) => self.control(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
+            )),
+        }
+    }
+
+    /// Starts a read-only transaction: one snapshot for the whole of a read.
+    pub fn begin_read(&self) -> Result<()> {
+        match self {
+            Sql::Sqlite(_) => self.control("BEGIN"),
+            Sql::Postgres(_) => self.control("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+        }
+    }
+
+    /// Runs a transaction control statement (BEGIN, COMMIT, SAVEPOINT, …).
+    pub fn control(&self, sql: &str) -> Result<()> {
+        match self {
+            Sql::Sqlite(conn) => {
+                conn.prepare_cached(sql)?.execute([])?;
+                Ok(())
+            }
+            Sql::Postgres(conn) => conn.batch(sql),
+        }
+    }
+
+    /// Whether the open transaction can only be rolled back (PostgreSQL, after a failed
+    /// statement; SQLite undoes a failed statement alone).
+    pub fn must_roll_back(&self) -> bool {
+        match self {
+            Sql::Sqlite(_) => false,
+            Sql::Postgres(conn) => conn.failed.get(),
+        }
+    }
+
+    /// Whether no transaction is open.
+    pub fn is_autocommit(&self) -> bool {
+        match self {
+            Sql::Sqlite(conn) => conn.is_autocommit(),
+            Sql::Postgres(conn) => !conn.in_transaction.get(),
+        }
+    }
+
+    /// Rows changed by this connection so far (to tell whether a job wrote anything).
+    pub fn total_changes(&self) -> u64 {
+        match self {
+            Sql::Sqlite(conn) => conn.total_changes(),
+            Sql::Postgres(conn) => conn.changes.get(),
+        }
+    }
+}
+
+/// A prepared statement of either backend.
+pub enum Statement<'c> {
+    Sqlite(rusqlite::CachedStatement<'c>),
+    Postgres(&'c PgConnection, postgres::Statement),
+}
+
+impl Statement<'_> {
+    /// The first row, mapped; `SqlError::NoRows` when there is none.
+    pub fn query_row<T>(
+        &mut self,
+        params: impl Params,
+        map: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<T> {
+        match self {
+            Statement::Sqlite(statement) => {
+                let mut rows = params.with(|p| statement.query(p))?;
+                match rows.next()? {
+                    Some(row) => map(&Row::Sqlite(row)),
+                    None => Err(SqlError::NoRows),
+                }
+            }
+            Statement::Postgres(conn, statement) => {
+                let rows = params.with(|p| conn.query(statement, p))?;
+                match rows.first() {
+                    Some(row) => map(&Row::Postgres(row)),
+                    None => Err(SqlError::NoRows),
+                }
+            }
+        }
+    }
+
+    /// Whether the query returns a row.
+    pub fn exists(&mut self, params: impl Params) -> Result<bool> {
+        let mut found = false;
+        self.for_each(params, |_| -> Result<bool> {
+            found = true;
+            Ok(false)
+        })?;
+        Ok(found)
+    }
+
+    /// Every row, mapped.
+    pub fn query_map<T>(
+        &mut self,
+        params: impl Params,
+        mut map: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<std::vec::IntoIter<Result<T>>> {
+        let mut out = Vec::new();
+        self.for_each(params, |row| -> Result<bool> {
+            out.push(map(row));
+            Ok(true)
+        })?;
+        Ok(out.into_iter())
+    }
+
+    /// Calls `each` on the rows in order until it returns `false`.
+    pub fn for_each<E: From<SqlError>>(
+        &mut self,
+        params: impl Params,
+        mut each: impl FnMut(&Row) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        match self {
+            Statement::Sqlite(statement) => {
+                let mut rows = params
+                    .with(|p| statement.query(p))
+                    .map_err(SqlError::from)?;
+                while let Some(row) = rows.next().map_err(SqlError::from)? {
+                    if !each(&Row::Sqlite(row))? {
+                        break;
+                    }
+                }
+            }
+            Statement::Postgres(conn, statement) => {
+                for row in params.with(|p| conn.query(statement, p))? {
+                    if !each(&Row::Postgres(&row))? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the statement; the number of rows it changed.
+    pub fn execute(&mut self, params: impl Params) -> Result<usize> {
+        match self {
+            Statement::Sqlite(statement) => Ok(params.with(|p| statement.execute(p))?),
+            Statement::Postgres(conn, statement) => params.with(|p| conn.execute(statement, p)),
+        }
+    }
+}
+
+/// A result row of either backend.
+pub enum Row<'r, 's> {
+    Sqlite(&'r rusqlite::Row<'s>),
+    Postgres(&'r postgres::Row),
+}
+
+impl Row<'_, '_> {
+    pub fn get<T: FromSql>(&self, index: usize) -> Result<T> {
+        match self {
+            Row::Sqlite(row) => Ok(row.get(index)?),
+            Row::Postgres(_) => T::column_result(self.get_ref(index)?)
+                .map_err(|e| SqlError::Conversion(format!("column {index}: {e}"))),
+        }
+    }
+
+    /// The column as one of SQLite's five kinds of value.
+    pub fn get_ref(&self, index: usize) -> Result<ValueRef<'_>> {
+        match self {
+            Row::Sqlite(row) => Ok(row.get_ref(index)?),
+            Row::Postgres(row) => pg_value(row, index),
+        }
+    }
+}
+
+/// A PostgreSQL column as SQLite's kinds: integers and booleans are integers, text is text,
+/// bytea a blob, floating point a real.
+fn pg_value(row: &postgres::Row, index: usize) -> Result<ValueRef<'_>> {
+    use postgres::types::Type;
+    let column = row
+        .columns()
+        .get(index)
+        .ok_or_else(|| SqlError::Conversion(format!("no column {index}")))?;
+    let value = match *column.type_() {
+        Type::INT8 => row.try_get::<_, Option<i64>>(index)?.map(ValueRef::Integer),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(index)?
+            .map(|v| ValueRef::Integer(v.into())),
+        Type::INT2 => row
+            .try_get::<_, Option<i16>>(index)?
+            .map(|v| ValueRef::Integer(v.into())),
+        Type::BOOL => row
+            .try_get::<_, Option<bool>>(index)?
+            .map(|v| ValueRef::Integer(v.into())),
+        Type::FLOAT8 => row.try_get::<_, Option<f64>>(index)?.map(ValueRef::Real),
+        Type::FLOAT4 => row
+            .try_get::<_, Option<f32>>(index)?
+            .map(|v| ValueRef::Real(v.into())),
+        Type::BYTEA => row.try_get::<_, Option<&[u8]>>(index)?.map(ValueRef::Blob),
+        _ => row
+            .try_get::<_, Option<&str>>(index)?
+            .map(|v| ValueRef::Text(v.as_bytes())),
+    };
+    Ok(value.unwrap_or(ValueRef::Null))
+}
+
+/// A PostgreSQL connection with its prepared statements, used from one thread at a time (the
+/// writer's, or a reader's while checked out of the pool).
+pub struct PgConnection {
+    /// `None` only while being dropped.
+    client: RefCell<Option<postgres::Client>>,
+    statements: RefCell<HashMap<String, postgres::Statement>>,
+    in_transaction: Cell<bool>,
+    /// A statement failed in the open transaction.
+    failed: Cell<bool>,
+    changes: Cell<u64>,
+}
+
+impl PgConnection {
+    pub fn new(client: postgres::Client) -> PgConnection {
+        PgConnection {
+            client: RefCell::new(Some(client)),
+            statements: RefCell::new(HashMap::new()),
+            in_transaction: Cell::new(false),
+            failed: Cell::new(false),
+            changes: Cell::new(0),
+        }
+    }
+
+    /// The client, borrowed for one call.
+    fn client(&self) -> Result<std::cell::RefMut<'_, postgres::Client>> {
+        std::cell::RefMut::filter_map(self.client.borrow_mut(), Option::as_mut)
+            .map_err(|_| SqlError::Conversion("the connection is closed".into()))
+    }
+
+    fn prepare(&self, sql: &str) -> Result<postgres::Statement> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self
+            .client()?
+            .prepare(&numbered_placeholders(sql))
+            .inspect_err(|_| self.failed.set(true))?;
+        let mut statements = self.statements.borrow_mut();
+        // Lists build their SQL from a few shapes, so this stays small; the bound is a guard.
+        if statements.len() >= 512 {
+            statements.clear();
+        }
+        statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn query(
+        &self,
+        statement: &postgres::Statement,
+        params: &[&dyn ToSql],
+    ) -> Result<Vec<postgres::Row>> {
+        let values = pg_params(params)?;
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+            .iter()
+            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        Ok(self
+            .client()?
+            .query(statement, &refs)
+            .inspect_err(|_| self.failed.set(true))?)
+    }
+
+    fn execute(&self, statement: &postgres::Statement, params: &[&dyn ToSql]) -> Result<usize> {
+        let values = pg_params(params)?;
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+            .iter()
+            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+            .collect();
+        let changed = self
+            .client()?
+            .execute(statement, &refs)
+            .inspect_err(|_| self.failed.set(true))?;
+        self.changes.set(self.changes.get() + changed);
+        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+    }
+
+    fn batch(&self, sql: &str) -> Result<()> {
+        // Transaction control runs through here (the writer's BEGIN/COMMIT/SAVEPOINT, a
+        // reader's snapshot): keep track of whether one is open, and usable.
+        let first = sql
+            .trim_start()
+            .get(..12)
+            .unwrap_or(sql)
+            .to_ascii_uppercase();
+        let result = self.client()?.batch_execute(sql);
+        if first.starts_with("BEGIN") {
+            self.in_transaction.set(result.is_ok());
+            self.failed.set(result.is_err());
+        } else if first.starts_with("COMMIT") || first.starts_with("ROLLBACK") {
+            // ROLLBACK TO a savepoint keeps the transaction, usable again.
+            let to_savepoint = first.starts_with("ROLLBACK TO");
+            self.in_transaction.set(to_savepoint && result.is_ok());
+            self.failed.set(false);
+        } else if result.is_err() {
+            self.failed.set(true);
+        }
+        Ok(result?)
+    }
+
+    /// Whether the connection still works (for the pool).
+    pub fn is_broken(&self) -> bool {
+        self.client
+            .borrow()
+            .as_ref()
+            .is_none_or(postgres::Client::is_closed)
+    }
+}
+
+impl Drop for PgConnection {
+    /// Closing runs the client's own runtime, which must not start inside another (a
+    /// connection dropped by an async task): close it on a thread of its own then.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.get_mut().take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            std::thread::scope(|s| {
+                s.spawn(move || drop(client));
+            });
+        }
+    }
+}
+
+/// Runs `work` on a thread outside any async runtime (the synchronous PostgreSQL client
+/// blocks on a runtime of its own, which cannot start inside another).
+pub fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|s| match s.spawn(work).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// `?N` → `$N`, and a bare `?` → the next number, outside string literals.
+pub fn numbered_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut in_string = false;
+    let mut next = 0;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_string = !in_string;
+                out.push(c);
+            }
+            '?' if !in_string => {
+                out.push('$');
+                if chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                    while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                        out.push(d);
+                        chars.next();
+                    }
+                } else {
+                    next += 1;
+                    out.push_str(&next.to_string());
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A value bound to a PostgreSQL statement: written as whatever type the server inferred for
+/// its placeholder (an integer into an INT4 or a BOOL, say), so SQL written for SQLite binds
+/// the same Rust values.
+#[derive(Debug)]
+enum PgParam {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+fn pg_params(params: &[&dyn ToSql]) -> Result<Vec<PgParam>> {
+    params
+        .iter()
+        .map(|p| {
+            let output = p.to_sql()?;
+            let value = match output {
+                ToSqlOutput::Borrowed(v) => match v {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => Value::Integer(i),
+                    ValueRef::Real(r) => Value::Real(r),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                },
+                ToSqlOutput::Owned(v) => v,
+                _ => return Err(SqlError::Conversion("an unsupported parameter".into())),
+            };
+            Ok(match value {
+                Value::Null => PgParam::Null,
+                Value::Integer(v) => PgParam::Integer(v),
+                Value::Real(v) => PgParam::Real(v),
+                Value::Text(v) => PgParam::Text(v),
+                Value::Blob(v) => PgParam::Blob(v),
+            })
+        })
+        .collect()
+}
+
+impl postgres::types::ToSql for PgParam {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use postgres::types::{ToSql as Pg, Type};
+        match self {
+            PgParam::Null => Ok(postgres::types::IsNull::Yes),
+            PgParam::Integer(v) => match *ty {
+                Type::INT8 => Pg::to_sql(&v, ty, out),
+                Type::INT4 => Pg::to_sql(&i32::try_from(*v)?, ty, out),
+                Type::INT2 => Pg::to_sql(&i16::try_from(*v)?, ty, out),
+                Type::BOOL => Pg::to_sql(&(*v != 0), ty, out),
+                Type::FLOAT8 => Pg::to_sql(&(*v as f64), ty, out),
+                _ => Pg::to_sql(&v.to_string().as_str(), ty, out),
+            },
+            PgParam::Real(v) => match *ty {
+                Type::FLOAT4 => Pg::to_sql(&(*v as f32), ty, out),
+                _ => Pg::to_sql(&v, ty, out),
+            },
+            PgParam::Text(v) => match *ty {
+                Type::INT8 => Pg::to_sql(&v.parse::<i64>()?, ty, out),
+                Type::INT4 => Pg::to_sql(&v.parse::<i32>()?, ty, out),
+                Type::BYTEA => Pg::to_sql(&v.as_bytes(), ty, out),
+                _ => Pg::to_sql(&v.as_str(), ty, out),
+            },
+            PgParam::Blob(v) => Pg::to_sql(&v.as_slice(), ty, out),
+        }
+    }
+
+    fn accepts(_: &postgres::types::Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numbered_placeholders;
+
+    #[test]
+    fn placeholders_are_numbered_outside_strings() {
+        assert_eq!(
+            numbered_placeholders("SELECT ?1, '?', ?12 WHERE a = ? AND b = ?"),
+            "SELECT $1, '?', $12 WHERE a = $1 AND b = $2"
+        );
+    }
+}
