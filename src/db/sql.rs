@@ -559,11 +559,12 @@ pub fn off_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     })
 }
 
-/// `?N` → `$N`, and a bare `?` → the next number, outside string literals.
+/// `?N` → `$N`, and a bare `?` → one past the largest number so far (SQLite's rule), outside
+/// string literals.
 pub fn numbered_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut in_string = false;
-    let mut next = 0;
+    let mut largest = 0;
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
@@ -573,15 +574,17 @@ pub fn numbered_placeholders(sql: &str) -> String {
             }
             '?' if !in_string => {
                 out.push('$');
-                if chars.peek().is_some_and(|d| d.is_ascii_digit()) {
-                    while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
-                        out.push(d);
-                        chars.next();
-                    }
-                } else {
-                    next += 1;
-                    out.push_str(&next.to_string());
+                let mut number = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    number = number * 10 + d as usize;
+                    chars.next();
                 }
+                if number == 0 {
+                    // As SQLite numbers it: one past the largest number so far.
+                    number = largest + 1;
+                }
+                largest = largest.max(number);
+                out.push_str(&number.to_string());
             }
             _ => out.push(c),
         }
@@ -673,8 +676,8 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_outside_strings() {
         assert_eq!(
-            numbered_placeholders("SELECT ?1, '?', ?12 WHERE a = ? AND b = ?"),
-            "SELECT $1, '?', $12 WHERE a = $1 AND b = $2"
+            numbered_placeholders("SELECT ?1, '?', ?2 WHERE a = ? AND b = ?"),
+            "SELECT $1, '?', $2 WHERE a = $3 AND b = $4"
         );
     }
 }

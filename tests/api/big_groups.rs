@@ -426,24 +426,27 @@ async fn a_large_groups_messages_are_replayed_to_members_only() {
     let first = app.send(KEVIN.1, &conversation, "first").await;
     let later = app.send(KEVIN.1, &conversation, "later").await;
     // The outbox names the conversation, not 42 people.
-    let db = rusqlite::Connection::open(app.dir.path().join("test.db")).unwrap();
-    let (audience, named): (String, Option<String>) = db
-        .query_row(
+    let (audience, named): (String, Option<String>) = app.sql(|conn| {
+        conn.query_row(
             "SELECT audience, audience_conversation FROM events
               WHERE type = 'message.created' ORDER BY seq DESC LIMIT 1",
-            [],
+            rusqlite::params![],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .unwrap();
+        .unwrap()
+    });
     assert_eq!(audience, "");
     assert_eq!(named.as_deref(), Some(conversation.as_str()));
     let event_of = |message: &Value| -> String {
-        db.query_row(
-            "SELECT id FROM events WHERE type = 'message.created' AND body LIKE ?1",
-            [format!("%{}%", message["id"].as_str().unwrap())],
-            |r| r.get(0),
-        )
-        .unwrap()
+        let pattern = format!("%{}%", message["id"].as_str().unwrap());
+        app.sql(|conn| {
+            conn.query_row(
+                "SELECT id FROM events WHERE type = 'message.created' AND body LIKE ?1",
+                [pattern],
+                |r| r.get(0),
+            )
+            .unwrap()
+        })
     };
     let replayed = |token: &'static str, after: String| {
         let addr = app.base.trim_start_matches("http://").to_owned();

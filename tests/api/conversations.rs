@@ -455,15 +455,16 @@ async fn the_list_is_ordered_by_activity() {
     );
 }
 
-/// How many rows of `table` match `condition` (with `?1` = `value`), in the SQLite file.
+/// How many rows of `table` match `condition` (with `?1` = `value`), in the database.
 fn count(app: &TestApp, table: &str, condition: &str, value: &str) -> i64 {
-    app.sql()
-        .query_row(
+    app.sql(|conn| {
+        conn.query_row(
             &format!("SELECT count(*) FROM {table} WHERE {condition}"),
             [value],
             |r| r.get(0),
         )
         .unwrap()
+    })
 }
 
 #[actix_web::test]
@@ -532,7 +533,7 @@ async fn group_conversation_deleted_by_everyone_is_purged(others: usize) {
     )
     .await
     .expect(200);
-    let file = app.database().with_extension("db-files").join(&upload);
+    let file = app.files().join(&upload);
     assert!(file.exists());
 
     // Kate deletes it for herself: gone from her view, kept for the others and in the file.

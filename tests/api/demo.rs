@@ -533,10 +533,10 @@ async fn demo_data_is_loaded_once_per_database() {
         .expect(200);
     first.stop().await;
 
-    let database = first.dir.path().join("test.db");
+    let database = first.database();
     let second = spawn_app_with(|c| {
         c.server.demo_data = true;
-        c.server.database = database.to_str().unwrap().to_owned();
+        c.server.database = database;
     })
     .await;
     let after = second

@@ -279,7 +279,7 @@ async fn a_restart_between_change_and_delivery_still_delivers() {
     first.stop().await;
     receiver.state.lock().unwrap().down = false;
 
-    let database = first.dir.path().join("test.db").display().to_string();
+    let database = first.database();
     let _second = spawn_app_with(|c| {
         c.server.database = database;
         c.webhooks.push(hook);
@@ -325,16 +325,18 @@ async fn a_dead_endpoint_slows_neither_the_api_nor_other_endpoints() {
 async fn wait_for_failures(app: &TestApp, count: usize) -> Vec<(String, String, u32, String)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let rows: Vec<(String, String, u32, String)> = app
-            .sql()
-            .prepare(
+        let rows: Vec<(String, String, u32, String)> = app.sql(|conn| {
+            conn.prepare_cached(
                 "SELECT url, event_id, attempts, last_error FROM webhook_failures ORDER BY seq",
             )
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .query_map(rusqlite::params![], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .unwrap()
             .collect::<Result<_, _>>()
-            .unwrap();
+            .unwrap()
+        });
         if rows.len() >= count {
             return rows;
         }
@@ -533,16 +535,17 @@ fn created_ids(events: &[SseEvent]) -> Vec<String> {
 
 /// Asserts no event came twice and they came in the outbox's order (their `seq`).
 fn once_each_in_order(app: &TestApp, events: &[SseEvent]) {
-    let conn = app.sql();
-    let seqs: Vec<i64> = events
-        .iter()
-        .map(|e| {
-            conn.query_row("SELECT seq FROM events WHERE id = ?1", [&e.id], |r| {
-                r.get(0)
+    let seqs: Vec<i64> = app.sql(|conn| {
+        events
+            .iter()
+            .map(|e| {
+                conn.query_row("SELECT seq FROM events WHERE id = ?1", [&e.id], |r| {
+                    r.get(0)
+                })
+                .unwrap_or_else(|_| panic!("event {} is not in the outbox", e.id))
             })
-            .unwrap_or_else(|_| panic!("event {} is not in the outbox", e.id))
-        })
-        .collect();
+            .collect()
+    });
     assert!(
         seqs.windows(2).all(|w| w[0] < w[1]),
         "out of order or twice: {seqs:?}"
@@ -728,24 +731,23 @@ async fn a_pruned_last_event_id_replays_what_is_still_retained() {
     }
     // Everything up to the event Kate saw grows old past the retention; the start-up prune
     // of the next run removes it.
-    first
-        .sql()
-        .execute(
+    first.sql(|conn| {
+        conn.execute(
             "UPDATE events SET created_at = 1 WHERE seq <= (SELECT seq FROM events WHERE id = ?1)",
             [&seen.id],
         )
-        .unwrap();
+        .unwrap()
+    });
     let app = first.restarted().await;
     let deadline = Instant::now() + WAIT;
-    while app
-        .sql()
-        .query_row(
+    while app.sql(|conn| {
+        conn.query_row(
             "SELECT count(*) FROM events WHERE created_at = 1",
-            [],
-            |r| r.get::<_, i64>(0),
+            rusqlite::params![],
+            |r| r.get::<i64>(0),
         )
         .unwrap()
-        > 0
+    }) > 0
     {
         assert!(Instant::now() < deadline, "the old events were not pruned");
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;

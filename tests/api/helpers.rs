@@ -1,5 +1,6 @@
-//! `spawn_app()`: a fresh server on 127.0.0.1:0 with a fresh SQLite file, and request helpers
-//! that speak real HTTP to it.
+//! `spawn_app()`: a fresh server on 127.0.0.1:0 with a fresh database — a SQLite file, or in
+//! the `api_postgres` tests a PostgreSQL database of its own — and request helpers that speak
+//! real HTTP to it.
 
 use awc::Client;
 use awc::http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -8,20 +9,52 @@ use protocol::{RunOptions, build_state, run};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::PathBuf;
+use protocol::db::sql::Sql;
 use tempfile::TempDir;
+
+/// A fresh PostgreSQL database; without PostgreSQL, ends this test binary (loudly; in CI it
+/// fails instead), since every test in it needs one.
+fn postgres_database() -> String {
+    match crate::support::postgres::fresh_database() {
+        Ok(url) => url,
+        Err(why) => {
+            assert!(
+                !crate::support::in_ci(),
+                "the PostgreSQL API tests cannot run in CI: {why}"
+            );
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nSKIPPED every PostgreSQL API test (tests/api_postgres): {why}\n"
+            );
+            std::process::exit(0);
+        }
+    }
+}
 
 /// The accounts every test app has, and their tokens.
 pub const KEVIN: (&str, &str) = ("KevinMcCallister", "token-kevin");
 pub const KATE: (&str, &str) = ("KateMcCallister", "token-kate");
 pub const PETER: (&str, &str) = ("PeterMcCallister", "token-peter");
 
+/// Which database the tests of this binary run on (`crate::BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // each test binary names one
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 pub struct TestApp {
     pub base: String,
     /// Where `/metrics` is served, when the config turned them on.
     pub metrics_base: Option<String>,
     pub dir: TempDir,
-    /// The SQLite file (in `dir`, or in the first run's folder after a restart).
-    database: PathBuf,
+    /// `server.database`: the SQLite file (in `dir`, or in the first run's folder after a
+    /// restart), or the PostgreSQL URL.
+    database: String,
+    /// Where the attachment files are.
+    files: PathBuf,
     client: Client,
     server: actix_web::dev::ServerHandle,
     stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -192,12 +225,16 @@ pub async fn spawn_app() -> TestApp {
 /// A server whose config `adjust` may change first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let database: PathBuf = dir.path().join("test.db");
+    let database = match crate::BACKEND {
+        Backend::Sqlite => dir.path().join("test.db").display().to_string(),
+        Backend::Postgres => postgres_database(),
+    };
     let mut config = Config::parse(&format!(
         r#"
         [server]
         listen = "127.0.0.1:0"
         database = "{}"
+        files = "{}"
 
         [[accounts]]
         username = "{}"
@@ -214,7 +251,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         phone_number = "1-800-759-3002"
         token = "{}"
         "#,
-        database.display(),
+        database,
+        dir.path().join("test.db-files").display(),
         KEVIN.0,
         KEVIN.1,
         KATE.0,
@@ -254,7 +292,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         base,
         metrics_base,
         dir,
-        database: PathBuf::from(&config.server.database),
+        database: config.server.database.clone(),
+        files: config.server.files_dir().expect("a files folder"),
         client: Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .finish(),
@@ -271,17 +310,33 @@ impl TestApp {
         self.server.stop(false).await;
     }
 
-    /// The SQLite file, for tests that look under the API (purges, stored keys, failures).
-    pub fn database(&self) -> PathBuf {
+    /// `server.database` of this app, for a second server on the same database.
+    pub fn database(&self) -> String {
         self.database.clone()
     }
 
-    /// A connection of the test's own to the live database file.
-    pub fn sql(&self) -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open(self.database()).expect("open the database");
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .expect("busy timeout");
-        conn
+    /// The folder of the attachment files.
+    pub fn files(&self) -> PathBuf {
+        self.files.clone()
+    }
+
+    /// Runs `work` on a connection of the test's own to the live database, for tests that look
+    /// under the API (purges, stored keys, failures). The SQL is the model code's: it runs on
+    /// both backends.
+    pub fn sql<T: Send>(&self, work: impl FnOnce(&Sql) -> T + Send) -> T {
+        let database = self.database.clone();
+        protocol::db::sql::off_runtime(move || {
+            let conn = if protocol::db::postgres::is_url(&database) {
+                let config = protocol::db::postgres::config(&database).expect("the URL");
+                protocol::db::postgres::connect(&config).expect("connect to PostgreSQL")
+            } else {
+                let conn = rusqlite::Connection::open(&database).expect("open the database");
+                conn.busy_timeout(std::time::Duration::from_secs(30))
+                    .expect("busy timeout");
+                Sql::Sqlite(conn)
+            };
+            work(&conn)
+        })
     }
 
     /// Stops this server and starts another on the same database and files (a restart); keep
@@ -292,7 +347,7 @@ impl TestApp {
 
     pub async fn restarted_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
-        let database = self.database().display().to_string();
+        let database = self.database();
         spawn_app_with(|c| {
             c.server.database = database;
             adjust(c);

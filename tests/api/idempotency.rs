@@ -178,12 +178,13 @@ async fn a_key_expires_after_24_hours() {
         .await
         .expect(201);
     let age = |seconds: i64| {
-        app.sql()
-            .execute(
+        app.sql(|conn| {
+            conn.execute(
                 "UPDATE idempotency_keys SET created_at = created_at - ?1 WHERE key = 'daily'",
                 [seconds],
             )
             .unwrap()
+        })
     };
     // Nearly a day old: still the first response.
     assert_eq!(age(24 * 3600 - 120), 1);

@@ -2,6 +2,8 @@
 //! its log, and raw HTTP/1.1 on a fresh connection.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
