@@ -364,7 +364,9 @@ fn emit(conn: &Sql, kind: &str, account: &str, id: &str, base_url: &str) -> Resu
 /// (attachments stored, their bytes), for the metrics.
 pub fn totals(conn: &Sql) -> Result<(i64, i64)> {
     Ok(conn
-        .prepare_cached("SELECT count(*), coalesce(sum(file_size), 0) FROM attachments")?
+        .prepare_cached(
+            "SELECT count(*), CAST(coalesce(sum(file_size), 0) AS BIGINT) FROM attachments",
+        )?
         .query_row(params![], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 

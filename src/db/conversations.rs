@@ -209,16 +209,16 @@ pub fn list(
     let mut params = vec![Value::Text(viewer.to_owned())];
     if let Some(muted) = filter.muted {
         select.push_str(if muted {
-            " AND p.is_muted"
+            " AND p.is_muted = 1"
         } else {
-            " AND NOT p.is_muted"
+            " AND p.is_muted = 0"
         });
     }
     if let Some(pinned) = filter.pinned {
         select.push_str(if pinned {
-            " AND p.is_pinned"
+            " AND p.is_pinned = 1"
         } else {
-            " AND NOT p.is_pinned"
+            " AND p.is_pinned = 0"
         });
     }
     if let Some(archived) = filter.archived {
@@ -262,7 +262,7 @@ pub fn list(
                     "SELECT coalesce(p.activity_seq, v.activity_seq), v.seq
                        FROM participants p JOIN conversations v ON v.id = p.conversation_id
                       WHERE p.conversation_id = ?1 AND p.contact_id = ?2 AND p.hidden = 0
-                        AND (?3 IS NULL OR v.group_id = ?3)",
+                        AND (CAST(?3 AS TEXT) IS NULL OR v.group_id = ?3)",
                 )?
                 .query_row(params![cursor, viewer, filter.group_id], |r| {
                     Ok(vec![r.get(0)?, r.get(1)?])
@@ -333,7 +333,7 @@ pub fn update(
         "UPDATE participants
             SET is_pinned = coalesce(?3, is_pinned),
                 is_muted = coalesce(?4, is_muted),
-                archived_at = CASE WHEN ?5 THEN ?6 ELSE archived_at END
+                archived_at = CASE WHEN ?5 = 1 THEN ?6 ELSE archived_at END
           WHERE conversation_id = ?1 AND contact_id = ?2",
     )?
     .execute(params![
@@ -638,7 +638,7 @@ pub(crate) fn rebalance(conn: &Sql, id: &str) -> Result<()> {
     let large = is_large(conn, id)?;
     let counted: i64 = conn
         .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM participants WHERE conversation_id = ?1 LIMIT ?2)",
+            "SELECT count(*) FROM (SELECT 1 FROM participants WHERE conversation_id = ?1 LIMIT ?2) AS capped",
         )?
         .query_row(params![id, LARGE_ABOVE as i64 + 1], |r| r.get(0))?;
     let counted = usize::try_from(counted).unwrap_or(0);

@@ -272,9 +272,9 @@ pub fn update(
     conn.prepare_cached(
         "UPDATE chat_groups
             SET name = coalesce(?2, name),
-                description = CASE WHEN ?3 THEN ?4 ELSE description END,
-                avatar_url = CASE WHEN ?5 THEN ?6 ELSE avatar_url END,
-                archived_at = CASE WHEN ?7 THEN ?8 ELSE archived_at END
+                description = CASE WHEN ?3 = 1 THEN ?4 ELSE description END,
+                avatar_url = CASE WHEN ?5 = 1 THEN ?6 ELSE avatar_url END,
+                archived_at = CASE WHEN ?7 = 1 THEN ?8 ELSE archived_at END
           WHERE id = ?1",
     )?
     .execute(params![
@@ -329,7 +329,7 @@ pub fn add_members(
     }
     let counted: usize = conn
         .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM participants WHERE conversation_id = ?1 LIMIT ?2)",
+            "SELECT count(*) FROM (SELECT 1 FROM participants WHERE conversation_id = ?1 LIMIT ?2) AS capped",
         )?
         .query_row(params![conversation, max_members as i64], |r| {
             r.get::<i64>(0)

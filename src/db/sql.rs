@@ -461,7 +461,10 @@ impl PgConnection {
         let statement = self
             .client()?
             .prepare(&numbered_placeholders(sql))
-            .inspect_err(|_| self.failed.set(true))?;
+            .inspect_err(|e| {
+                log::error!("cannot prepare {sql}: {e}");
+                self.failed.set(true);
+            })?;
         let mut statements = self.statements.borrow_mut();
         // Lists build their SQL from a few shapes, so this stays small; the bound is a guard.
         if statements.len() >= 512 {

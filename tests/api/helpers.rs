@@ -5,11 +5,11 @@
 use awc::Client;
 use awc::http::header::{HeaderMap, HeaderName, HeaderValue};
 use protocol::config::Config;
+use protocol::db::sql::Sql;
 use protocol::{RunOptions, build_state, run};
 use serde_json::Value;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use protocol::db::sql::Sql;
 use tempfile::TempDir;
 
 /// A fresh PostgreSQL database; without PostgreSQL, ends this test binary (loudly; in CI it
@@ -224,6 +224,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server whose config `adjust` may change first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // The server's errors, shown with a failing test's output (RUST_LOG may ask for more).
+    let _ = env_logger::builder()
+        .is_test(true)
+        .filter_level(log::LevelFilter::Error)
+        .parse_default_env()
+        .try_init();
     let dir = tempfile::tempdir().expect("temp dir");
     let database = match crate::BACKEND {
         Backend::Sqlite => dir.path().join("test.db").display().to_string(),

@@ -34,7 +34,10 @@ pub fn fresh_database() -> Result<String, String> {
 /// Drops a database made by `fresh_database` (its servers must be stopped).
 pub fn drop_database(url: &str) {
     if let Some((base, name)) = url.rsplit_once('/') {
-        let _ = admin(base, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        let _ = admin(
+            base,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
     }
 }
 
@@ -111,7 +114,11 @@ fn start() -> Result<Cluster, String> {
 
 /// Stops the server and removes its folder once this process has ended, however it ends.
 fn watch(pg_ctl: &Path, data: &Path, dir: &Path, as_root: bool) {
-    let stop = format!("{} -D {} -m immediate stop", pg_ctl.display(), data.display());
+    let stop = format!(
+        "{} -D {} -m immediate stop",
+        pg_ctl.display(),
+        data.display()
+    );
     let stop = if as_root {
         format!("runuser -u postgres -- sh -c \"{stop}\"")
     } else {
@@ -179,7 +186,8 @@ fn binaries() -> Option<PathBuf> {
         return Some(newest);
     }
     std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+        std::env::split_paths(&path)
+            .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
     })
 }
 
