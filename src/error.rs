@@ -211,19 +211,7 @@ impl Error {
     }
 }
 
-/// Echo client input in a message without letting it break the line or grow without bound.
-pub fn printable(input: &str) -> String {
-    const MAX: usize = 64;
-    let mut out: String = input
-        .chars()
-        .take(MAX)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if input.chars().count() > MAX {
-        out.push('…');
-    }
-    out
-}
+pub use crate::db::error::printable;
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -244,32 +232,23 @@ impl ResponseError for Error {
     }
 }
 
-/// Database errors are mapped once, here. Constraint failures that a request can cause are
-/// checked for before writing, so one that still reaches this point is a conflict with a
-/// concurrent change, or a bug: the first is a 409, everything else a logged 500.
-impl From<crate::db::sql::SqlError> for Error {
-    fn from(err: crate::db::sql::SqlError) -> Error {
-        use crate::db::sql::Failure;
-        match err.failure() {
-            Failure::Duplicate => {
-                log::warn!("unique constraint: {err}");
-                Error::conflict("The request conflicts with an object that already exists.")
-            }
-            Failure::Full => Error::disk_full(format!("database: {err}")),
-            Failure::Other => Error::internal(format!("database: {err}")),
+/// Storage failures, as statuses: the storage layer says what went wrong, this says how a
+/// client hears of it.
+impl From<crate::db::error::StoreError> for Error {
+    fn from(err: crate::db::error::StoreError) -> Error {
+        use crate::db::error::Kind;
+        let error = match err.kind {
+            Kind::NotFound => Error::new(ErrorKind::NotFound, err.message),
+            Kind::Forbidden => Error::forbidden(err.message),
+            Kind::Invalid => Error::bad_request(err.message),
+            Kind::Conflict => Error::conflict(err.message),
+            Kind::Full => return Error::disk_full(err.message),
+            Kind::Internal => return Error::internal(err.message),
+        };
+        match &err.param {
+            Some(param) => error.with_param(param),
+            None => error,
         }
-    }
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(err: rusqlite::Error) -> Error {
-        Error::from(crate::db::sql::SqlError::from(err))
-    }
-}
-
-impl From<r2d2::Error> for Error {
-    fn from(err: r2d2::Error) -> Error {
-        Error::internal(format!("connection pool: {err}"))
     }
 }
 

@@ -194,8 +194,9 @@ impl FileStore {
         for id in &ids {
             self.remove(id);
         }
-        db.write(move |tx| db::attachments::forget_trashed(tx, &ids))
-            .await
+        Ok(db
+            .write(move |tx| db::attachments::forget_trashed(tx, &ids))
+            .await?)
     }
 
     /// Start-up clean-up of what a crash may have left: unfinished uploads, trashed files, and

@@ -124,7 +124,7 @@ async fn handle(
         .read(move |c| db::idempotency::find(c, &lookup_account, &lookup_key, db::now()))
         .await;
     match stored {
-        Err(error) => return Ok(req.error_response(error)),
+        Err(error) => return Ok(req.error_response(Error::from(error))),
         Ok(Some(stored)) => {
             if stored.request != request || stored.fingerprint != fingerprint {
                 let error = Error::new(

@@ -229,24 +229,15 @@ fn write_writer(out: &mut String, stats: &WriterStats) {
 }
 
 async fn write_storage(out: &mut String, state: &AppState) {
-    let database = state.db.path().map(std::path::Path::to_owned);
-    let size = |path: Option<std::path::PathBuf>| {
-        path.and_then(|p| std::fs::metadata(p).ok())
-            .map_or(0, |m| m.len())
-    };
-    let wal = database
-        .as_ref()
-        .map(|p| std::path::PathBuf::from(format!("{}-wal", p.display())));
+    let (database, wal) = state.db.size().await;
     let _ = writeln!(
         out,
-        "# HELP protocol_database_bytes Size of the database file.\n\
+        "# HELP protocol_database_bytes Size of the database.\n\
          # TYPE protocol_database_bytes gauge\n\
-         protocol_database_bytes {}\n\
-         # HELP protocol_database_wal_bytes Size of the database's write-ahead log.\n\
+         protocol_database_bytes {database}\n\
+         # HELP protocol_database_wal_bytes Size of the database's write-ahead log (SQLite).\n\
          # TYPE protocol_database_wal_bytes gauge\n\
-         protocol_database_wal_bytes {}",
-        size(database),
-        size(wal)
+         protocol_database_wal_bytes {wal}"
     );
     match state.db.read(crate::db::attachments::totals).await {
         Ok((count, bytes)) => {
@@ -274,7 +265,7 @@ async fn write_webhooks(out: &mut String, state: &AppState) {
             lookup
                 .iter()
                 .map(|url| crate::db::events::webhook_backlog(c, url))
-                .collect::<crate::error::Result<Vec<_>>>()
+                .collect::<crate::db::error::Result<Vec<_>>>()
         })
         .await;
     let backlogs = match backlogs {

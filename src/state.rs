@@ -7,7 +7,6 @@ use crate::config::{Config, WebhookConfig};
 use crate::connections::{IpBlock, client_address};
 use crate::db::{self, Db};
 use crate::demo::{DemoAccount, demo_accounts};
-use crate::error;
 use crate::events::hub::Hub;
 use crate::events::webhooks;
 use crate::files::FileStore;
@@ -178,7 +177,7 @@ pub fn sync_accounts(db: &Db, config: &Config) -> Result<Vec<(String, Account)>,
                     };
                     Ok((a.token.clone(), account))
                 })
-                .collect::<error::Result<Vec<_>>>()?;
+                .collect::<db::error::Result<Vec<_>>>()?;
             let ids: Vec<String> = accounts.iter().map(|(_, a)| a.id.clone()).collect();
             let made_private = db::private_contacts::make_private(tx, &ids)?;
             Ok((accounts, made_private))

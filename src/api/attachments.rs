@@ -150,7 +150,7 @@ pub async fn create_attachment(
         Ok(attachment) => Ok(created(attachment)),
         Err(error) => {
             state.files.remove(&id);
-            Err(error)
+            Err(error.into())
         }
     }
 }

@@ -1,10 +1,10 @@
 //! Attachment records. A viewer sees an attachment they uploaded, or one whose message they see.
 
 use super::conversations::{require_participation, visible_conversations};
+use super::error::{Result, StoreError};
 use super::events;
 use super::page::{self, KeysetQuery};
 use super::sql::{self, OptionalExtension, Row, Sql};
-use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
 use rusqlite::types::Value;
@@ -76,7 +76,7 @@ pub fn get(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Attachm
     conn.prepare_cached(&sql)?
         .query_row(params![viewer, id], attachment_from_row(base_url, 0))
         .optional()?
-        .ok_or_else(|| Error::not_found("attachment", id))
+        .ok_or_else(|| StoreError::not_found("attachment", id))
 }
 
 /// The stored file's name and type, if the viewer sees it.
@@ -94,7 +94,7 @@ pub fn stored_file(conn: &Sql, viewer: &str, id: &str) -> Result<StoredFile> {
             })
         })
         .optional()?
-        .ok_or_else(|| Error::not_found("attachment", id))
+        .ok_or_else(|| StoreError::not_found("attachment", id))
 }
 
 /// The attachments of each of `messages`, in upload order.
@@ -111,7 +111,7 @@ pub(crate) fn of_messages(
             "SELECT json_array_elements_text(?1::json)"
         )
     );
-    let ids = serde_json::to_string(messages).map_err(Error::internal)?;
+    let ids = serde_json::to_string(messages).map_err(StoreError::internal)?;
     let mut out: HashMap<String, Vec<Attachment>> = HashMap::new();
     let mut statement = conn.prepare_cached(&sql)?;
     for row in statement.query_map([ids], attachment_from_row(base_url, 0))? {
@@ -193,8 +193,8 @@ pub fn create(
     now: i64,
     base_url: &str,
 ) -> Result<Attachment> {
-    let size =
-        i64::try_from(new.file_size).map_err(|_| Error::bad_request("The file is too large."))?;
+    let size = i64::try_from(new.file_size)
+        .map_err(|_| StoreError::bad_request("The file is too large."))?;
     conn.prepare_cached(
         "INSERT INTO attachments (id, uploader_id, filename, file_type, file_size, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -251,9 +251,9 @@ fn require_uploader(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
         ))?
         .query_row(params![viewer, id], |r| r.get(0))
         .optional()?
-        .ok_or_else(|| Error::not_found("attachment", id))?;
+        .ok_or_else(|| StoreError::not_found("attachment", id))?;
     if uploader != viewer {
-        return Err(Error::forbidden(
+        return Err(StoreError::forbidden(
             "Only the uploader can change or delete an attachment.",
         ));
     }
@@ -266,14 +266,14 @@ fn sent_message(conn: &Sql, viewer: &str, message: &str) -> Result<(String, i64)
         .prepare_cached("SELECT conversation_id, seq, sender_id FROM messages WHERE id = ?1")?
         .query_row([message], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?
-        .ok_or_else(|| Error::not_found("message", message))?;
+        .ok_or_else(|| StoreError::not_found("message", message))?;
     let participation = require_participation(conn, viewer, &conversation)
-        .map_err(|_| Error::not_found("message", message))?;
+        .map_err(|_| StoreError::not_found("message", message))?;
     if seq <= participation.visible_after {
-        return Err(Error::not_found("message", message));
+        return Err(StoreError::not_found("message", message));
     }
     if sender != viewer {
-        return Err(Error::forbidden(
+        return Err(StoreError::forbidden(
             "Attachments can be added only to your own messages.",
         ));
     }
@@ -309,15 +309,15 @@ pub(crate) fn set_for_message(
         match row {
             Some((uploader, current)) if uploader == sender => {
                 if current.as_deref().is_some_and(|m| m != target.message) {
-                    return Err(Error::conflict(format!(
+                    return Err(StoreError::conflict(format!(
                         "The attachment {} already belongs to another message.",
-                        crate::error::printable(id)
+                        super::error::printable(id)
                     ))
                     .with_param("attachments"));
                 }
             }
             // Someone else's upload is as good as absent: only the uploader attaches it.
-            _ => return Err(Error::not_found_param("attachments", "attachment", id)),
+            _ => return Err(StoreError::not_found_param("attachments", "attachment", id)),
         }
         linked.push(id);
     }

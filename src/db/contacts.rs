@@ -3,11 +3,11 @@
 //! `conversation_id` are the viewer's own.
 
 use super::conversations;
+use super::error::{Result, StoreError};
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
 use super::sql::{self, OptionalExtension, Row, Sql};
-use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
 use rusqlite::types::Value;
@@ -88,7 +88,7 @@ pub(crate) fn profile_from_row(row: &Row, at: usize) -> sql::Result<Profile> {
 
 /// `GET /v1/contacts/:id`: someone in the viewer's address book, or the viewer themself.
 pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Contact> {
-    find(conn, viewer, id)?.ok_or_else(|| Error::not_found("contact", id))
+    find(conn, viewer, id)?.ok_or_else(|| StoreError::not_found("contact", id))
 }
 
 fn find(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Contact>> {
@@ -165,15 +165,16 @@ pub fn create(conn: &Sql, viewer: &str, new: &NewContact, now: i64) -> Result<Co
     if person == viewer {
         // A conflict with who you are, like adding someone twice (not a malformed request).
         return Err(
-            Error::conflict("You cannot add yourself to your own address book.")
+            StoreError::conflict("You cannot add yourself to your own address book.")
                 .with_param("username"),
         );
     }
     if in_address_book(conn, viewer, &person)? {
-        return Err(
-            Error::conflict(format!("{} is already in your address book.", new.username))
-                .with_param("username"),
-        );
+        return Err(StoreError::conflict(format!(
+            "{} is already in your address book.",
+            new.username
+        ))
+        .with_param("username"));
     }
     conn.prepare_cached(
         "INSERT INTO address_book (owner_id, contact_id, display_name, created_at)
@@ -200,7 +201,7 @@ pub fn update(
     display_name: Option<Option<&str>>,
 ) -> Result<Contact> {
     if !in_address_book(conn, viewer, id)? {
-        return Err(Error::not_found("contact", id));
+        return Err(StoreError::not_found("contact", id));
     }
     if let Some(display_name) = display_name {
         conn.prepare_cached(
@@ -223,7 +224,7 @@ pub fn update(
 /// the viewer's view (as `DELETE /v1/conversations/:id`).
 pub fn delete(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
     if !in_address_book(conn, viewer, id)? {
-        return Err(Error::not_found("contact", id));
+        return Err(StoreError::not_found("contact", id));
     }
     let contact = get(conn, viewer, id)?;
     events::record(

@@ -3,12 +3,12 @@
 //! `archived_at`, `last_opened_at` are that participant's own (their `participants` row).
 
 use super::contacts;
+use super::error::{Result, StoreError};
 use super::events::{self, Audience};
 use super::ids::new_id;
 use super::messages;
 use super::page::{self, KeysetQuery};
 use super::sql::{self, OptionalExtension, Row, Sql};
-use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
 use rusqlite::types::Value;
@@ -103,7 +103,7 @@ pub(crate) fn require_sender(conn: &Sql, sender: &str, conversation: &str) -> Re
     )?
     .query_row(params![conversation, sender], |r| r.get(0))
     .optional()?
-    .ok_or_else(|| Error::not_found("conversation", conversation))
+    .ok_or_else(|| StoreError::not_found("conversation", conversation))
 }
 
 /// The viewer's (`?2`) `visible_after` mark in a conversation (`?1`): no row when they do not
@@ -158,11 +158,11 @@ pub(crate) fn require_participation(
     conversation: &str,
 ) -> Result<Participation> {
     participation(conn, viewer, conversation)?
-        .ok_or_else(|| Error::not_found("conversation", conversation))
+        .ok_or_else(|| StoreError::not_found("conversation", conversation))
 }
 
 pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Conversation> {
-    find(conn, viewer, id)?.ok_or_else(|| Error::not_found("conversation", id))
+    find(conn, viewer, id)?.ok_or_else(|| StoreError::not_found("conversation", id))
 }
 
 fn find(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Conversation>> {
@@ -282,7 +282,11 @@ pub fn create(conn: &Sql, viewer: &str, target: &Target, now: i64) -> Result<(Co
     let (id, created) = match target {
         Target::Contact(contact) => {
             if !contacts::in_address_book(conn, viewer, contact)? {
-                return Err(Error::not_found_param("contact_id", "contact", contact));
+                return Err(StoreError::not_found_param(
+                    "contact_id",
+                    "contact",
+                    contact,
+                ));
             }
             open_direct(conn, viewer, contact, now)?
         }
@@ -295,7 +299,7 @@ pub fn create(conn: &Sql, viewer: &str, target: &Target, now: i64) -> Result<(Co
                 )?
                 .query_row(params![group, viewer], |r| r.get(0))
                 .optional()?
-                .ok_or_else(|| Error::not_found_param("group_id", "group", group))?;
+                .ok_or_else(|| StoreError::not_found_param("group_id", "group", group))?;
             unhide(conn, &id, viewer)?;
             (id, false)
         }
@@ -319,7 +323,7 @@ pub fn update(
                 )?
                 .exists(params![message, id, participation.visible_after])?;
             if !in_view {
-                return Err(Error::invalid(
+                return Err(StoreError::invalid(
                     "pinned_message_id",
                     "pinned_message_id must be the id of a message of this conversation.",
                 ));

@@ -3,13 +3,13 @@
 //! IGNORE` would advance those, hence `INSERT ... WHERE NOT EXISTS` on such tables). Loading
 //! records no events: it is an import, not activity.
 
+use super::error::{Result, StoreError};
 use super::sql::{OptionalExtension, Sql};
 use crate::demo::dataset::{
     ADDRESS_BOOKS, ATTACHMENT_ID, ATTACHMENT_MESSAGE, ATTACHMENT_NAME, ATTACHMENT_SIZE,
     ATTACHMENT_UPLOADER, AVATARS, Between, CONVERSATIONS, CREATED, DEMO_ACCOUNTS, GROUP_ID,
     GROUP_MEMBERS, GROUP_OWNER, LAST_ACTIVE, MESSAGES, PEOPLE, REACTIONS,
 };
-use crate::error::{Error, Result};
 use rusqlite::params;
 use std::collections::HashMap;
 
@@ -43,7 +43,7 @@ pub fn insert_missing(tx: &Sql) -> Result<Report> {
         people
             .get(username)
             .map(String::as_str)
-            .ok_or_else(|| Error::internal(format!("demo data names unknown {username}")))
+            .ok_or_else(|| StoreError::internal(format!("demo data names unknown {username}")))
     };
 
     for (owner, contact) in ADDRESS_BOOKS {
@@ -158,7 +158,7 @@ pub fn insert_missing(tx: &Sql) -> Result<Report> {
     for (id, conversation, sender, text, created_at) in MESSAGES {
         let conversation = conversations
             .get(conversation)
-            .ok_or_else(|| Error::internal("demo message in an unknown conversation"))?;
+            .ok_or_else(|| StoreError::internal("demo message in an unknown conversation"))?;
         report.added += tx
             .prepare_cached(
                 "INSERT INTO messages (id, conversation_id, sender_id, body, read_at, created_at)
@@ -255,12 +255,12 @@ fn insert_people(tx: &Sql, report: &mut Report) -> Result<HashMap<&'static str, 
                 .iter()
                 .find(|(_, contact)| *contact == p.username)
                 .map(|(owner, _)| *owner)
-                .ok_or_else(|| Error::internal(format!("{} is in no address book", p.username)))?;
-            Some(
-                ids.get(book)
-                    .cloned()
-                    .ok_or_else(|| Error::internal(format!("{book} comes after {}", p.username)))?,
-            )
+                .ok_or_else(|| {
+                    StoreError::internal(format!("{} is in no address book", p.username))
+                })?;
+            Some(ids.get(book).cloned().ok_or_else(|| {
+                StoreError::internal(format!("{book} comes after {}", p.username))
+            })?)
         };
         let existing = match &owner {
             None => super::contacts::account_by_username(tx, p.username)?,

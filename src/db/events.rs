@@ -6,9 +6,9 @@
 //! view as payload and `account_id` naming them. Messages and attachments look the same to
 //! everyone: one event, with the acting account as `account_id`.
 
+use super::error::{Result, StoreError};
 use super::ids::new_id;
 use super::sql::{self, OptionalExtension, Sql};
-use crate::error::{Error, Result};
 use rusqlite::params;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -120,7 +120,7 @@ pub fn record_for<T: Serialize>(
         account_id: account,
         payload,
     })
-    .map_err(|e| Error::internal(format!("event body: {e}")))?;
+    .map_err(|e| StoreError::internal(format!("event body: {e}")))?;
     // Ids are [A-Za-z0-9], so a space separates them safely.
     let (conversation, after) = match &audience.conversation {
         Some((id, after)) => (Some(id.as_str()), Some(*after)),

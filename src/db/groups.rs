@@ -9,11 +9,11 @@ use super::contacts::{CONTACT_COLUMNS, Contact, contact_from_row, in_address_boo
 use super::conversations::{
     self, LARGE_ABOVE, add_participant, insert_conversation, newest_message_seq,
 };
+use super::error::{Result, StoreError};
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
 use super::sql::{self, OptionalExtension, Row, Sql};
-use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
 use rusqlite::types::Value;
@@ -96,7 +96,7 @@ pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Group> {
         .prepare_cached(&sql)?
         .query_row(params![viewer, id], group_from_row)
         .optional()?
-        .ok_or_else(|| Error::not_found("group", id))?;
+        .ok_or_else(|| StoreError::not_found("group", id))?;
     with_members(conn, viewer, group)
 }
 
@@ -256,7 +256,7 @@ fn conversation_of(conn: &Sql, viewer: &str, id: &str) -> Result<String> {
     )?
     .query_row(params![id, viewer], |r| r.get(0))
     .optional()?
-    .ok_or_else(|| Error::not_found("group", id))
+    .ok_or_else(|| StoreError::not_found("group", id))
 }
 
 /// `PUT /v1/groups/:id`: owner only. `contacts` is the whole new member list.
@@ -349,12 +349,12 @@ pub fn remove_member(conn: &Sql, viewer: &str, id: &str, member: &str) -> Result
     let conversation = conversation_of(conn, viewer, id)?;
     require_owner(conn, viewer, id)?;
     if member == viewer {
-        return Err(Error::conflict(
+        return Err(StoreError::conflict(
             "The owner stays in the group; delete the group to end it.",
         ));
     }
     if !conversations::participation_row_exists(conn, &conversation, member)? {
-        return Err(Error::not_found("group member", member));
+        return Err(StoreError::not_found("group member", member));
     }
     change_members(conn, viewer, id, &conversation, &[], &[member.to_owned()])
 }
@@ -484,7 +484,7 @@ fn require_owner(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
         .prepare_cached("SELECT owner_id FROM chat_groups WHERE id = ?1")?
         .query_row([id], |r| r.get(0))?;
     if owner != viewer {
-        return Err(Error::forbidden(
+        return Err(StoreError::forbidden(
             "Only the group's owner can change or delete it.",
         ));
     }
@@ -501,7 +501,7 @@ fn checked_members(conn: &Sql, owner: &str, requested: &[String]) -> Result<Vec<
             continue;
         }
         if !in_address_book(conn, owner, contact)? {
-            return Err(Error::not_found_param("contacts", "contact", contact));
+            return Err(StoreError::not_found_param("contacts", "contact", contact));
         }
         members.push(contact.clone());
     }
@@ -510,7 +510,7 @@ fn checked_members(conn: &Sql, owner: &str, requested: &[String]) -> Result<Vec<
 
 fn check_size(members: usize, max_members: usize) -> Result<()> {
     if members > max_members {
-        return Err(Error::invalid(
+        return Err(StoreError::invalid(
             "contacts",
             format!("A group can have at most {max_members} members, its owner included."),
         ));

@@ -1,7 +1,7 @@
 //! Stored responses of POSTs made with an `Idempotency-Key`.
 
+use super::error::Result;
 use super::sql::{OptionalExtension, Sql};
-use crate::error::Result;
 use rusqlite::params;
 
 /// Keys are honoured this long.

@@ -4,12 +4,12 @@
 use super::attachments::{self, Attachment};
 use super::contacts::{PROFILE_COLUMNS, Profile, ensure_in_address_book, profile_from_row};
 use super::conversations::{self, VISIBLE_AFTER, require_participation, visible_conversations};
+use super::error::{Result, StoreError};
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
 use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::account::Account;
-use crate::error::{Error, Result};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
 use rusqlite::types::{Value, ValueRef};
@@ -198,7 +198,7 @@ fn reactions(conn: &Sql, messages: &[String]) -> Result<HashMap<String, Vec<Reac
           WHERE r.message_id IN (SELECT json_array_elements_text(?1::json))
           ORDER BY r.seq",
     ))?;
-    let ids = serde_json::to_string(messages).map_err(Error::internal)?;
+    let ids = serde_json::to_string(messages).map_err(StoreError::internal)?;
     let mut out: HashMap<String, Vec<Reaction>> = HashMap::new();
     let rows = statement.query_map([ids], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     for row in rows {
@@ -245,7 +245,7 @@ fn find_visible(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Op
 }
 
 pub fn get(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Message> {
-    find_visible(conn, viewer, id, base_url)?.ok_or_else(|| Error::not_found("message", id))
+    find_visible(conn, viewer, id, base_url)?.ok_or_else(|| StoreError::not_found("message", id))
 }
 
 /// `GET /v1/messages`: newest first by arrival, in one conversation or in all the viewer's.
@@ -403,7 +403,7 @@ pub fn create(
     let message = Message {
         id,
         conversation_id: new.conversation_id.clone(),
-        contact: render(&profile(conn, &sender.id)?).map_err(Error::internal)?,
+        contact: render(&profile(conn, &sender.id)?).map_err(StoreError::internal)?,
         message: new.message.clone(),
         reactions: Vec::new(),
         attachments: attached,
@@ -444,7 +444,7 @@ fn visible_header(conn: &Sql, viewer: &str, id: &str) -> Result<Header> {
         })
     })
     .optional()?
-    .ok_or_else(|| Error::not_found("message", id))
+    .ok_or_else(|| StoreError::not_found("message", id))
 }
 
 /// `PUT /v1/messages/:id`: the text and attachments by its sender only; reactions by anyone who
@@ -464,7 +464,9 @@ pub fn update(
     ];
     for (param, present) in edits {
         if present && header.sender != viewer.id {
-            return Err(Error::forbidden("Only the sender can edit a message.").with_param(param));
+            return Err(
+                StoreError::forbidden("Only the sender can edit a message.").with_param(param)
+            );
         }
     }
     if let Some(text) = &changes.message {
@@ -497,7 +499,7 @@ fn set_reactions(
 ) -> Result<()> {
     for (emoji, usernames) in reactions {
         if usernames.iter().any(|u| u != &viewer.username) {
-            return Err(Error::forbidden(
+            return Err(StoreError::forbidden(
                 "You can react only as yourself: list your own username, or none to remove.",
             )
             .with_param("reactions"));
@@ -519,7 +521,7 @@ fn set_reactions(
         .prepare_cached("SELECT count(*) FROM reactions WHERE message_id = ?1 AND contact_id = ?2")?
         .query_row(params![id, viewer.id], |r| r.get(0))?;
     if mine as usize > MAX_REACTIONS_PER_PERSON {
-        return Err(Error::invalid(
+        return Err(StoreError::invalid(
             "reactions",
             format!(
                 "You can leave at most {MAX_REACTIONS_PER_PERSON} different reactions on a message."
@@ -533,7 +535,9 @@ fn set_reactions(
 pub fn delete(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<()> {
     let header = visible_header(conn, viewer, id)?;
     if header.sender != viewer {
-        return Err(Error::forbidden("Only the sender can delete a message."));
+        return Err(StoreError::forbidden(
+            "Only the sender can delete a message.",
+        ));
     }
     emit(conn, "message.deleted", viewer, id, base_url)?;
     conn.prepare_cached(

@@ -11,6 +11,7 @@ pub mod backup;
 pub mod contacts;
 pub mod conversations;
 pub mod demo;
+pub mod error;
 pub mod events;
 pub mod groups;
 pub mod idempotency;
@@ -28,7 +29,7 @@ pub mod wal;
 pub mod writer;
 
 use crate::config::Synchronous;
-use crate::error::{Error, Result};
+use error::{Result, StoreError};
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
@@ -91,6 +92,7 @@ pub struct Db {
     published: Arc<Mutex<Waiting>>,
     /// One count per handle: `close` waits to be the last.
     handles: Arc<()>,
+    dialect: sql::Dialect,
 }
 
 /// The committed events waiting for the hub; past `MAX_WAITING` (no hub running, or one far
@@ -213,6 +215,7 @@ impl Db {
         let commits = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let published = Arc::new(Mutex::new(Waiting::default()));
         let (notify, waiting) = (commits.clone(), published.clone());
+        let conn_dialect = conn.dialect();
         let writer = Writer::start(conn, wal, move |events| {
             if !events.is_empty() {
                 let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
@@ -226,6 +229,7 @@ impl Db {
             notify.send_modify(|n| *n = n.wrapping_add(1));
         })?;
         Ok(Db {
+            dialect: conn_dialect,
             path,
             writer,
             readers,
@@ -271,7 +275,7 @@ impl Db {
             });
         answer
             .await
-            .unwrap_or_else(|_| Err(Error::internal("the database writer dropped a job")))
+            .unwrap_or_else(|_| Err(StoreError::internal("the database writer dropped a job")))
     }
 
     /// `write` for callers outside the async runtime (start-up, worker threads, the CLI).
@@ -289,7 +293,7 @@ impl Db {
         });
         answer
             .recv()
-            .unwrap_or_else(|_| Err(Error::internal("the database writer dropped a job")))
+            .unwrap_or_else(|_| Err(StoreError::internal("the database writer dropped a job")))
     }
 
     /// `read` for callers outside the async runtime.
@@ -340,6 +344,31 @@ impl Db {
 
     pub fn path(&self) -> Option<&std::path::Path> {
         self.path.as_deref()
+    }
+
+    /// Bytes the database takes, and its write-ahead log (SQLite's `-wal` file; PostgreSQL's
+    /// log belongs to the whole server: 0). 0 when unknown (in memory).
+    pub async fn size(&self) -> (u64, u64) {
+        let file_size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        match &self.path {
+            Some(path) => {
+                let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+                (file_size(path), file_size(&wal))
+            }
+            None if self.dialect == sql::Dialect::Postgres => {
+                let size = self
+                    .read(|conn| {
+                        Ok(conn.query_row(
+                            "SELECT pg_database_size(current_database())",
+                            rusqlite::params![],
+                            |r| r.get::<i64>(0),
+                        )?)
+                    })
+                    .await;
+                (size.map_or(0, |s| u64::try_from(s).unwrap_or(0)), 0)
+            }
+            None => (0, 0),
+        }
     }
 
     /// The writer's batch sizes and queue waits (recorded once enabled).
@@ -401,7 +430,7 @@ where
 {
     match actix_web::web::block(work).await {
         Ok(result) => result,
-        Err(e) => Err(Error::internal(format!("database task failed: {e}"))),
+        Err(e) => Err(StoreError::internal(format!("database task failed: {e}"))),
     }
 }
 

@@ -2,8 +2,8 @@
 //! page is one index range `WHERE (keys) < (cursor keys) ORDER BY keys DESC LIMIT n + 1`, so its
 //! cost does not depend on how deep it is. The extra row tells `has_more`.
 
+use super::error::{Result, StoreError};
 use super::sql::{self, Row, Sql};
-use crate::error::{Error, Result};
 use crate::pagination::{Cursor, List, PageParams};
 use rusqlite::types::Value;
 
@@ -74,7 +74,7 @@ fn resolve(
         return Ok(None);
     };
     let keys = resolve_cursor(cursor.id())?.ok_or_else(|| {
-        Error::invalid(
+        StoreError::invalid(
             cursor.param(),
             format!("{} must be the id of an item of this list.", cursor.param()),
         )

@@ -14,9 +14,9 @@
 //! from the config at the moment of the move is not handed to somebody's address book.
 
 use super::conversations::find_direct;
+use super::error::Result;
 use super::ids::new_id;
 use super::sql::{self, OptionalExtension, Sql};
-use crate::error::Result;
 use rusqlite::params;
 
 const MARKER: &str = "private_contacts";

@@ -11,11 +11,11 @@
 //! page the job touches). Only when a job fails after changing rows is the batch rolled back and
 //! run again with each job in its own savepoint, where a failure rolls back that job alone.
 
+use super::error::{Result, StoreError};
 use super::events::{self, Published};
 use super::inbox::Inbox;
 use super::sql::Sql;
 use super::wal::Upkeep;
-use crate::error::{Error, Result};
 use crate::stats::{BATCH_BUCKETS, Histogram, QUEUE_WAIT_BUCKETS};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +30,7 @@ trait Job: Send {
     /// succeeded.
     fn run(&mut self, conn: &Sql) -> bool;
     /// Replaces the kept result with an error that came up around the work.
-    fn fail(&mut self, error: Error);
+    fn fail(&mut self, error: StoreError);
     /// Hands the kept result, or the error that kept the batch from committing, to the reply.
     fn answer(self: Box<Self>, committed: Result<()>);
 }
@@ -54,21 +54,23 @@ where
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(Error::internal(format!("database work panicked: {what}")))
+            Err(StoreError::internal(format!(
+                "database work panicked: {what}"
+            )))
         });
         let succeeded = result.is_ok();
         self.result = Some(result);
         succeeded
     }
 
-    fn fail(&mut self, error: Error) {
+    fn fail(&mut self, error: StoreError) {
         self.result = Some(Err(error));
     }
 
     fn answer(self: Box<Self>, committed: Result<()>) {
         let Queued { result, reply, .. } = *self;
         reply(match committed {
-            Ok(()) => result.unwrap_or_else(|| Err(Error::internal("the write was not run"))),
+            Ok(()) => result.unwrap_or_else(|| Err(StoreError::internal("the write was not run"))),
             Err(e) => Err(e),
         })
     }
@@ -188,7 +190,7 @@ impl Writer {
         };
         if let Err(mpsc::SendError(submitted)) = self.jobs.send(submitted) {
             log::error!("the database writer has stopped");
-            let stopped = Error::internal("the database writer has stopped");
+            let stopped = StoreError::internal("the database writer has stopped");
             submitted.job.answer(Err(stopped));
         }
     }
@@ -257,7 +259,7 @@ fn run_batch(conn: &Sql, batch: &mut [Submitted]) -> Result<()> {
                 // run alone, the rest would each commit before the batch fails.
                 submitted
                     .job
-                    .fail(Error::internal("the transaction was rolled back"));
+                    .fail(StoreError::internal("the transaction was rolled back"));
                 continue;
             }
             in_savepoint(conn, submitted.job.as_mut());
@@ -265,7 +267,7 @@ fn run_batch(conn: &Sql, batch: &mut [Submitted]) -> Result<()> {
     }
     if conn.must_roll_back() {
         let _ = conn.execute_batch("ROLLBACK");
-        return Err(Error::internal("the transaction failed"));
+        return Err(StoreError::internal("the transaction failed"));
     }
     execute(conn, "COMMIT").inspect_err(|_| {
         let _ = conn.execute_batch("ROLLBACK");
@@ -303,7 +305,7 @@ fn in_savepoint(conn: &Sql, job: &mut dyn Job) {
         let succeeded = job.run(conn);
         if succeeded && conn.must_roll_back() {
             // It went on past a failed statement: on PostgreSQL its changes would not commit.
-            job.fail(Error::internal("a statement of the write failed"));
+            job.fail(StoreError::internal("a statement of the write failed"));
         }
         if !succeeded || conn.must_roll_back() {
             execute(conn, "ROLLBACK TO job")?;
@@ -428,11 +430,11 @@ mod tests {
                 move |conn| {
                     count.fetch_add(1, Ordering::SeqCst);
                     if step == Step::Fail {
-                        return Err(Error::invalid("k", "no"));
+                        return Err(StoreError::invalid("k", "no"));
                     }
                     put(conn, &key)?;
                     match step {
-                        Step::PutThenFail => Err(Error::invalid("k", "no")),
+                        Step::PutThenFail => Err(StoreError::invalid("k", "no")),
                         Step::PutThenPanic => panic!("on purpose"),
                         Step::Put | Step::Fail => Ok(()),
                     }

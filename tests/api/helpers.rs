@@ -353,9 +353,10 @@ impl TestApp {
 
     pub async fn restarted_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
-        let database = self.database();
+        let (database, files) = (self.database(), self.files());
         spawn_app_with(|c| {
             c.server.database = database;
+            c.server.files = Some(files.display().to_string());
             adjust(c);
         })
         .await
