@@ -36,6 +36,9 @@ pub struct ServerConfig {
     /// The folder of attachment bytes; `None`: beside a SQLite file (`DATABASE-files`), or
     /// `protocol-files` beside the config for PostgreSQL.
     pub files: Option<String>,
+    /// Database connections for reads (0: two per core). With PostgreSQL, each server holds
+    /// these plus one for its writer.
+    pub read_connections: u32,
     pub synchronous: Synchronous,
     /// Base of `file_url` and `documentation_url`; when unset, the address the server listens on.
     pub public_url: Option<String>,
@@ -73,6 +76,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             database: "protocol.db".into(),
             files: None,
+            read_connections: 0,
             synchronous: Synchronous::Normal,
             public_url: None,
             max_message_chars: 16_384,

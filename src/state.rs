@@ -193,7 +193,11 @@ pub fn sync_accounts(db: &Db, config: &Config) -> Result<Vec<(String, Account)>,
 
 /// Opens the database and brings the accounts' contacts in line with the config.
 pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String> {
-    let db = Db::open(&config.server.database, config.server.synchronous)?;
+    let db = Db::open(
+        &config.server.database,
+        config.server.synchronous,
+        config.server.read_connections,
+    )?;
     let server = &config.server;
     let files = FileStore::open(
         server.files_dir().as_deref(),

@@ -67,9 +67,9 @@ impl r2d2::ManageConnection for Connector {
     }
 }
 
-fn reader_pool(connector: Connector) -> Result<Pool<Connector>, r2d2::Error> {
+fn reader_pool(connector: Connector, size: u32) -> Result<Pool<Connector>, r2d2::Error> {
     Pool::builder()
-        .max_size(reader_connections())
+        .max_size(size)
         .min_idle(Some(1))
         // A local SQLite connection does not go stale like a network one; the check on every
         // checkout (a statement run) cost ~4% of a list request. A broken PostgreSQL
@@ -123,15 +123,21 @@ impl Db {
     /// Opens (creating if needed) and migrates the database: a PostgreSQL one for a
     /// `postgres://` URL, else the SQLite file at `database` (`:memory:`: a private in-memory
     /// database).
-    pub fn open(database: &str, synchronous: Synchronous) -> Result<Db, String> {
-        if postgres::is_url(database) {
-            Db::open_postgres(database)
+    /// `readers`: connections for reads (0: `READ_THREADS_PER_WORKER` per core).
+    pub fn open(database: &str, synchronous: Synchronous, readers: u32) -> Result<Db, String> {
+        let readers = if readers == 0 {
+            reader_connections()
         } else {
-            Db::open_sqlite(database, synchronous)
+            readers
+        };
+        if postgres::is_url(database) {
+            Db::open_postgres(database, readers)
+        } else {
+            Db::open_sqlite(database, synchronous, readers)
         }
     }
 
-    fn open_sqlite(path: &str, synchronous: Synchronous) -> Result<Db, String> {
+    fn open_sqlite(path: &str, synchronous: Synchronous, readers: u32) -> Result<Db, String> {
         let sync = match synchronous {
             Synchronous::Normal => "NORMAL",
             Synchronous::Full => "FULL",
@@ -181,7 +187,7 @@ impl Db {
                 tune(c)?;
                 c.execute_batch(&reader_init)
             });
-            Some(reader_pool(Connector::Sqlite(manager)).map_err(|e| cannot(&e))?)
+            Some(reader_pool(Connector::Sqlite(manager), readers).map_err(|e| cannot(&e))?)
         };
         Db::start(
             Sql::Sqlite(conn),
@@ -192,7 +198,7 @@ impl Db {
         .map_err(|e| cannot(&e))
     }
 
-    fn open_postgres(url: &str) -> Result<Db, String> {
+    fn open_postgres(url: &str, readers: u32) -> Result<Db, String> {
         let config = postgres::config(url)?;
         let cannot = |e: &dyn std::fmt::Display| {
             format!("cannot open database {}: {e}", postgres::redacted(url))
@@ -202,7 +208,7 @@ impl Db {
             postgres::migrate(&conn).map_err(|e| cannot(&e))?;
             Ok::<_, String>(conn)
         })?;
-        let readers = reader_pool(Connector::Postgres(config)).map_err(|e| cannot(&e))?;
+        let readers = reader_pool(Connector::Postgres(config), readers).map_err(|e| cannot(&e))?;
         Db::start(conn, None, Some(readers), None).map_err(|e| cannot(&e))
     }
 
