@@ -742,3 +742,67 @@ fn a_copy_that_loses_rows_is_refused_and_undone() {
     drop(target);
     support::postgres::drop_database(&url);
 }
+
+#[test]
+fn a_copy_while_messages_arrive_is_one_snapshot() {
+    let test = "a_copy_while_messages_arrive_is_one_snapshot";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "chat.db");
+    let server = Server::on(&config, &dir.path().join("sqlite.log"));
+    let addr = server.addr.clone();
+    let conversation = ids(&ok(
+        &addr,
+        "GET",
+        "/v1/conversations?limit=1",
+        "token-kate",
+        Json::Null,
+    ))[0]
+        .clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = {
+        let (stop, sent, addr) = (stop.clone(), sent.clone(), addr.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ok(
+                    &addr,
+                    "POST",
+                    "/v1/messages",
+                    "token-kate",
+                    serde_json::json!({"conversation_id": conversation, "message": "meanwhile"}),
+                );
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let wait_for_sends = |n: u64| {
+        support::wait_for("sends", Duration::from_secs(120), || {
+            sent.load(std::sync::atomic::Ordering::Relaxed) >= n
+        })
+    };
+    wait_for_sends(10);
+    let output = migrate(&config, &url);
+    wait_for_sends(sent.load(std::sync::atomic::Ordering::Relaxed) + 5);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    // The counts of one moment matched the rows of the same moment.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout.contains("the same count in every table"), "{stdout}");
+    let target = postgres(&url);
+    let copied: i64 = target
+        .query_row(
+            "SELECT count(*) FROM messages WHERE body = 'meanwhile'",
+            rusqlite::params![],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed) as i64;
+    assert!(copied >= 10 && copied < sent, "{copied} of {sent}");
+    drop(target);
+    drop(server);
+    support::postgres::drop_database(&url);
+}
