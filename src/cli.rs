@@ -217,6 +217,164 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
     Ok(())
 }
 
+/// `protocol migrate --to URL [--files DIR]`: the configured SQLite database copied into an
+/// empty PostgreSQL database (`db::copy`), and its attachment files into the folder the server
+/// on PostgreSQL will use. The files are copied before the database copy commits, so a failure
+/// of either leaves the target empty and the command can be run again.
+pub fn migrate(config_path: &Path, to: &str, files: Option<&Path>) -> Outcome {
+    let config = Config::load(config_path)?;
+    let source = config.server.database.clone();
+    if crate::db::postgres::is_url(&source) {
+        return Err(format!(
+            "the configured database is already PostgreSQL ({}); migrate copies a SQLite one",
+            crate::db::postgres::redacted(&source)
+        ));
+    }
+    if source == ":memory:" {
+        return Err("an in-memory database has nothing to migrate".into());
+    }
+    if !Path::new(&source).is_file() {
+        return Err(format!("there is no database at {source}"));
+    }
+    if !crate::db::postgres::is_url(to) {
+        return Err(format!(
+            "--to must be a postgres://USER:PASS@HOST:PORT/DBNAME URL, not {}",
+            crate::db::postgres::redacted(to)
+        ));
+    }
+    let target = crate::db::postgres::config(to)?;
+    let from_files = config
+        .server
+        .files_dir()
+        .ok_or("the database has no attachment folder")?;
+    // Where the server finds the files once `database` names PostgreSQL: an explicit
+    // `server.files` stays, else `protocol-files` beside the config.
+    let to_files = match (files, &config.server.files) {
+        (Some(dir), _) => absolute(dir)?,
+        (None, Some(explicit)) => PathBuf::from(explicit),
+        (None, None) => absolute(
+            &config_path
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join("protocol-files"),
+        )?,
+    };
+    let same_folder = absolute(&from_files)? == to_files;
+
+    let progress = std::cell::RefCell::new(Progress::start("migrating"));
+    let mut files_report = FilesCopied::default();
+    let copied = crate::db::copy::to_postgres(
+        &source,
+        &target,
+        |done, total| progress.borrow_mut().update(done, total, "rows"),
+        |ids| {
+            if !same_folder {
+                files_report = copy_files(ids, &from_files, &to_files, |done, total| {
+                    progress
+                        .borrow_mut()
+                        .update(done, total, "attachment files")
+                })?;
+            }
+            Ok(())
+        },
+    )?;
+    let elapsed = took(progress.into_inner().finish());
+    let tables: Vec<String> = copied
+        .tables
+        .iter()
+        .map(|(table, rows)| format!("{table} {rows}"))
+        .collect();
+    let url = crate::db::postgres::redacted(to);
+    println!(
+        "migrated {source} to {url} in {elapsed}: {} rows, the same count in every table ({})",
+        copied.rows(),
+        tables.join(", ")
+    );
+    if same_folder {
+        println!(
+            "attachment files: {} stay in {}",
+            copied.attachment_ids.len(),
+            to_files.display()
+        );
+    } else {
+        let FilesCopied {
+            copied,
+            present,
+            missing,
+        } = files_report;
+        println!(
+            "attachment files: {copied} copied to {}, {present} were there already, {missing} missing",
+            to_files.display()
+        );
+    }
+    let files_line = if files.is_some() {
+        format!(" and files = \"{}\"", to_files.display())
+    } else {
+        String::new()
+    };
+    println!(
+        "next: stop the server, set database = \"{url}\"{files_line} in {}, start it again \
+         (anything written since the copy began is not in the copy)",
+        config_path.display()
+    );
+    Ok(())
+}
+
+#[derive(Default)]
+struct FilesCopied {
+    copied: u64,
+    present: u64,
+    missing: u64,
+}
+
+/// Copies the attachment files `ids` from `from` to `to`, skipping those already there. Each
+/// goes through `to/.tmp` and is renamed in place, so an interrupted copy leaves no half file
+/// under an attachment's name (the server clears `.tmp` at start-up).
+fn copy_files(
+    ids: &[String],
+    from: &Path,
+    to: &Path,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<FilesCopied, String> {
+    let tmp = to.join(".tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let mut report = FilesCopied::default();
+    let total = ids.len() as u64;
+    for (done, id) in ids.iter().enumerate() {
+        progress(done as u64, total);
+        if !ids::is_id(id) {
+            continue;
+        }
+        let target = to.join(id);
+        if target.exists() {
+            report.present += 1;
+            continue;
+        }
+        let partial = tmp.join(id);
+        match std::fs::copy(from.join(id), &partial) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // As the server would answer for it: the record stays, its content is gone.
+                eprintln!(
+                    "protocol: attachment {id} has no file in {}; its record is copied",
+                    from.display()
+                );
+                report.missing += 1;
+                continue;
+            }
+            Err(e) => return Err(format!("cannot copy the attachment file {id}: {e}")),
+        }
+        std::fs::rename(&partial, &target)
+            .map_err(|e| format!("cannot move {} into place: {e}", partial.display()))?;
+        report.copied += 1;
+    }
+    Ok(report)
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, String> {
+    std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))
+}
+
 /// `protocol seed-demo`: loads whatever part of the demo dataset is missing into the configured
 /// database (the server may be running), then brings the accounts in line.
 pub fn seed_demo(config_path: &Path) -> Outcome {

@@ -47,6 +47,22 @@ enum Command {
         /// The copy to create; its attachments go to FILE-files/.
         file: PathBuf,
     },
+    /// Copy the SQLite database (consistently, while the server runs) and its attachment files
+    /// into an empty PostgreSQL database.
+    Migrate {
+        /// The target: postgres://USER:PASS@HOST:PORT/DBNAME, an empty database.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "PROTOCOL_MIGRATE_TO",
+            hide_env_values = true
+        )]
+        to: String,
+        /// Where the attachment files go (default: server.files if set, else protocol-files
+        /// beside the config: where the server on PostgreSQL looks for them).
+        #[arg(long, value_name = "DIR")]
+        files: Option<PathBuf>,
+    },
     /// Load the demo data of the Protocol docs (the McCallister family, with the docs' ids)
     /// into the configured database; what is already there is left as it is.
     SeedDemo,
@@ -78,6 +94,9 @@ fn main() -> ExitCode {
         Command::Token => protocol::cli::token(),
         Command::CheckConfig => protocol::cli::check_config(&cli.config),
         Command::Backup { file } => protocol::cli::backup(&cli.config, &file),
+        Command::Migrate { to, files } => {
+            protocol::cli::migrate(&cli.config, &to, files.as_deref())
+        }
         Command::SeedDemo => protocol::cli::seed_demo(&cli.config),
         Command::Completions { shell } => {
             print(&protocol::manual::completions(shell, Cli::command()))

@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod backup;
 pub mod contacts;
 pub mod conversations;
+pub mod copy;
 pub mod demo;
 pub mod error;
 pub mod events;
