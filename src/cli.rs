@@ -399,7 +399,11 @@ pub fn seed_demo(config_path: &Path) -> Outcome {
         ));
     }
     let progress = Progress::start("loading the demo data");
-    let db = Db::open(&server.database, server.synchronous, server.read_connections)?;
+    let db = Db::open(
+        &server.database,
+        server.synchronous,
+        server.read_connections,
+    )?;
     let files = crate::files::FileStore::open(
         server.files_dir().as_deref(),
         server.synchronous == crate::config::Synchronous::Full,
