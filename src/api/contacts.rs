@@ -2,7 +2,7 @@
 
 use super::{check, created, ok, schemas};
 use crate::account::Account;
-use crate::db::contacts::Contact;
+use crate::db::people::Contact;
 use crate::db::{self, contacts::NewContact};
 use crate::error::ErrorBody;
 use crate::error::Result;
@@ -82,7 +82,7 @@ pub async fn get_contact(
 ) -> Result<HttpResponse> {
     let contact = state
         .db
-        .read(move |c| db::contacts::get(c, &account.id, &id))
+        .read(move |c| db::people::get(c, &account.id, &id))
         .await?;
     Ok(ok(contact))
 }

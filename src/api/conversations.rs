@@ -93,7 +93,11 @@ pub async fn get_conversation(
     let base = state.settings.public_url.clone();
     let conversation = state
         .db
-        .write(move |tx| db::conversations::open(tx, &account.id, &id, db::now(), &base))
+        .write(move |tx| {
+            let now = db::now();
+            db::messages::mark_read(tx, &account.id, &id, now, &base)?;
+            db::conversations::open(tx, &account.id, &id, now)
+        })
         .await?;
     Ok(ok(conversation))
 }

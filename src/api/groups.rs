@@ -2,8 +2,8 @@
 
 use super::{check, check_count, created, ok, schemas};
 use crate::account::Account;
-use crate::db::contacts::Contact;
 use crate::db::groups::Group;
+use crate::db::people::Contact;
 use crate::db::{self, groups::GroupChanges, groups::NewGroup};
 use crate::error::ErrorBody;
 use crate::error::Result;

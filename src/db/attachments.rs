@@ -1,6 +1,6 @@
 //! Attachment records. A viewer sees an attachment they uploaded, or one whose message they see.
 
-use super::conversations::{require_participation, visible_conversations};
+use super::access::{require_participation, visible_conversations};
 use super::error::{Result, StoreError};
 use super::events;
 use super::page::{self, KeysetQuery};

@@ -2,12 +2,12 @@
 //! `contact_id` is the other person of a direct conversation, and `is_pinned`, `is_muted`,
 //! `archived_at`, `last_opened_at` are that participant's own (their `participants` row).
 
-use super::contacts;
+use super::access::{participation, require_participation};
 use super::error::{Result, StoreError};
 use super::events::{self, Audience};
 use super::ids::new_id;
-use super::messages;
 use super::page::{self, KeysetQuery};
+use super::people;
 use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
@@ -89,78 +89,6 @@ pub(crate) fn emit(conn: &Sql, kind: &str, id: &str, people: &[String]) -> Resul
     Ok(())
 }
 
-/// The viewer's participation in a conversation they can see.
-pub(crate) struct Participation {
-    pub visible_after: i64,
-}
-
-/// `require_participation` for a send, which also needs to know whether the conversation is
-/// large (one statement instead of two on the hottest path).
-pub(crate) fn require_sender(conn: &Sql, sender: &str, conversation: &str) -> Result<bool> {
-    conn.prepare_cached(
-        "SELECT v.large FROM participants p JOIN conversations v ON v.id = p.conversation_id
-          WHERE p.conversation_id = ?1 AND p.contact_id = ?2 AND p.hidden = 0",
-    )?
-    .query_row(params![conversation, sender], |r| r.get(0))
-    .optional()?
-    .ok_or_else(|| StoreError::not_found("conversation", conversation))
-}
-
-/// The viewer's (`?2`) `visible_after` mark in a conversation (`?1`): no row when they do not
-/// take part or have deleted it. Also a subquery of the message pages (`db/messages.rs`).
-pub(crate) const VISIBLE_AFTER: &str = "SELECT visible_after FROM participants
-      WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0";
-
-/// `Some` when the viewer takes part in the conversation and has not deleted it.
-pub(crate) fn participation(
-    conn: &Sql,
-    viewer: &str,
-    conversation: &str,
-) -> Result<Option<Participation>> {
-    Ok(conn
-        .prepare_cached(VISIBLE_AFTER)?
-        .query_row(params![conversation, viewer], |r| {
-            Ok(Participation {
-                visible_after: r.get(0)?,
-            })
-        })
-        .optional()?)
-}
-
-/// The conversations the viewer sees, with their `visible_after` marks.
-pub(crate) fn visible_conversations(conn: &Sql, viewer: &str) -> Result<Vec<(String, i64)>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT conversation_id, visible_after FROM participants
-              WHERE contact_id = ?1 AND hidden = 0",
-        )?
-        .query_map([viewer], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<sql::Result<_>>()?)
-}
-
-/// Whether `person` is a participant at all (deleted or not).
-pub(crate) fn participation_row_exists(
-    conn: &Sql,
-    conversation: &str,
-    person: &str,
-) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM participants WHERE conversation_id = ?1 AND contact_id = ?2",
-        )?
-        .exists(params![conversation, person])?)
-}
-
-/// `participation`, or the contract's 404.
-pub(crate) fn require_participation(
-    conn: &Sql,
-    viewer: &str,
-    conversation: &str,
-) -> Result<Participation> {
-    participation(conn, viewer, conversation)?
-        .ok_or_else(|| StoreError::not_found("conversation", conversation))
-}
-
 pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Conversation> {
     find(conn, viewer, id)?.ok_or_else(|| StoreError::not_found("conversation", id))
 }
@@ -174,31 +102,17 @@ fn find(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Conversation>> {
 }
 
 /// `GET /v1/conversations/:id` opens the conversation: the viewer's `last_opened_at` becomes
-/// now, and every message of others in their view that nobody had read is read now.
-pub fn open(conn: &Sql, viewer: &str, id: &str, now: i64, base_url: &str) -> Result<Conversation> {
-    let participation = require_participation(conn, viewer, id)?;
+/// now (`messages::mark_read` reads its messages first, in the same transaction).
+pub fn open(conn: &Sql, viewer: &str, id: &str, now: i64) -> Result<Conversation> {
+    require_participation(conn, viewer, id)?;
     conn.prepare_cached(
         "UPDATE participants SET last_opened_at = ?3 WHERE conversation_id = ?1 AND contact_id = ?2",
     )?
     .execute(params![id, viewer, now])?;
-    let read: Vec<String> = conn
-        .prepare_cached(
-            "UPDATE messages SET read_at = ?3
-              WHERE conversation_id = ?1 AND read_at IS NULL AND sender_id <> ?2 AND seq > ?4
-              RETURNING id",
-        )?
-        .query_map(params![id, viewer, now, participation.visible_after], |r| {
-            r.get(0)
-        })?
-        .collect::<sql::Result<_>>()?;
-    for message in read {
-        messages::emit(conn, "message.updated", viewer, &message, base_url)?;
-    }
     emit(conn, "conversation.updated", id, &[viewer.to_owned()])?;
     get(conn, viewer, id)
 }
 
-/// `GET /v1/conversations`: most recently active first.
 pub fn list(
     conn: &Sql,
     viewer: &str,
@@ -281,7 +195,7 @@ pub fn list(
 pub fn create(conn: &Sql, viewer: &str, target: &Target, now: i64) -> Result<(Conversation, bool)> {
     let (id, created) = match target {
         Target::Contact(contact) => {
-            if !contacts::in_address_book(conn, viewer, contact)? {
+            if !people::in_address_book(conn, viewer, contact)? {
                 return Err(StoreError::not_found_param(
                     "contact_id",
                     "contact",
@@ -452,8 +366,8 @@ pub(crate) fn open_direct(
         }
     };
     // A private contact signs in nowhere and has no address book.
-    if !contacts::is_private(conn, other)? {
-        contacts::ensure_in_address_book(conn, other, viewer, now)?;
+    if !people::is_private(conn, other)? {
+        people::ensure_in_address_book(conn, other, viewer, now)?;
     }
     Ok((id, created))
 }

@@ -4,8 +4,7 @@
 //! the change: sets instead of list scans, and events that name who joined and who left
 //! instead of copying the member list (see `GroupEvent`).
 
-use super::contacts;
-use super::contacts::{CONTACT_COLUMNS, Contact, contact_from_row, in_address_book};
+use super::access::participation_row_exists;
 use super::conversations::{
     self, LARGE_ABOVE, add_participant, insert_conversation, newest_message_seq,
 };
@@ -13,6 +12,7 @@ use super::error::{Result, StoreError};
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
+use super::people::{self, CONTACT_COLUMNS, Contact, contact_from_row, in_address_book};
 use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
@@ -322,7 +322,7 @@ pub fn add_members(
     require_owner(conn, viewer, id)?;
     let mut added = Vec::new();
     for person in checked_members(conn, viewer, contacts)? {
-        if conversations::participation_row_exists(conn, &conversation, &person)? {
+        if participation_row_exists(conn, &conversation, &person)? {
             continue;
         }
         added.push(person);
@@ -339,7 +339,7 @@ pub fn add_members(
     change_members(conn, viewer, id, &conversation, &added, &[])?;
     added
         .iter()
-        .map(|person| contacts::get(conn, viewer, person))
+        .map(|person| people::get(conn, viewer, person))
         .collect()
 }
 
@@ -353,7 +353,7 @@ pub fn remove_member(conn: &Sql, viewer: &str, id: &str, member: &str) -> Result
             "The owner stays in the group; delete the group to end it.",
         ));
     }
-    if !conversations::participation_row_exists(conn, &conversation, member)? {
+    if !participation_row_exists(conn, &conversation, member)? {
         return Err(StoreError::not_found("group member", member));
     }
     change_members(conn, viewer, id, &conversation, &[], &[member.to_owned()])

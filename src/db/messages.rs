@@ -1,13 +1,14 @@
 //! Messages and their reactions. A viewer sees a message when they see its conversation and the
 //! message is newer than their `visible_after` mark.
 
+use super::access::{VISIBLE_AFTER, require_participation, require_sender, visible_conversations};
 use super::attachments::{self, Attachment};
-use super::contacts::{PROFILE_COLUMNS, Profile, ensure_in_address_book, profile_from_row};
-use super::conversations::{self, VISIBLE_AFTER, require_participation, visible_conversations};
+use super::conversations;
 use super::error::{Result, StoreError};
 use super::events;
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
+use super::people::{PROFILE_COLUMNS, Profile, ensure_in_address_book, profile_from_row};
 use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::account::Account;
 use crate::pagination::{List, PageParams};
@@ -357,6 +358,33 @@ fn list_everywhere(conn: &Sql, viewer: &str, page: &PageParams) -> Result<List<M
     )
 }
 
+/// Opening a conversation reads it: every message of others in the viewer's view that nobody
+/// had read is read now (`message.updated` for each).
+pub fn mark_read(
+    conn: &Sql,
+    viewer: &str,
+    conversation: &str,
+    now: i64,
+    base_url: &str,
+) -> Result<()> {
+    let participation = require_participation(conn, viewer, conversation)?;
+    let read: Vec<String> = conn
+        .prepare_cached(
+            "UPDATE messages SET read_at = ?3
+              WHERE conversation_id = ?1 AND read_at IS NULL AND sender_id <> ?2 AND seq > ?4
+              RETURNING id",
+        )?
+        .query_map(
+            params![conversation, viewer, now, participation.visible_after],
+            |r| r.get(0),
+        )?
+        .collect::<sql::Result<_>>()?;
+    for message in read {
+        emit(conn, "message.updated", viewer, &message, base_url)?;
+    }
+    Ok(())
+}
+
 /// Records `kind` for a message, as `account` sees it, for everyone who sees it.
 pub(crate) fn emit(conn: &Sql, kind: &str, account: &str, id: &str, base_url: &str) -> Result<()> {
     let header = visible_header(conn, account, id)?;
@@ -373,7 +401,7 @@ pub fn create(
     now: i64,
     base_url: &str,
 ) -> Result<Message> {
-    let large = conversations::require_sender(conn, &sender.id, &new.conversation_id)
+    let large = require_sender(conn, &sender.id, &new.conversation_id)
         .map_err(|e| e.with_param("conversation_id"))?;
     let id = new_id();
     let seq = conn.insert_returning_seq(

@@ -6,6 +6,7 @@
 //! parallel on the readers, inside `web::block` (pool checkout included), off the async
 //! executor threads.
 
+pub mod access;
 pub mod attachments;
 pub mod backup;
 pub mod contacts;
@@ -20,6 +21,7 @@ pub mod ids;
 pub mod inbox;
 pub mod messages;
 pub mod page;
+pub mod people;
 pub mod postgres;
 pub mod private_contacts;
 #[cfg(test)]
