@@ -500,6 +500,7 @@ fn check_config_and_usage_errors_have_their_exit_codes() {
         "check-config",
         "backup",
         "seed-demo",
+        "migrate",
     ] {
         let help = run_cli(&[command, "--help"], dir.path());
         assert!(help.status.success(), "{command}");
