@@ -179,6 +179,13 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
     if source_path == ":memory:" {
         return Err("an in-memory database cannot be backed up".into());
     }
+    if crate::db::postgres::is_url(source_path) {
+        return Err(
+            "backup copies a SQLite database; back up PostgreSQL with pg_dump, and the \
+             attachment folder (server.files) beside it"
+                .into(),
+        );
+    }
     if target.exists() {
         return Err(format!(
             "{} already exists; not overwriting it",
