@@ -223,34 +223,46 @@ pub fn after(conn: &Sql, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
 }
 
 /// Up to `limit` events after `after` that `person` may see, oldest first (for SSE replay).
-/// It walks the outbox from `after` (a reconnecting stream's gap), so its cost is the gap's size.
+/// It walks the outbox from `after` (a reconnecting stream's gap), so its cost is the gap's size;
+/// in chunks, so that a long gap is never held in memory at once (PostgreSQL hands over a
+/// statement's rows all together).
 pub fn after_for(conn: &Sql, person: &str, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
+    const CHUNK: i64 = 512;
     let mut statement = conn.prepare_cached(
         "SELECT seq, id, type, body, audience, audience_conversation, audience_after
-           FROM events WHERE seq > ?1 ORDER BY seq",
+           FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let mut out = Vec::new();
-    statement.for_each([after], |row| -> Result<bool> {
-        let audience: String = row.get(4)?;
-        let named = audience.split(' ').any(|p| p == person);
-        let member = || -> Result<bool> {
-            let conversation: Option<String> = row.get(5)?;
-            match conversation {
-                Some(conversation) => sees(conn, person, &conversation, row.get(6)?),
-                None => Ok(false),
+    let mut from = after;
+    loop {
+        let mut scanned = 0;
+        let start = from;
+        statement.for_each(params![start, CHUNK], |row| -> Result<bool> {
+            scanned += 1;
+            from = row.get(0)?;
+            let audience: String = row.get(4)?;
+            let named = audience.split(' ').any(|p| p == person);
+            let member = || -> Result<bool> {
+                let conversation: Option<String> = row.get(5)?;
+                match conversation {
+                    Some(conversation) => sees(conn, person, &conversation, row.get(6)?),
+                    None => Ok(false),
+                }
+            };
+            if named || member()? {
+                out.push(StoredEvent {
+                    seq: from,
+                    id: row.get(1)?,
+                    kind: row.get(2)?,
+                    body: row.get(3)?,
+                });
             }
-        };
-        if named || member()? {
-            out.push(StoredEvent {
-                seq: row.get(0)?,
-                id: row.get(1)?,
-                kind: row.get(2)?,
-                body: row.get(3)?,
-            });
+            Ok(out.len() < limit as usize)
+        })?;
+        if out.len() >= limit as usize || scanned < CHUNK {
+            return Ok(out);
         }
-        Ok(out.len() < limit as usize)
-    })?;
-    Ok(out)
+    }
 }
 
 /// Each event after `after` with the people who may see it, oldest first.
@@ -411,6 +423,38 @@ mod tests {
         )
         .unwrap();
         seq
+    }
+
+    #[test]
+    fn replay_walks_a_long_gap_in_chunks_without_skipping_or_repeating() {
+        let conn = db();
+        // 1,300 events, every third one for A: the chunks' borders fall between A's events.
+        let mut expected = Vec::new();
+        for i in 0..1300 {
+            let audience: &[&str] = if i % 3 == 0 { &["A"] } else { &["B"] };
+            let seq = record_at(&conn, 100, audience);
+            if i % 3 == 0 {
+                expected.push(seq);
+            }
+        }
+        let all: Vec<i64> = after_for(&conn, "A", 0, 10_000)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(all, expected);
+        let first: Vec<i64> = after_for(&conn, "A", 0, 200)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(first, expected[..200]);
+        let rest: Vec<i64> = after_for(&conn, "A", first[199], 10_000)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(rest, expected[200..]);
     }
 
     #[test]
