@@ -20,6 +20,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod inbox;
 pub mod messages;
+pub mod operations;
 pub mod page;
 pub mod people;
 pub mod postgres;
