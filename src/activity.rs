@@ -29,10 +29,7 @@ impl ActivityTracker {
         let db = db.clone();
         let id = account_id.to_owned();
         actix_web::rt::spawn(async move {
-            if let Err(e) = db
-                .write(move |tx| db::contacts::set_last_active(tx, &id, now))
-                .await
-            {
+            if let Err(e) = db.record_activity(id, now).await {
                 log::warn!("could not record activity: {e}");
             }
         });

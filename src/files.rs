@@ -11,7 +11,7 @@
 //! transaction and removed after the commit (or by the next sweep).
 
 use crate::body_clock::BodyClock;
-use crate::db::{self, Db, ids};
+use crate::db::{Db, ids};
 use crate::error::{Error, ErrorKind, Result};
 use actix_web::web;
 use futures_util::Stream;
@@ -187,16 +187,14 @@ impl FileStore {
 
     /// Removes the files of records deleted since the last call (`file_trash`).
     pub async fn empty_trash(&self, db: &Db) -> Result<()> {
-        let ids = db.read(|conn| db::attachments::trashed(conn, 1000)).await?;
+        let ids = db.trashed_files(1000).await?;
         if ids.is_empty() {
             return Ok(());
         }
         for id in &ids {
             self.remove(id);
         }
-        Ok(db
-            .write(move |tx| db::attachments::forget_trashed(tx, &ids))
-            .await?)
+        Ok(db.forget_trashed(ids).await?)
     }
 
     /// Start-up clean-up of what a crash may have left: unfinished uploads, trashed files, and
@@ -222,9 +220,7 @@ impl FileStore {
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|name| ids::is_id(name) && old(&self.dir.join(name)))
             .collect();
-        let orphans = db
-            .read(move |conn| db::attachments::unknown(conn, &candidates))
-            .await?;
+        let orphans = db.unknown_files(candidates).await?;
         for id in &orphans {
             log::info!("removing orphan attachment file {id}");
             self.remove(id);

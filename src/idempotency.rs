@@ -12,7 +12,6 @@
 
 use crate::AppState;
 use crate::body_clock::BodyClock;
-use crate::db;
 use crate::db::idempotency::StoredResponse;
 use crate::error::{Error, ErrorKind};
 use actix_web::body::{BoxBody, MessageBody};
@@ -118,10 +117,9 @@ async fn handle(
         Ok(fingerprint) => fingerprint,
         Err(error) => return Ok(req.error_response(error)),
     };
-    let (lookup_account, lookup_key) = (account.to_owned(), key.to_owned());
     let stored = state
         .db
-        .read(move |c| db::idempotency::find(c, &lookup_account, &lookup_key, db::now()))
+        .idempotent_response(account.to_owned(), key.to_owned())
         .await;
     match stored {
         Err(error) => return Ok(req.error_response(Error::from(error))),
@@ -164,10 +162,9 @@ async fn handle(
         status: status.as_u16(),
         body: body.to_vec(),
     };
-    let (account, key) = (account.to_owned(), key.to_owned());
     if let Err(e) = state
         .db
-        .write(move |tx| db::idempotency::store(tx, &account, &key, &stored, db::now()))
+        .store_idempotent_response(account.to_owned(), key.to_owned(), stored)
         .await
     {
         log::warn!("could not store an idempotent response: {e}");

@@ -239,7 +239,7 @@ async fn write_storage(out: &mut String, state: &AppState) {
          # TYPE protocol_database_wal_bytes gauge\n\
          protocol_database_wal_bytes {wal}"
     );
-    match state.db.read(crate::db::attachments::totals).await {
+    match state.db.attachment_totals().await {
         Ok((count, bytes)) => {
             let _ = writeln!(
                 out,
@@ -258,16 +258,7 @@ async fn write_storage(out: &mut String, state: &AppState) {
 async fn write_webhooks(out: &mut String, state: &AppState) {
     let urls = state.webhook_urls();
     let stats = state.webhook_stats.snapshot();
-    let lookup = urls.clone();
-    let backlogs = state
-        .db
-        .read(move |c| {
-            lookup
-                .iter()
-                .map(|url| crate::db::events::webhook_backlog(c, url))
-                .collect::<crate::db::error::Result<Vec<_>>>()
-        })
-        .await;
+    let backlogs = state.db.webhook_backlogs(urls.clone()).await;
     let backlogs = match backlogs {
         Ok(backlogs) => backlogs,
         Err(e) => {

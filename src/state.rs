@@ -5,7 +5,8 @@ use crate::activity::ActivityTracker;
 use crate::auth::Accounts;
 use crate::config::{Config, WebhookConfig};
 use crate::connections::{IpBlock, client_address};
-use crate::db::{self, Db};
+use crate::db::Db;
+use crate::db::operations::AccountContact;
 use crate::demo::{DemoAccount, demo_accounts};
 use crate::events::hub::Hub;
 use crate::events::webhooks;
@@ -157,32 +158,30 @@ impl AppState {
 /// Creates or updates each account's contact (matched by username); returns the accounts
 /// with their tokens.
 pub fn sync_accounts(db: &Db, config: &Config) -> Result<Vec<(String, Account)>, String> {
-    let configured = config.accounts.clone();
-    let now = db::now();
-    let (accounts, made_private) = db
-        .write_blocking(move |tx| {
-            let accounts = configured
-                .iter()
-                .map(|a| {
-                    let id = db::contacts::upsert_account(
-                        tx,
-                        &a.username,
-                        &a.phone_number,
-                        a.avatar_url.as_deref(),
-                        now,
-                    )?;
-                    let account = Account {
-                        id,
-                        username: a.username.clone(),
-                    };
-                    Ok((a.token.clone(), account))
-                })
-                .collect::<db::error::Result<Vec<_>>>()?;
-            let ids: Vec<String> = accounts.iter().map(|(_, a)| a.id.clone()).collect();
-            let made_private = db::private_contacts::make_private(tx, &ids)?;
-            Ok((accounts, made_private))
+    let contacts = config
+        .accounts
+        .iter()
+        .map(|a| AccountContact {
+            username: a.username.clone(),
+            phone_number: a.phone_number.clone(),
+            avatar_url: a.avatar_url.clone(),
         })
+        .collect();
+    let (ids, made_private) = db
+        .sync_accounts_blocking(contacts)
         .map_err(|e| format!("cannot set up the accounts: {e}"))?;
+    let accounts = config
+        .accounts
+        .iter()
+        .zip(ids)
+        .map(|(a, id)| {
+            let account = Account {
+                id,
+                username: a.username.clone(),
+            };
+            (a.token.clone(), account)
+        })
+        .collect();
     if made_private > 0 {
         log::info!(
             "{made_private} contact(s) who are not accounts are now private to the address books that know them"

@@ -5,7 +5,7 @@ use super::{check, created, ok};
 use crate::account::Account;
 use crate::body_clock::BodyClock;
 use crate::db::attachments::Attachment;
-use crate::db::{self, attachments::NewAttachment, ids::new_id};
+use crate::db::{attachments::NewAttachment, ids::new_id};
 use crate::error::ErrorBody;
 use crate::error::{Error, ErrorKind, Result};
 use crate::extract::Query;
@@ -47,7 +47,7 @@ pub async fn list_attachments(
     let base = state.settings.public_url.clone();
     let list = state
         .db
-        .read(move |c| db::attachments::list(c, &account.id, conversation.as_deref(), &page, &base))
+        .attachments_page(account, conversation, page, base)
         .await?;
     Ok(ok(list))
 }
@@ -142,10 +142,7 @@ pub async fn create_attachment(
     state.files.keep(received, &new.id)?;
     let base = state.settings.public_url.clone();
     let id = new.id.clone();
-    let result = state
-        .db
-        .write(move |tx| db::attachments::create(tx, &account.id, &new, db::now(), &base))
-        .await;
+    let result = state.db.add_attachment(account, new, base).await;
     match result {
         Ok(attachment) => Ok(created(attachment)),
         Err(error) => {
@@ -171,10 +168,7 @@ pub async fn get_attachment(
     id: Id,
 ) -> Result<HttpResponse> {
     let base = state.settings.public_url.clone();
-    let attachment = state
-        .db
-        .read(move |c| db::attachments::get(c, &account.id, &id, &base))
-        .await?;
+    let attachment = state.db.attachment(account, id.into_inner(), base).await?;
     Ok(ok(attachment))
 }
 
@@ -195,11 +189,7 @@ pub async fn get_attachment_content(
     req: HttpRequest,
 ) -> Result<HttpResponse> {
     let id = id.into_inner();
-    let lookup = id.clone();
-    let stored = state
-        .db
-        .read(move |c| db::attachments::stored_file(c, &account.id, &lookup))
-        .await?;
+    let stored = state.db.stored_file(account, id.clone()).await?;
     let validators = Validators::new(&id, stored.file_size, stored.created_at);
     let headers = req.headers();
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
@@ -289,15 +279,10 @@ pub async fn update_attachment(
         Some(filename) => {
             state
                 .db
-                .write(move |tx| db::attachments::rename(tx, &account.id, &id, &filename, &base))
+                .rename_attachment(account, id.into_inner(), filename, base)
                 .await?
         }
-        None => {
-            state
-                .db
-                .read(move |c| db::attachments::get(c, &account.id, &id, &base))
-                .await?
-        }
+        None => state.db.attachment(account, id.into_inner(), base).await?,
     };
     Ok(ok(attachment))
 }
@@ -320,7 +305,7 @@ pub async fn delete_attachment(
     let base = state.settings.public_url.clone();
     state
         .db
-        .write(move |tx| db::attachments::delete(tx, &account.id, &id, &base))
+        .delete_attachment(account, id.into_inner(), base)
         .await?;
     Ok(super::deleted(&state).await)
 }

@@ -2,8 +2,8 @@
 
 use super::{check, created, ok, schemas};
 use crate::account::Account;
+use crate::db::contacts::NewContact;
 use crate::db::people::Contact;
-use crate::db::{self, contacts::NewContact};
 use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::input::{Input, Request, nullable};
@@ -30,10 +30,7 @@ pub async fn list_contacts(
     account: Account,
     Listing { page, .. }: Listing<()>,
 ) -> Result<HttpResponse> {
-    let list = state
-        .db
-        .read(move |c| db::contacts::list(c, &account.id, &page))
-        .await?;
+    let list = state.db.contacts_page(account, page).await?;
     Ok(ok(list))
 }
 
@@ -58,10 +55,7 @@ pub async fn create_contact(
         avatar_url: body.avatar_url.flatten(),
         display_name: body.display_name.flatten(),
     };
-    let contact = state
-        .db
-        .write(move |tx| db::contacts::create(tx, &account.id, &new, db::now()))
-        .await?;
+    let contact = state.db.add_contact(account, new).await?;
     Ok(created(contact))
 }
 
@@ -80,10 +74,7 @@ pub async fn get_contact(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
-    let contact = state
-        .db
-        .read(move |c| db::people::get(c, &account.id, &id))
-        .await?;
+    let contact = state.db.contact(account, id.into_inner()).await?;
     Ok(ok(contact))
 }
 
@@ -107,14 +98,7 @@ pub async fn update_contact(
     let display_name = body.display_name;
     let contact = state
         .db
-        .write(move |tx| {
-            db::contacts::update(
-                tx,
-                &account.id,
-                &id,
-                display_name.as_ref().map(Option::as_deref),
-            )
-        })
+        .update_contact(account, id.into_inner(), display_name)
         .await?;
     Ok(ok(contact))
 }
@@ -134,10 +118,7 @@ pub async fn delete_contact(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
-    state
-        .db
-        .write(move |tx| db::contacts::delete(tx, &account.id, &id))
-        .await?;
+    state.db.delete_contact(account, id.into_inner()).await?;
     Ok(super::deleted(&state).await)
 }
 

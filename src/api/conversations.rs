@@ -3,10 +3,7 @@
 use super::{check, created, ok, schemas};
 use crate::account::Account;
 use crate::db::conversations::Conversation;
-use crate::db::{
-    self, conversations::ConversationChanges, conversations::ConversationFilter,
-    conversations::Target,
-};
+use crate::db::conversations::{ConversationChanges, ConversationFilter, Target};
 use crate::error::{Error, Result};
 use crate::extract::Query;
 use crate::input::{Input, Request, nullable};
@@ -41,10 +38,7 @@ pub async fn list_conversations(
         pinned: filter.pinned,
         group_id: filter.group_id,
     };
-    let list = state
-        .db
-        .read(move |c| db::conversations::list(c, &account.id, &filter, &page))
-        .await?;
+    let list = state.db.conversations_page(account, filter, page).await?;
     Ok(ok(list))
 }
 
@@ -64,10 +58,7 @@ pub async fn create_conversation(
     Input(body): Input<NewConversationRequest>,
 ) -> Result<HttpResponse> {
     let target = body.target()?;
-    let (conversation, was_created) = state
-        .db
-        .write(move |tx| db::conversations::create(tx, &account.id, &target, db::now()))
-        .await?;
+    let (conversation, was_created) = state.db.start_conversation(account, target).await?;
     Ok(if was_created {
         created(conversation)
     } else {
@@ -93,11 +84,7 @@ pub async fn get_conversation(
     let base = state.settings.public_url.clone();
     let conversation = state
         .db
-        .write(move |tx| {
-            let now = db::now();
-            db::messages::mark_read(tx, &account.id, &id, now, &base)?;
-            db::conversations::open(tx, &account.id, &id, now)
-        })
+        .open_conversation(account, id.into_inner(), base)
         .await?;
     Ok(ok(conversation))
 }
@@ -127,7 +114,7 @@ pub async fn update_conversation(
     };
     let conversation = state
         .db
-        .write(move |tx| db::conversations::update(tx, &account.id, &id, &changes))
+        .update_conversation(account, id.into_inner(), changes)
         .await?;
     Ok(ok(conversation))
 }
@@ -149,7 +136,7 @@ pub async fn delete_conversation(
 ) -> Result<HttpResponse> {
     state
         .db
-        .write(move |tx| db::conversations::delete(tx, &account.id, &id))
+        .delete_conversation(account, id.into_inner())
         .await?;
     Ok(super::deleted(&state).await)
 }

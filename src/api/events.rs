@@ -8,7 +8,7 @@
 use crate::AppState;
 use crate::account::Account;
 use crate::db::Db;
-use crate::db::events::{self, StoredEvent};
+use crate::db::events::StoredEvent;
 use crate::error::Result;
 use crate::events::hub::{Frame, Subscription};
 use crate::limits::too_many;
@@ -73,10 +73,10 @@ pub async fn stream_events(
     // known; or, for a fresh stream, after everything already committed.
     let (cursor, catch_up) = match last_event_id {
         Some(id) => {
-            let seq = state.db.read(move |c| events::seq_of(c, &id)).await?;
+            let seq = state.db.event_seq(id).await?;
             (seq.unwrap_or(0), true)
         }
-        None => (state.db.read(events::newest_seq).await?, false),
+        None => (state.db.newest_event_seq().await?, false),
     };
     let stream = SseStream {
         db: state.db.clone(),
@@ -130,7 +130,7 @@ impl SseStream {
                 let (person, after) = (self.person.clone(), self.cursor);
                 let batch = self
                     .db
-                    .read(move |c| events::after_for(c, &person, after, CATCH_UP_BATCH))
+                    .events_for(person, after, CATCH_UP_BATCH)
                     .await
                     .map_err(|e| log::warn!("event stream catch-up: {e}"))
                     .ok()?;

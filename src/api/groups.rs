@@ -3,8 +3,8 @@
 use super::{check, check_count, created, ok, schemas};
 use crate::account::Account;
 use crate::db::groups::Group;
+use crate::db::groups::{GroupChanges, NewGroup};
 use crate::db::people::Contact;
-use crate::db::{self, groups::GroupChanges, groups::NewGroup};
 use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::extract::Query;
@@ -33,10 +33,7 @@ pub async fn list_groups(
     Listing { page, filter }: Listing<GroupQuery>,
 ) -> Result<HttpResponse> {
     let archived = filter.archived;
-    let list = state
-        .db
-        .read(move |c| db::groups::list(c, &account.id, archived, &page))
-        .await?;
+    let list = state.db.groups_page(account, archived, page).await?;
     Ok(ok(list))
 }
 
@@ -62,10 +59,7 @@ pub async fn create_group(
         contacts: body.contacts.unwrap_or_default(),
     };
     let max = state.settings.max_group_members;
-    let group = state
-        .db
-        .write(move |tx| db::groups::create(tx, &account.id, &new, max, db::now()))
-        .await?;
+    let group = state.db.create_group(account, new, max).await?;
     Ok(created(group))
 }
 
@@ -84,10 +78,7 @@ pub async fn get_group(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
-    let group = state
-        .db
-        .read(move |c| db::groups::get(c, &account.id, &id))
-        .await?;
+    let group = state.db.group(account, id.into_inner()).await?;
     Ok(ok(group))
 }
 
@@ -118,7 +109,7 @@ pub async fn update_group(
     let max = state.settings.max_group_members;
     let group = state
         .db
-        .write(move |tx| db::groups::update(tx, &account.id, &id, &changes, max))
+        .update_group(account, id.into_inner(), changes, max)
         .await?;
     Ok(ok(group))
 }
@@ -138,10 +129,7 @@ pub async fn delete_group(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
-    state
-        .db
-        .write(move |tx| db::groups::delete(tx, &account.id, &id))
-        .await?;
+    state.db.delete_group(account, id.into_inner()).await?;
     Ok(super::deleted(&state).await)
 }
 
@@ -164,7 +152,7 @@ pub async fn list_group_contacts(
 ) -> Result<HttpResponse> {
     let list = state
         .db
-        .read(move |c| db::groups::list_members(c, &account.id, &id, &page))
+        .group_members_page(account, id.into_inner(), page)
         .await?;
     Ok(ok(list))
 }
@@ -192,7 +180,7 @@ pub async fn add_group_contacts(
     let contacts = body.contacts;
     let added = state
         .db
-        .write(move |tx| db::groups::add_members(tx, &account.id, &id, &contacts, max))
+        .add_group_members(account, id.into_inner(), contacts, max)
         .await?;
     Ok(ok(List {
         has_more: false,
@@ -216,10 +204,7 @@ pub async fn delete_group_contact(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (id, member) = path.into_inner();
-    state
-        .db
-        .write(move |tx| db::groups::remove_member(tx, &account.id, &id, &member))
-        .await?;
+    state.db.remove_group_member(account, id, member).await?;
     Ok(super::deleted(&state).await)
 }
 

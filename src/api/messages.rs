@@ -4,7 +4,7 @@ use super::{check, check_count, created, ok, schemas};
 use crate::account::Account;
 use crate::db::attachments::MAX_PER_MESSAGE;
 use crate::db::messages::Message;
-use crate::db::{self, messages::MessageChanges, messages::NewMessage};
+use crate::db::messages::{MessageChanges, NewMessage};
 use crate::error::ErrorBody;
 use crate::error::{Error, Result};
 use crate::extract::Query;
@@ -36,7 +36,7 @@ pub async fn list_messages(
     let base = state.settings.public_url.clone();
     let list = state
         .db
-        .read(move |c| db::messages::list(c, &account.id, conversation.as_deref(), &page, &base))
+        .messages_page(account, conversation, page, base)
         .await?;
     Ok(ok(list))
 }
@@ -62,10 +62,7 @@ pub async fn create_message(
         attachments: body.attachments.unwrap_or_default(),
     };
     let base = state.settings.public_url.clone();
-    let message = state
-        .db
-        .write(move |tx| db::messages::create(tx, &account, &new, db::now(), &base))
-        .await?;
+    let message = state.db.send_message(account, new, base).await?;
     Ok(created(message))
 }
 
@@ -85,10 +82,7 @@ pub async fn get_message(
     id: Id,
 ) -> Result<HttpResponse> {
     let base = state.settings.public_url.clone();
-    let message = state
-        .db
-        .read(move |c| db::messages::get(c, &account.id, &id, &base))
-        .await?;
+    let message = state.db.message(account, id.into_inner(), base).await?;
     Ok(ok(message))
 }
 
@@ -117,7 +111,7 @@ pub async fn update_message(
     let base = state.settings.public_url.clone();
     let message = state
         .db
-        .write(move |tx| db::messages::update(tx, &account, &id, &changes, db::now(), &base))
+        .update_message(account, id.into_inner(), changes, base)
         .await?;
     Ok(ok(message))
 }
@@ -140,7 +134,7 @@ pub async fn delete_message(
     let base = state.settings.public_url.clone();
     state
         .db
-        .write(move |tx| db::messages::delete(tx, &account.id, &id, &base))
+        .delete_message(account, id.into_inner(), base)
         .await?;
     Ok(super::deleted(&state).await)
 }

@@ -5,6 +5,9 @@
 //! commit; a failing change is undone alone) and answers after the commit. Reads run in
 //! parallel on the readers, inside `web::block` (pool checkout included), off the async
 //! executor threads.
+//!
+//! Code outside `db` goes through the whole operations of `operations.rs`; `read` and `write`,
+//! which hand out a connection, are private to `db`.
 
 pub mod access;
 pub mod attachments;
@@ -20,6 +23,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod inbox;
 pub mod messages;
+pub mod operations;
 pub mod page;
 pub mod people;
 pub mod postgres;
@@ -250,7 +254,7 @@ impl Db {
 
     /// Runs read-only work on a reader connection (on the writer's for an in-memory database:
     /// hence `FnMut`, see `write`).
-    pub async fn read<T, F>(&self, work: F) -> Result<T>
+    async fn read<T, F>(&self, work: F) -> Result<T>
     where
         F: FnMut(&Sql) -> Result<T> + Send + 'static,
         T: Send + 'static,
@@ -272,7 +276,7 @@ impl Db {
     /// An `Err` from `work` rolls back its changes alone, so no request leaves a half-written
     /// change. `work` may run a second time when another job of its batch failed halfway
     /// (`writer.rs`), so it changes nothing but the database.
-    pub async fn write<T, F>(&self, work: F) -> Result<T>
+    async fn write<T, F>(&self, work: F) -> Result<T>
     where
         F: FnMut(&Sql) -> Result<T> + Send + 'static,
         T: Send + 'static,
@@ -288,10 +292,7 @@ impl Db {
     }
 
     /// `write` for callers outside the async runtime (start-up, worker threads, the CLI).
-    pub fn write_blocking<T>(
-        &self,
-        work: impl FnMut(&Sql) -> Result<T> + Send + 'static,
-    ) -> Result<T>
+    fn write_blocking<T>(&self, work: impl FnMut(&Sql) -> Result<T> + Send + 'static) -> Result<T>
     where
         T: Send + 'static,
     {
@@ -306,10 +307,7 @@ impl Db {
     }
 
     /// `read` for callers outside the async runtime.
-    pub fn read_blocking<T>(
-        &self,
-        work: impl FnMut(&Sql) -> Result<T> + Send + 'static,
-    ) -> Result<T>
+    fn read_blocking<T>(&self, work: impl FnMut(&Sql) -> Result<T> + Send + 'static) -> Result<T>
     where
         T: Send + 'static,
     {
@@ -344,13 +342,13 @@ impl Db {
         true
     }
 
-    /// The database file (`None` for an in-memory database).
     /// Whether a reader answers: the cost of a pooled read without touching a table (`/health`).
     pub async fn ping(&self) -> Result<()> {
         self.read(|conn| Ok(conn.query_row("SELECT 1", rusqlite::params![], |_| Ok(()))?))
             .await
     }
 
+    /// The database file (`None` for an in-memory database).
     pub fn path(&self) -> Option<&std::path::Path> {
         self.path.as_deref()
     }

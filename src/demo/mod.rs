@@ -12,7 +12,7 @@
 //! "you" are in the docs' conversation `xgQQXg3hrtjh7AvZ` is Kate, Kevin's mother.
 
 use crate::config::Config;
-use crate::db::{self, Db};
+use crate::db::Db;
 use crate::files::FileStore;
 use std::io::Write;
 
@@ -26,7 +26,7 @@ use dataset::{ATTACHMENT_ID, PEOPLE, invoice_pdf};
 /// `demo_data = true`: loads the dataset unless this database already had it loaded once.
 pub fn load_once(db: &Db, files: &FileStore) -> std::result::Result<Option<Report>, String> {
     let loaded = db
-        .write_blocking(db::demo::is_loaded)
+        .demo_loaded_blocking()
         .map_err(|e| format!("cannot read the database: {e}"))?;
     if loaded {
         Ok(None)
@@ -48,8 +48,7 @@ pub fn load(db: &Db, files: &FileStore) -> std::result::Result<Report, String> {
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| cannot(&e))?;
     }
-    db.write_blocking(db::demo::insert_missing)
-        .map_err(|e| cannot(&e))
+    db.load_demo_blocking().map_err(|e| cannot(&e))
 }
 
 /// Whether an account of `config` is one of the demo people, who alone see the demo data.

@@ -5,7 +5,7 @@
 //! from the database; it never blocks the hub or other streams.
 
 use crate::db::Db;
-use crate::db::events::{self, Audience, StoredEvent};
+use crate::db::events::{Audience, StoredEvent};
 use actix_web::web::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -153,10 +153,7 @@ impl Hub {
         if let Some((conversation, after)) = audience.conversation
             && self.open_streams() > 0
         {
-            match db
-                .read(move |c| events::members_seeing(c, &conversation, after))
-                .await
-            {
+            match db.members_seeing(conversation, after).await {
                 Ok(members) => self.dispatch(&event, &members),
                 Err(e) => log::warn!("realtime hub: {e}"),
             }
@@ -180,7 +177,7 @@ impl Hub {
     /// writer handed them over (or, if it had to drop some, read back from the outbox).
     pub async fn run(self: Arc<Self>, db: Db) {
         let mut commits = db.commits();
-        let mut last = match db.read(events::newest_seq).await {
+        let mut last = match db.newest_event_seq().await {
             Ok(seq) => seq,
             Err(e) => {
                 log::error!("realtime hub cannot start: {e}");
@@ -209,9 +206,7 @@ impl Hub {
     /// Reads and dispatches everything after `last` from the outbox; returns the new `last`.
     async fn catch_up(&self, db: &Db, mut last: i64) -> i64 {
         loop {
-            let batch = db
-                .read(move |c| events::after_with_audience(c, last, BATCH))
-                .await;
+            let batch = db.events_with_audience(last, BATCH).await;
             let batch = match batch {
                 Ok(batch) => batch,
                 Err(e) => {

@@ -5,7 +5,6 @@ pub mod hub;
 pub mod webhooks;
 
 use crate::AppState;
-use crate::db;
 use std::time::Duration;
 
 /// How often old events and idempotency keys are pruned.
@@ -14,19 +13,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Deletes events older than the retention that every webhook endpoint has passed, and
 /// idempotency keys older than a day. Runs for the life of the server.
 pub async fn prune_periodically(state: actix_web::web::Data<AppState>) {
-    let db = state.db.clone();
     let retention_hours = state.settings.event_retention_hours;
     loop {
-        let urls = state.webhook_urls();
-        let now = db::now();
-        let before = now.saturating_sub(retention_hours.saturating_mul(3600) as i64);
-        let pruned = db
-            .write(move |tx| {
-                let events = db::events::prune(tx, before, &urls)?;
-                let keys = db::idempotency::prune(tx, now - db::idempotency::TTL_SECS)?;
-                Ok((events, keys))
-            })
-            .await;
+        let pruned = state.db.prune(retention_hours, state.webhook_urls()).await;
         match pruned {
             Ok((0, 0)) => {}
             Ok((events, keys)) => {

@@ -9,8 +9,8 @@
 //! delivery was in flight at the crash is sent again: at-least-once).
 
 use crate::config::WebhookConfig;
-use crate::db::events::{self, StoredEvent};
-use crate::db::{self, Db};
+use crate::db::Db;
+use crate::db::events::StoredEvent;
 use hmac::{Hmac, KeyInit, Mac};
 use rand::RngExt;
 use sha2::Sha256;
@@ -135,10 +135,7 @@ impl Worker {
         let shown = self.shown.clone();
         let mut cursor = loop {
             let at = url.clone();
-            match self
-                .db
-                .write_blocking(move |tx| events::webhook_cursor(tx, &at))
-            {
+            match self.db.webhook_cursor_blocking(at) {
                 Ok(seq) => break seq,
                 Err(e) => {
                     log::warn!("webhook {shown}: cannot read its cursor: {e}");
@@ -149,10 +146,7 @@ impl Worker {
             }
         };
         while !self.stopped() {
-            let batch = match self
-                .db
-                .read_blocking(move |c| events::after(c, cursor, BATCH))
-            {
+            let batch = match self.db.events_after_blocking(cursor, BATCH) {
                 Ok(batch) => batch,
                 Err(e) => {
                     log::warn!("webhook {shown}: {e}");
@@ -169,10 +163,7 @@ impl Worker {
                 }
                 cursor = event.seq;
                 let at = url.clone();
-                if let Err(e) = self
-                    .db
-                    .write_blocking(move |tx| events::set_webhook_cursor(tx, &at, cursor))
-                {
+                if let Err(e) = self.db.set_webhook_cursor_blocking(at, cursor) {
                     log::warn!("webhook {shown}: cannot store its cursor: {e}");
                 }
             }
@@ -208,9 +199,10 @@ impl Worker {
                     event.kind
                 );
                 let (url, id, reason) = (self.hook.url.clone(), event.id.clone(), error.clone());
-                if let Err(e) = self.db.write_blocking(move |tx| {
-                    events::record_webhook_failure(tx, &url, &id, attempt, &reason, db::now())
-                }) {
+                if let Err(e) = self
+                    .db
+                    .record_webhook_failure_blocking(url, id, attempt, reason)
+                {
                     log::warn!("webhook {}: cannot record the failure: {e}", self.shown);
                 }
                 return true;
