@@ -4,12 +4,17 @@
     bench/run.sh                 # everything (see bench/README.md)
     bench/run.sh --quick         # shorter runs, 1M-message deep table instead of 10M
     bench/run.sh --only ours     # skip PocketBase
+    bench/run.sh --backends sqlite          # our server on SQLite only (default: sqlite,postgres)
+    bench/run.sh --compare base=/path/to/protocol   # another build beside ours, same rounds (A/B)
 
-It builds the release binary, installs wrk (apt) and PocketBase (pip, in bench/.venv) if
-missing, creates the data, runs the same load against both servers, prints one table and tears
-everything down. Nothing but 127.0.0.1 is ever contacted.
+It builds the release binary, installs wrk (apt), PocketBase (pip, in bench/.venv) and
+PostgreSQL (apt) if missing, starts a throwaway PostgreSQL cluster (127.0.0.1, private port and
+socket folder, default durability unless --pg-synchronous-commit off), creates the data, runs
+the same load against every server, prints one table and tears everything down. Nothing but
+127.0.0.1 is ever contacted.
 """
 import argparse
+import glob
 import json
 import os
 import random
@@ -128,14 +133,20 @@ def median_runs(rounds, fn):
 # ---------------------------------------------------------------- our server
 
 class Ours:
-    def __init__(self, work, binary):
+    """Our server on a SQLite file in `work`, or on the PostgreSQL database `database` (a URL)."""
+
+    def __init__(self, work, binary, database=None):
         self.work, self.binary = work, binary
-        self.db = os.path.join(work, "ours.db")
+        os.makedirs(work, exist_ok=True)
+        self.db = database or os.path.join(work, "ours.db")
         self.config = os.path.join(work, "protocol.toml")
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
+        # Attachments beside the SQLite file as always; in `work` for PostgreSQL (builds from
+        # before `server.files` refuse the key, so it is only written when needed).
+        files = f'files = "{os.path.join(work, "files")}"\n' if database else ""
         with open(self.config, "w") as f:
-            f.write(f'[server]\nlisten = "{HOST}:{self.port}"\ndatabase = "{self.db}"\n'
+            f.write(f'[server]\nlisten = "{HOST}:{self.port}"\ndatabase = "{self.db}"\n{files}'
                     '[[accounts]]\nusername = "alice"\nphone_number = "1"\ntoken = "token-alice"\n'
                     '[[accounts]]\nusername = "bob"\nphone_number = "2"\ntoken = "token-bob"\n')
         self.proc = None
@@ -204,6 +215,71 @@ def message_at_depth(db_path, conversation, depth):
     return row[0]
 
 
+# ---------------------------------------------------------------- PostgreSQL
+
+def postgres_binaries():
+    """The folder of Debian's newest initdb and pg_ctl, installing `postgresql` (apt) if missing."""
+    def newest():
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                       key=lambda p: int(p.split("/")[3]) if p.split("/")[3].isdigit() else 0)
+        return os.path.dirname(found[-1]) if found else None
+    if newest() is None:
+        log("installing PostgreSQL (apt)…")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=True, stdout=subprocess.DEVNULL)
+    return newest()
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster: 127.0.0.1 only, a private port and socket folder, removed
+    after. Durability stays PostgreSQL's default (fsync on, synchronous_commit on) unless
+    `synchronous_commit` says otherwise; every other setting is the default too."""
+
+    def __init__(self, work, synchronous_commit="on"):
+        self.bin = postgres_binaries()
+        self.dir = os.path.join(work, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.port = free_port()
+        self.synchronous_commit = synchronous_commit
+        self.started = False
+        # PostgreSQL refuses to run as root: run it as the `postgres` user then.
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def _run(self, *args):
+        subprocess.run(self.as_user + list(args), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self):
+        os.makedirs(self.dir)
+        if self.as_user:
+            os.chmod(os.path.dirname(self.dir), 0o711)  # mkdtemp's folder: let postgres through
+            shutil.chown(self.dir, "postgres")
+        # --no-sync only spares initdb's own flush of the new files; the server runs with fsync on.
+        self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync")
+        options = f"-c listen_addresses={HOST} -p {self.port} -k {self.dir}"
+        if self.synchronous_commit != "on":
+            options += f" -c synchronous_commit={self.synchronous_commit}"
+        self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-o", options,
+                  "-l", os.path.join(self.dir, "pg.log"), "-w", "start")
+        self.started = True
+
+    def database(self, name):
+        """Creates an empty database; its URL."""
+        self._run(os.path.join(self.bin, "psql"), "-h", self.dir, "-p", str(self.port), "-U", "postgres",
+                  "-q", "-v", "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {name}")
+        return f"postgres://postgres@{HOST}:{self.port}/{name}"
+
+    def setting(self, name):
+        out = subprocess.run(self.as_user + [os.path.join(self.bin, "psql"), "-h", self.dir, "-p", str(self.port),
+                             "-U", "postgres", "-Atc", f"SHOW {name}"], check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def stop(self):
+        if self.started:
+            self.started = False
+            subprocess.run(self.as_user + [os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "-w",
+                                           "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- PocketBase
 
 class PocketBase:
@@ -257,145 +333,216 @@ class PocketBase:
 
 # ---------------------------------------------------------------- the run
 
+LOADS = ("health", "send", "list")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="shorter runs, 1M deep table")
     ap.add_argument("--only", choices=["ours", "all"], default="all")
+    ap.add_argument("--backends", default="sqlite,postgres",
+                    help="our server's backends, comma-separated: sqlite, postgres")
+    ap.add_argument("--pg-synchronous-commit", default="on", choices=["on", "off"],
+                    help="the benchmark PostgreSQL's synchronous_commit (default: on, PostgreSQL's default)")
+    ap.add_argument("--compare", action="append", default=[], metavar="LABEL=BINARY",
+                    help="another build of the server (on SQLite) in the same rounds, for A/B")
+    ap.add_argument("--no-pages", action="store_true", help="skip the flat pages and the start-up times")
     ap.add_argument("--seconds", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--deep", type=int, default=None, help="messages in the deep conversation")
     args = ap.parse_args()
     seconds = args.seconds or (5 if args.quick else 6)
-    rounds = 1 if args.quick else 5
+    rounds = args.rounds or (1 if args.quick else 5)
     deep = args.deep or (1_000_000 if args.quick else 10_000_000)
     if deep <= 100_000:
         ap.error("--deep must be more than 100000: the deep page starts 100,000 messages in")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not backends or any(b not in ("sqlite", "postgres") for b in backends):
+        ap.error("--backends takes sqlite, postgres or both")
+    compare = []
+    for item in args.compare:
+        label, _, path = item.partition("=")
+        if not path or not os.access(path, os.X_OK):
+            ap.error(f"--compare {item}: LABEL=BINARY with an executable BINARY")
+        compare.append((label, os.path.abspath(path)))
 
     pb_binary = ensure_tools() if args.only == "all" else None
     log("building release…")
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     binary = os.path.join(ROOT, "target", "release", "protocol")
     work = tempfile.mkdtemp(prefix="protocol-bench-")
-    rows = []
-    ours = Ours(work, binary)
+    pg = Postgres(work, args.pg_synchronous_commit) if "postgres" in backends else None
+    # Our servers, by label: this build on each backend, then the builds to compare.
+    servers = {}
     pb = PocketBase(work, pb_binary) if pb_binary else None
     try:
-        ours.start()
-        time.sleep(0.5)
-        idle_rss = rss_kib(ours.proc.pid)
-        conversation = ours.conversation("bob")
-        for i in range(200):
-            http("POST", ours.base + "/v1/messages", "token-alice", form=f"conversation_id={conversation}&message=seed+{i}")
-        form = f"conversation_id={conversation}&message=hello+from+the+benchmark"
-        list_url = f"{ours.base}/v1/messages?conversation_id={conversation}&limit=10"
-        peak = [0]
-
-        def sampled(fn):
-            result = fn()
-            peak[0] = max(peak[0], rss_kib(ours.proc.pid))
-            return result
-
-        log("load: ours…")
-        # /health, send and list take turns within each round (in a rotating order), so that a
-        # change in the machine's load falls on all three alike. Each keeps its median run, and
-        # each ratio to /health is the median of the rounds' own ratios: a round's three runs
-        # are minutes closer together than the three medians may be.
-        loads = {
-            "health": lambda: wrk(ours.base + "/health", seconds),
-            "send": lambda: wrk(ours.base + "/v1/messages", seconds, "Bearer token-alice", post_form=form),
-            "list": lambda: wrk(list_url, seconds, "Bearer token-alice"),
-        }
-        runs = {name: [] for name in loads}
-        names = list(loads)
-        for r in range(rounds):
-            for name in names[r % 3:] + names[:r % 3]:
-                runs[name].append(sampled(loads[name]))
-        health, send, lst = (median_of(runs[name]) for name in loads)
-        to_health = {name: statistics.median(run[0] / h[0] for run, h in zip(runs[name], runs["health"]))
-                     for name in ("send", "list")}
-        load_rss = max(peak[0], rss_kib(ours.proc.pid))
-
-        pb_send = pb_list = None
+        if "sqlite" in backends:
+            servers["ours sqlite"] = Ours(os.path.join(work, "sqlite"), binary)
+        if pg:
+            pg.start()
+            servers["ours postgres"] = Ours(os.path.join(work, "postgres"), binary, pg.database("protocol_bench"))
+        for label, path in compare:
+            servers[f"{label} sqlite"] = Ours(os.path.join(work, label), path)
+        peak, idle_rss, loads = {}, {}, {}
+        for label, ours in servers.items():
+            ours.start()
+            time.sleep(0.5)
+            idle_rss[label] = rss_kib(ours.proc.pid)
+            peak[label] = 0
+            conversation = ours.conversation("bob")
+            for i in range(200):
+                http("POST", ours.base + "/v1/messages", "token-alice",
+                     form=f"conversation_id={conversation}&message=seed+{i}")
+            form = f"conversation_id={conversation}&message=hello+from+the+benchmark"
+            list_url = f"{ours.base}/v1/messages?conversation_id={conversation}&limit=10"
+            loads[label] = {
+                "health": lambda o=ours: wrk(o.base + "/health", seconds),
+                "send": lambda o=ours, f=form: wrk(o.base + "/v1/messages", seconds, "Bearer token-alice", post_form=f),
+                "list": lambda u=list_url: wrk(u, seconds, "Bearer token-alice"),
+            }
         if pb:
-            log("load: PocketBase…")
             pb.start()
             pb_form = {"conversation": "c1", "sender": pb.user, "text": "hello from the benchmark"}
             for i in range(200):
                 http("POST", pb.base + "/api/collections/messages/records", pb.token, body={**pb_form, "text": f"seed {i}"})
-            pb_send = median_runs(rounds, lambda: wrk(pb.base + "/api/collections/messages/records", seconds, pb.token, post_json=pb_form))
             pb_list_url = (pb.base + "/api/collections/messages/records?perPage=10&skipTotal=1"
                            "&filter=%28conversation%3D%27c1%27%29&sort=-created")
-            pb_list = median_runs(rounds, lambda: wrk(pb_list_url, seconds, pb.token))
-            pb.stop()
+            loads["PocketBase"] = {
+                "send": lambda: wrk(pb.base + "/api/collections/messages/records", seconds, pb.token, post_json=pb_form),
+                "list": lambda: wrk(pb_list_url, seconds, pb.token),
+            }
 
-        # Flat pages: a small and a deep conversation.
-        log(f"seeding a {deep:,}-message conversation…")
-        small = ours.conversation("carol")
-        big = ours.conversation("dave")
-        ours.stop()
-        alice = sqlite3.connect(ours.db).execute("SELECT id FROM contacts WHERE username = 'alice'").fetchone()[0]
-        seed_messages(ours.db, small, alice, 10_000)
-        seed_messages(ours.db, big, alice, deep)
-        small_cursor = message_at_depth(ours.db, small, 5_000)
-        big_cursor = message_at_depth(ours.db, big, 100_000)
-        cold_start = ours.start()
-        # Small and big alternate within each round, so that a change in the machine's load
-        # during the runs falls on both sides alike; each keeps its median.
-        page_urls = {}
-        for name, conv, cursor in [("small", small, small_cursor), ("big", big, big_cursor)]:
-            base = f"{ours.base}/v1/messages?conversation_id={conv}&limit=10"
-            page_urls[name, "first"] = base
-            page_urls[name, "deep"] = f"{base}&starting_after={cursor}"
-        page_runs = {key: [] for key in page_urls}
-        for _ in range(rounds):
-            for depth in ("first", "deep"):
-                for name in ("small", "big"):
-                    page_runs[name, depth].append(wrk(page_urls[name, depth], seconds, "Bearer token-alice"))
-        pages = {key: median_of(runs) for key, runs in page_runs.items()}
-        ours.stop()
-        exec_times = []
-        for _ in range(5):
-            exec_times.append(ours.start())
-            ours.stop()
-    finally:
-        ours.stop()
+        # Every server's loads take turns within each round: the servers in a rotating order,
+        # and each server's own /health, send and list one after another (also rotating), so
+        # that a change in the machine's load falls on all alike. Each load keeps its median
+        # run; each ratio is the median of the rounds' own ratios, since the runs of one round
+        # are minutes closer together than two medians may be.
+        runs = {(label, kind): [] for label, kinds in loads.items() for kind in kinds}
+        labels = list(loads)
+        for r in range(rounds):
+            log(f"round {r + 1} of {rounds}…")
+            for label in labels[r % len(labels):] + labels[:r % len(labels)]:
+                kinds = list(loads[label])
+                for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:
+                    runs[label, kind].append(loads[label][kind]())
+                    if label in servers:
+                        peak[label] = max(peak[label], rss_kib(servers[label].proc.pid))
         if pb:
             pb.stop()
+
+        # Flat pages (SQLite, this build): a small and a deep conversation.
+        pages, cold_start, exec_times = None, None, []
+        ours = servers.get("ours sqlite")
+        if ours and not args.no_pages:
+            log(f"seeding a {deep:,}-message conversation…")
+            small = ours.conversation("carol")
+            big = ours.conversation("dave")
+            ours.stop()
+            alice = sqlite3.connect(ours.db).execute("SELECT id FROM contacts WHERE username = 'alice'").fetchone()[0]
+            seed_messages(ours.db, small, alice, 10_000)
+            seed_messages(ours.db, big, alice, deep)
+            small_cursor = message_at_depth(ours.db, small, 5_000)
+            big_cursor = message_at_depth(ours.db, big, 100_000)
+            cold_start = ours.start()
+            # Small and big alternate within each round, so that a change in the machine's load
+            # during the runs falls on both sides alike; each keeps its median.
+            page_urls = {}
+            for name, conv, cursor in [("small", small, small_cursor), ("big", big, big_cursor)]:
+                base = f"{ours.base}/v1/messages?conversation_id={conv}&limit=10"
+                page_urls[name, "first"] = base
+                page_urls[name, "deep"] = f"{base}&starting_after={cursor}"
+            page_runs = {key: [] for key in page_urls}
+            for _ in range(rounds):
+                for depth in ("first", "deep"):
+                    for name in ("small", "big"):
+                        page_runs[name, depth].append(wrk(page_urls[name, depth], seconds, "Bearer token-alice"))
+            pages = {key: median_of(r) for key, r in page_runs.items()}
+            ours.stop()
+            for _ in range(5):
+                exec_times.append(ours.start())
+                ours.stop()
+        pg_settings = {name: pg.setting(name) for name in ("fsync", "synchronous_commit", "shared_buffers",
+                                                           "max_connections")} if pg else None
+    finally:
+        for ours in servers.values():
+            ours.stop()
+        if pb:
+            pb.stop()
+        if pg:
+            pg.stop()
         shutil.rmtree(work, ignore_errors=True)
 
     def fmt(r):
         return f"{r[0]:>10,.0f} {r[1]:>8.2f} {r[2]:>8.2f} {r[3]:>6}"
 
+    def ratio(a, b):
+        """The median of the rounds' own ratios a/b, and the rounds'."""
+        each = [x[0] / y[0] for x, y in zip(runs[a], runs[b])]
+        return statistics.median(each), each
+
+    medians = {key: median_of(r) for key, r in runs.items()}
+    titles = {"health": "GET /health", "send": "POST /v1/messages (form)", "list": "GET /v1/messages limit=10"}
     print()
-    print(f"{'':38} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    print(f"{'ours  GET /health':38} {fmt(health)}")
-    print(f"{'ours  POST /v1/messages (form)':38} {fmt(send)}")
-    print(f"{'ours  GET /v1/messages limit=10':38} {fmt(lst)}")
-    if pb_send:
-        print(f"{'PocketBase  create record':38} {fmt(pb_send)}")
-        print(f"{'PocketBase  list 10 (filter, sort)':38} {fmt(pb_list)}")
+    print(f"{'':44} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for label in servers:
+        for kind in LOADS:
+            print(f"{label + '  ' + titles[kind]:44} {fmt(medians[label, kind])}")
+    if pb:
+        print(f"{'PocketBase  create record':44} {fmt(medians['PocketBase', 'send'])}")
+        print(f"{'PocketBase  list 10 (filter, sort)':44} {fmt(medians['PocketBase', 'list'])}")
+    if pg_settings:
+        print("PostgreSQL: " + ", ".join(f"{k}={v}" for k, v in pg_settings.items())
+              + f"; {rounds} round(s) of {seconds} s; PostgreSQL, the servers and wrk share the machine's cores")
     print()
-    print("ratios (same run)                        measured   goal")
-    if pb_send:
-        print(f"  send vs PocketBase create              {send[0] / pb_send[0]:>7.1f}x   >= 5x")
-        print(f"  list vs PocketBase list                {lst[0] / pb_list[0]:>7.1f}x   >= 5x")
-    print(f"  send vs our /health (median of rounds) {to_health['send']:>7.0%}    >= 50%"
-          f"   rounds: {' '.join(f'{run[0] / h[0]:.0%}' for run, h in zip(runs['send'], runs['health']))}")
-    print(f"  list vs our /health (median of rounds) {to_health['list']:>7.0%}    >= 60%"
-          f"   rounds: {' '.join(f'{run[0] / h[0]:.0%}' for run, h in zip(runs['list'], runs['health']))}")
-    print()
-    print(f"flat pages (10 messages; 10,000 vs {deep:,} in the conversation)")
-    for depth in ["first", "deep"]:
-        s, b = pages["small", depth], pages["big", depth]
-        label = "first page" if depth == "first" else "page 100,000 deep" + " (5,000 in small)"
-        print(f"  {label:36} small {s[0]:>8,.0f} req/s p50 {s[1]:.2f} ms | big {b[0]:>8,.0f} req/s p50 {b[1]:.2f} ms"
-              f" | cost ratio {s[0] / b[0]:.2f}  (goal <= 1.2)")
+    print("ratios (same run; median of the rounds' own ratios, then each round's)")
+    goals = {("ours sqlite", "send"): ">= 5x", ("ours sqlite", "list"): ">= 5x",
+             ("ours postgres", "send"): ">= 3x", ("ours postgres", "list"): ">= 5x"}
+    health_goals = {"send": ">= 50%", "list": ">= 60%"}
+    for label in servers:
+        for kind in ("send", "list"):
+            if pb:
+                m, each = ratio((label, kind), ("PocketBase", kind))
+                goal = goals.get((label, kind), "")
+                print(f"  {label} {kind} vs PocketBase{'':{max(0, 22 - len(label))}} {m:>7.1f}x  {goal:>6}"
+                      f"   rounds: {' '.join(f'{x:.1f}' for x in each)}")
+            m, each = ratio((label, kind), (label, "health"))
+            goal = health_goals[kind] if label == "ours sqlite" else ""
+            print(f"  {label} {kind} vs its /health{'':{max(0, 21 - len(label))}} {m:>7.0%}   {goal:>6}"
+                  f"   rounds: {' '.join(f'{x:.0%}' for x in each)}")
+    for label, _ in compare:
+        other = f"{label} sqlite"
+        if "ours sqlite" not in servers:
+            break
+        print(f"A/B: ours sqlite against {other} (same rounds; > 1.00: ours is faster)")
+        for kind in LOADS:
+            m, each = ratio(("ours sqlite", kind), (other, kind))
+            print(f"  {kind:6} req/s ratio            {m:>6.3f}   rounds: {' '.join(f'{x:.3f}' for x in each)}")
+        for kind in ("send", "list"):
+            ours_h = [a[0] / b[0] for a, b in zip(runs["ours sqlite", kind], runs["ours sqlite", "health"])]
+            other_h = [a[0] / b[0] for a, b in zip(runs[other, kind], runs[other, "health"])]
+            each = [a / b for a, b in zip(ours_h, other_h)]
+            print(f"  {kind:6} vs /health, ratio       {statistics.median(each):>6.3f}   rounds: {' '.join(f'{x:.3f}' for x in each)}")
+        if pb:
+            print("  (vs PocketBase the ratio is the req/s ratio above: both divide by the same round's PocketBase run)")
+    if pages:
+        print()
+        print(f"flat pages, ours sqlite (10 messages; 10,000 vs {deep:,} in the conversation)")
+        for depth in ["first", "deep"]:
+            s, b = pages["small", depth], pages["big", depth]
+            label = "first page" if depth == "first" else "page 100,000 deep" + " (5,000 in small)"
+            print(f"  {label:36} small {s[0]:>8,.0f} req/s p50 {s[1]:.2f} ms | big {b[0]:>8,.0f} req/s p50 {b[1]:.2f} ms"
+                  f" | cost ratio {s[0] / b[0]:.2f}  (goal <= 1.2)")
     print()
     print("footprint")
-    print(f"  idle RSS                               {idle_rss / 1024:>7.1f} MB   <= 20 MB")
-    print(f"  RSS under load (peak sampled)          {load_rss / 1024:>7.1f} MB   <= 64 MB")
-    print(f"  exec to first 200 on /health, {deep // 1_000_000}M msgs  {statistics.median(exec_times) * 1000:>7.0f} ms   <= 100 ms"
-          f"  (first start after seeding: {cold_start * 1000:.0f} ms)")
-    print(f"  p99 at {CONNECTIONS} connections: send {send[2]:.1f} ms, list {lst[2]:.1f} ms   goal < 10 ms")
+    for label in servers:
+        print(f"  {label:22} idle RSS {idle_rss[label] / 1024:>6.1f} MB (<= 20 MB)   "
+              f"RSS under load (peak sampled) {max(peak[label], idle_rss[label]) / 1024:>6.1f} MB (<= 64 MB)")
+    if exec_times:
+        print(f"  ours sqlite: exec to first 200 on /health, {deep // 1_000_000}M msgs  "
+              f"{statistics.median(exec_times) * 1000:>5.0f} ms   <= 100 ms  (first start after seeding: {cold_start * 1000:.0f} ms)")
+    for label in servers:
+        print(f"  {label}: p99 at {CONNECTIONS} connections: send {medians[label, 'send'][2]:.1f} ms, "
+              f"list {medians[label, 'list'][2]:.1f} ms   goal < 10 ms")
 
 
 if __name__ == "__main__":
