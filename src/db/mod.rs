@@ -199,6 +199,7 @@ impl Db {
         Db::start(
             Sql::Sqlite(conn),
             wal,
+            None,
             readers,
             (!in_memory).then(|| std::path::PathBuf::from(path)),
         )
@@ -215,13 +216,16 @@ impl Db {
             postgres::migrate(&conn).map_err(|e| cannot(&e))?;
             Ok::<_, String>(conn)
         })?;
-        let readers = reader_pool(Connector::Postgres(config), readers).map_err(|e| cannot(&e))?;
-        Db::start(conn, None, Some(readers), None).map_err(|e| cannot(&e))
+        let readers =
+            reader_pool(Connector::Postgres(config.clone()), readers).map_err(|e| cannot(&e))?;
+        let reconnect: writer::Reconnect = Box::new(move || postgres::connect(&config));
+        Db::start(conn, None, Some(reconnect), Some(readers), None).map_err(|e| cannot(&e))
     }
 
     fn start(
         conn: Sql,
         wal: Option<wal::Upkeep>,
+        reconnect: Option<writer::Reconnect>,
         readers: Option<Pool<Connector>>,
         path: Option<std::path::PathBuf>,
     ) -> std::io::Result<Db> {
@@ -229,7 +233,7 @@ impl Db {
         let published = Arc::new(Mutex::new(Waiting::default()));
         let (notify, waiting) = (commits.clone(), published.clone());
         let conn_dialect = conn.dialect();
-        let writer = Writer::start(conn, wal, move |events| {
+        let writer = Writer::start(conn, wal, reconnect, move |events| {
             if !events.is_empty() {
                 let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
                 if waiting.events.len() + events.len() > MAX_WAITING {

@@ -23,8 +23,12 @@ pub fn is_url(database: &str) -> bool {
 
 /// The connection settings of a `postgres://USER:PASS@HOST:PORT/DBNAME` URL.
 pub fn config(url: &str) -> Result<postgres::Config, String> {
-    let config = postgres::Config::from_str(url)
+    let mut config = postgres::Config::from_str(url)
         .map_err(|e| format!("invalid PostgreSQL URL {}: {e}", redacted(url)))?;
+    if config.get_connect_timeout().is_none() {
+        // A server that does not answer must not hold the writer (or a read) forever.
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
     if config.get_dbname().is_none() {
         return Err(format!(
             "the PostgreSQL URL {} names no database (…/DBNAME)",

@@ -261,6 +261,14 @@ impl Sql {
         }
     }
 
+    /// Whether the connection is gone for good (PostgreSQL's, after the server closed it).
+    pub fn is_broken(&self) -> bool {
+        match self {
+            Sql::Sqlite(_) => false,
+            Sql::Postgres(conn) => conn.is_broken(),
+        }
+    }
+
     /// Whether no transaction is open.
     pub fn is_autocommit(&self) -> bool {
         match self {

@@ -22,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
+/// Opens a new writer connection when the old one broke (PostgreSQL; SQLite's cannot).
+pub type Reconnect = Box<dyn Fn() -> Result<Sql, super::sql::SqlError> + Send>;
+
 /// Most jobs in one transaction: bounds how long the first of them waits for its answer.
 const MAX_BATCH: usize = 128;
 /// Work queued for the writer, with the reply that gets its result.
@@ -129,6 +132,7 @@ impl Writer {
     pub fn start(
         conn: Sql,
         wal: Option<Upkeep>,
+        reconnect: Option<Reconnect>,
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Submitted>();
@@ -136,7 +140,7 @@ impl Writer {
         let recorder = stats.clone();
         let thread = std::thread::Builder::new()
             .name("database-writer".into())
-            .spawn(move || run(conn, wal, queue, &recorder, after_commit))?;
+            .spawn(move || run(conn, wal, reconnect, queue, &recorder, after_commit))?;
         Ok(Writer {
             jobs,
             stats,
@@ -197,8 +201,9 @@ impl Writer {
 }
 
 fn run(
-    conn: Sql,
+    mut conn: Sql,
     wal: Option<Upkeep>,
+    reconnect: Option<Reconnect>,
     queue: mpsc::Receiver<Submitted>,
     stats: &WriterStats,
     after_commit: impl Fn(Vec<Published>),
@@ -216,6 +221,19 @@ fn run(
         }
         if stats.enabled.load(Ordering::Relaxed) {
             stats.record(&batch);
+        }
+        if conn.is_broken()
+            && let Some(reconnect) = &reconnect
+        {
+            // The database server went away (a restart, a failover): connect again before
+            // this batch; if that fails too, the batch fails and the next one tries again.
+            match reconnect() {
+                Ok(fresh) => {
+                    log::warn!("the database writer reconnected");
+                    conn = fresh;
+                }
+                Err(e) => log::error!("the database writer cannot reconnect: {e}"),
+            }
         }
         let committed = run_batch(&conn, &mut batch);
         let published = events::take_pending();
@@ -368,7 +386,7 @@ mod tests {
         let conn = Sql::Sqlite(conn);
         let published = Arc::new(Mutex::new(Vec::new()));
         let seen = published.clone();
-        let writer = Writer::start(conn, None, move |events| {
+        let writer = Writer::start(conn, None, None, move |events| {
             let kinds = events.into_iter().map(|p| p.event.kind);
             seen.lock().unwrap().extend(kinds);
         })

@@ -49,3 +49,6 @@ mod openapi;
 mod pagination;
 #[path = "../api/webapp.rs"]
 mod webapp;
+
+// PostgreSQL only.
+mod reconnect;
