@@ -9,7 +9,7 @@ conversations as fast as they are answered; prints sends/s and the latency perce
 measure what the writers' advisory lock (src/db/sql.rs `Sql::begin_write`) costs: see the note in
 bench/README.md. Needs an empty database in --database (default $PROTOCOL_DATABASE).
 """
-import argparse, asyncio, json, os, subprocess, sys, tempfile, time
+import argparse, asyncio, json, os, shutil, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEOPLE = ["kevin", "kate", "peter", "buzz"]
@@ -44,10 +44,11 @@ async def main():
         sys.exit("no --database (or PROTOCOL_DATABASE): run it under tests/with_postgres.sh")
     env = {k: v for k, v in os.environ.items() if k != "PROTOCOL_DATABASE"}
     env["RUST_LOG"] = "warn"
-    servers, addresses = [], []
+    servers, addresses, folders = [], [], []
     try:
         for n in range(args.servers):
             work = tempfile.mkdtemp(prefix="protocol-pg-bench-")
+            folders.append(work)
             config = os.path.join(work, "protocol.toml")
             with open(config, "w") as f:
                 f.write(f'[server]\nlisten = "127.0.0.1:0"\ndatabase = "{args.database}"\n')
@@ -91,6 +92,8 @@ async def main():
         for server in servers:
             server.terminate()
             server.wait(30)
+        for work in folders:
+            shutil.rmtree(work, ignore_errors=True)
     latencies.sort()
     pct = lambda p: latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000
     print(f"{args.servers} server(s), {args.connections} connections, {elapsed:.0f} s: "
