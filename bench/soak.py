@@ -4,6 +4,10 @@ edit, delete), against the release binary on 127.0.0.1.
 
     bench/soak.py                    # the full run: 60 s, 64 connections
     bench/soak.py --seconds 15       # what CI runs
+    tests/with_postgres.sh bench/soak.py --seconds 15   # on a throwaway PostgreSQL
+
+--database (default: $PROTOCOL_DATABASE, else a fresh SQLite file) picks the storage; a
+postgres:// URL must name an empty database.
 
 Prints the request counts per operation, every response the traffic did not ask for (anything
 but the expected 2xx: a delete of a message this run just sent must be a 204), whether the server
@@ -57,6 +61,9 @@ async def main():
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/protocol"))
+    ap.add_argument("--database", default=os.environ.get("PROTOCOL_DATABASE"),
+                    help="a postgres:// URL of an empty database, or a SQLite path "
+                         "(default: $PROTOCOL_DATABASE, else soak.db in a fresh folder)")
     ap.add_argument("--max-growth-mib", type=float, default=8.0,
                     help="RSS growth after the warm-up that never fails the run, in MiB")
     ap.add_argument("--max-growth-mib-per-minute", type=float, default=24.0,
@@ -67,13 +74,17 @@ async def main():
 
     work = tempfile.mkdtemp(prefix="protocol-soak-")
     config = os.path.join(work, "protocol.toml")
+    database = args.database or os.path.join(work, "soak.db")
+    postgres = database.startswith(("postgres://", "postgresql://"))
+    print(f"storage: {'PostgreSQL' if postgres else 'SQLite ' + database}")
     with open(config, "w") as f:
-        f.write(f'[server]\nlisten = "127.0.0.1:0"\ndatabase = "{work}/soak.db"\n')
+        f.write(f'[server]\nlisten = "127.0.0.1:0"\ndatabase = "{database}"\n')
         for name in ACCOUNTS:
             f.write(f'[[accounts]]\nusername = "{name}"\nphone_number = "1"\ntoken = "token-{name}"\n')
     log = open(os.path.join(work, "server.log"), "w")
     server = subprocess.Popen([args.binary, "--config", config], stdout=subprocess.PIPE, stderr=log,
-                              env={**os.environ, "RUST_LOG": "warn"})
+                              env={**{k: v for k, v in os.environ.items() if k != "PROTOCOL_DATABASE"},
+                                   "RUST_LOG": "warn"})
     try:
         base = server.stdout.readline().decode().strip().removeprefix("listening on http://")
         host, port = base.split(":")
@@ -153,15 +164,19 @@ async def main():
         server.terminate()
         server.wait(30)
         log.close()
-    locked = "database is locked" in open(os.path.join(work, "server.log")).read()
-    wal = os.path.join(work, "soak.db-wal")
-    print(f"database {os.path.getsize(os.path.join(work, 'soak.db')) / 2**20:.1f} MiB, "
-          f"WAL {os.path.getsize(wal) / 2**20 if os.path.exists(wal) else 0:.1f} MiB at the end")
+    server_log = open(os.path.join(work, "server.log")).read()
+    # SQLite's busy error, or any PostgreSQL error the server had to log.
+    locked = "database is locked" in server_log or (postgres and "ERROR" in server_log)
+    if not postgres:
+        wal = database + "-wal"
+        print(f"database {os.path.getsize(database) / 2**20:.1f} MiB, "
+              f"WAL {os.path.getsize(wal) / 2**20 if os.path.exists(wal) else 0:.1f} MiB at the end")
     total = sum(counts.values())
     print(f"{total} requests in {elapsed:.0f} s ({total / elapsed:.0f}/s) on {args.connections} connections")
     print("  " + ", ".join(f"{op} {n}" for op, n in sorted(counts.items())))
     print(f"unexpected responses: {len(unexpected)} {unexpected[:10]}")
-    print(f"'database is locked' in the log: {'yes' if locked else 'no'}")
+    trouble = "an ERROR" if postgres else "'database is locked'"
+    print(f"{trouble} in the log: {'yes' if locked else 'no'}")
     warm_up = max(3.0, elapsed / 4)
     during = [m for m, t in zip(memory, sampled_at) if t < warm_up] or memory[:1]
     later = [(t, m / 1024) for m, t in zip(memory, sampled_at) if t >= warm_up]

@@ -4,6 +4,8 @@
 #   tests/schemathesis.sh           # CI size: 30 examples per operation
 #   EXAMPLES=300 tests/schemathesis.sh
 #   SEED=7 tests/schemathesis.sh    # other examples than the usual seed 1
+#   tests/with_postgres.sh tests/schemathesis.sh   # the server on PostgreSQL ($PROTOCOL_DATABASE,
+#                                                  # an empty database), not a SQLite file
 #
 # Every check runs; tests/schemathesis.toml says where the contract answers 400 to a request
 # that matches the schema (cursors, pinned_message_id). /v1/events is left out: it is a stream
@@ -31,7 +33,7 @@ trap cleanup EXIT
 cat > "$work/protocol.toml" <<TOML
 [server]
 listen = "127.0.0.1:0"
-database = "$work/fuzz.db"
+database = "${PROTOCOL_DATABASE:-$work/fuzz.db}"
 demo_data = true
 # The fuzzer sends many bad credentials on purpose; do not lock it out.
 auth_failures_per_minute = 0

@@ -382,6 +382,12 @@ impl Db {
         }
     }
 
+    /// Whether other servers may write to this database too (PostgreSQL): then this server
+    /// learns of their events only through the outbox.
+    pub fn is_shared(&self) -> bool {
+        self.dialect == sql::Dialect::Postgres
+    }
+
     /// The writer's batch sizes and queue waits (recorded once enabled).
     pub fn writer_stats(&self) -> &writer::WriterStats {
         self.writer.stats()

@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 const QUEUE: usize = 64;
 /// Events read per query.
 const BATCH: u32 = 500;
+/// How often a hub on a shared database (PostgreSQL) looks for other servers' events: the
+/// most they wait before they reach this server's streams.
+const SHARED_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 struct Subscriber {
     id: u64,
@@ -184,6 +187,9 @@ impl Hub {
                 return;
             }
         };
+        if db.is_shared() {
+            return self.run_shared(db, commits, last).await;
+        }
         // Events committed before `last` was read may still be waiting: skip them.
         loop {
             match db.take_published() {
@@ -198,6 +204,35 @@ impl Hub {
                 None => last = self.catch_up(&db, last).await,
             }
             if commits.changed().await.is_err() || self.closed.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+
+    /// `run` for a database other servers may share (PostgreSQL): their events reach this hub
+    /// only through the outbox, so it reads the outbox in seq order, woken by its own commits and
+    /// every `SHARED_POLL` for theirs. Taking its own writer's events as they come would move
+    /// `last` past another server's earlier ones, and streams would never get those (nor a
+    /// reconnect with `Last-Event-ID`, which starts after the last event the stream sent).
+    async fn run_shared(
+        self: Arc<Self>,
+        db: Db,
+        mut commits: tokio::sync::watch::Receiver<u64>,
+        mut last: i64,
+    ) {
+        loop {
+            // This server's own events are in the outbox too: only drop the handed-over copies.
+            drop(db.take_published());
+            last = self.catch_up(&db, last).await;
+            tokio::select! {
+                changed = commits.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(SHARED_POLL) => {}
+            }
+            if self.closed.load(Ordering::Relaxed) {
                 return;
             }
         }

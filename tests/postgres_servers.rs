@@ -1,0 +1,509 @@
+//! Several servers on one PostgreSQL database (the real binary): the order of messages and
+//! events under concurrent writers, start-up of several servers at once on an empty database,
+//! and refusal of a database with a newer schema than the server knows.
+//!
+//! PostgreSQL hands out sequence values at insert, not at commit, so without care a reader could
+//! see seq 7 before seq 6 commits, move its cursor past 6 and never see it. The writers take an
+//! advisory lock per transaction (`Sql::begin_write`), so that cannot happen; the first test
+//! would catch it if it did. Without PostgreSQL these tests are skipped, loudly (they fail in CI).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{Server, body_of, http, wait_for};
+
+const KEVIN: &str = "token-kevin";
+const KATE: &str = "token-kate";
+const PETER: &str = "token-peter";
+
+/// Writer threads per server, and messages each sends.
+const WRITERS: usize = 4;
+const SENDS: usize = 40;
+
+fn config(dir: &Path, url: &str) -> std::path::PathBuf {
+    let path = dir.join("protocol.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndatabase = \"{url}\"\n\
+             max_event_streams_per_account = 1000\n\
+             [[accounts]]\nusername = \"KevinMcCallister\"\nphone_number = \"1\"\ntoken = \"{KEVIN}\"\n\
+             [[accounts]]\nusername = \"KateMcCallister\"\nphone_number = \"2\"\ntoken = \"{KATE}\"\n\
+             [[accounts]]\nusername = \"PeterMcCallister\"\nphone_number = \"3\"\ntoken = \"{PETER}\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// (The event tail reconnects every 400 ms; a server notices a stream the client left only
+/// when it next writes to it, so the per-account stream cap is raised.)
+/// A server of its own (own folder, so its attachment folder and log are its own) on `url`.
+fn server_on(url: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), url);
+    let server = Server::on(&config, &dir.path().join("server.log"));
+    (dir, server)
+}
+
+/// The JSON body of a request that must answer `status`.
+#[track_caller]
+fn call(addr: &str, method: &str, path: &str, token: &str, body: &Value, status: u16) -> Value {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let (got, response) = http(addr, method, path, Some(token), &body);
+    assert_eq!(got, status, "{method} {path}: {response}");
+    serde_json::from_str(&body_of(&response)).unwrap()
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Tails Kevin's messages (all his conversations, newest first) from `seed`: each request asks
+/// for the page right before (newer than) the newest message seen, on the servers in turn.
+/// Returns every id seen, in the order seen.
+fn tail_messages(servers: &[String], seed: &str, done: &AtomicBool, want: usize) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut newest = seed.to_owned();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    for turn in 0.. {
+        let addr = &servers[turn % servers.len()];
+        let page = call(
+            addr,
+            "GET",
+            &format!("/v1/messages?limit=100&ending_before={newest}"),
+            KEVIN,
+            &Value::Null,
+            200,
+        );
+        let page_ids = ids(&page);
+        // The page is newest first: its first item is the new cursor.
+        if let Some(first) = page_ids.first() {
+            newest = first.clone();
+        }
+        let caught_up = page_ids.is_empty();
+        seen.extend(page_ids.into_iter().rev());
+        // Once every send is acknowledged (committed), an empty page means the tail is at the
+        // end: what it has not seen by then, it skipped.
+        if done.load(Ordering::Relaxed) && caught_up {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the message tail saw {} of {want}",
+            seen.len()
+        );
+        if !page["has_more"].as_bool().unwrap() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    seen
+}
+
+/// One SSE frame: (event id, type, payload id).
+type Frame = (String, String, String);
+
+/// Reads Kevin's event stream on `addr` from after `last` for about `window`, or until it has
+/// nothing more to say for a while once `quiet` is set; returns the frames in order.
+fn replay_events(addr: &str, last: Option<&str>, window: Duration) -> Vec<Frame> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let resume = last
+        .map(|id| format!("Last-Event-ID: {id}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEVIN}\r\n{resume}\r\n"
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut text = String::new();
+    let mut buffer = [0u8; 16384];
+    while started.elapsed() < window {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buffer[..n])),
+            Err(_) => {} // read timeout: keep listening until the window ends
+        }
+    }
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // Frames are separated by blank lines; only whole frames count (the last may be cut off).
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    let mut frames = Vec::new();
+    let mut parts: Vec<&str> = body.split("\n\n").collect();
+    parts.pop(); // after the last separator: an unfinished frame, or nothing
+    for part in parts {
+        // Chunked transfer encoding puts chunk sizes between frames: keep the SSE lines only.
+        let (mut id, mut kind, mut data) = (None, None, None);
+        for line in part.lines() {
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = Some(v.to_owned());
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                kind = Some(v.to_owned());
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = Some(v.to_owned());
+            }
+        }
+        if let (Some(id), Some(kind), Some(data)) = (id, kind, data) {
+            let data: Value = serde_json::from_str(&data).unwrap();
+            let payload = data["payload"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            frames.push((id, kind, payload));
+        }
+    }
+    frames
+}
+
+/// Tails Kevin's events by reconnecting with `Last-Event-ID` again and again, on the servers in
+/// turn, from `start`. Returns every frame seen, in order.
+fn tail_events(servers: &[String], start: &str, done: &AtomicBool, want: usize) -> Vec<Frame> {
+    let mut seen: Vec<Frame> = Vec::new();
+    let mut last = start.to_owned();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let created = |seen: &[Frame]| seen.iter().filter(|f| f.1 == "message.created").count();
+    let mut quiet = 0;
+    for turn in 0.. {
+        let addr = &servers[turn % servers.len()];
+        // Once every send is acknowledged (committed), the tail ends when it has them all, or
+        // when three generous replays in a row bring nothing new: what it has not seen by then,
+        // it skipped.
+        let finishing = done.load(Ordering::Relaxed);
+        let window = Duration::from_millis(if finishing { 2000 } else { 400 });
+        let frames = replay_events(addr, Some(&last), window);
+        if let Some(frame) = frames.last() {
+            last = frame.0.clone();
+        }
+        quiet = if frames.is_empty() { quiet + 1 } else { 0 };
+        seen.extend(frames);
+        if finishing && (created(&seen) >= want || quiet >= 3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the event tail saw {} of {want} message.created events",
+            created(&seen)
+        );
+    }
+    seen
+}
+
+#[test]
+fn concurrent_writers_on_two_servers_never_make_a_reader_skip_or_repeat() {
+    let test = "concurrent_writers_on_two_servers_never_make_a_reader_skip_or_repeat";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let (_a_dir, a) = server_on(&url);
+    let (_b_dir, b) = server_on(&url);
+    let servers = vec![a.addr.clone(), b.addr.clone()];
+
+    // Kevin talks with Kate and with Peter: his list of all messages merges two conversations.
+    let mut conversations = Vec::new();
+    for (name, phone) in [("KateMcCallister", "2"), ("PeterMcCallister", "3")] {
+        let contact = call(
+            &a.addr,
+            "POST",
+            "/v1/contacts",
+            KEVIN,
+            &json!({"username": name, "phone_number": phone}),
+            201,
+        );
+        conversations.push(contact["conversation_id"].as_str().unwrap().to_owned());
+    }
+    let seed = call(
+        &b.addr,
+        "POST",
+        "/v1/messages",
+        KEVIN,
+        &json!({"conversation_id": conversations[0], "message": "seed"}),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The seed's event, found in a replay from the oldest event (an unknown Last-Event-ID):
+    // the event tail starts after it.
+    let seed_frames = {
+        let all = replay_events(&b.addr, Some("none-yet"), Duration::from_millis(500));
+        all.into_iter()
+            .find(|f| f.1 == "message.created" && f.2 == seed)
+            .expect("the seed's event")
+    };
+
+    let total = 2 * WRITERS * SENDS;
+    let done = Arc::new(AtomicBool::new(false));
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let message_tail = {
+        let (servers, seed, done) = (servers.clone(), seed.clone(), done.clone());
+        std::thread::spawn(move || tail_messages(&servers, &seed, &done, total))
+    };
+    let event_tail = {
+        let (servers, start, done) = (servers.clone(), seed_frames.0.clone(), done.clone());
+        std::thread::spawn(move || tail_events(&servers, &start, &done, total))
+    };
+    let writers: Vec<_> = (0..2 * WRITERS)
+        .map(|w| {
+            let (addr, conversations, acked) = (
+                servers[w % 2].clone(),
+                conversations.clone(),
+                acknowledged.clone(),
+            );
+            std::thread::spawn(move || {
+                // Kevin and the other person take turns, in both conversations.
+                for n in 0..SENDS {
+                    let which = (w + n) % 2;
+                    let token = match (n % 2, which) {
+                        (0, _) => KEVIN,
+                        (_, 0) => KATE,
+                        _ => PETER,
+                    };
+                    let message = call(
+                        &addr,
+                        "POST",
+                        "/v1/messages",
+                        token,
+                        &json!({"conversation_id": conversations[which], "message": format!("w{w} n{n}")}),
+                        201,
+                    );
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(message["id"].as_str().unwrap().to_owned());
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    let acknowledged: HashSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
+    assert_eq!(acknowledged.len(), total);
+
+    // The message tail: nothing twice, nothing missing, nothing else.
+    let tailed = message_tail.join().unwrap();
+    let tailed_set: HashSet<String> = tailed.iter().cloned().collect();
+    assert_eq!(
+        tailed_set.len(),
+        tailed.len(),
+        "the message tail saw an item twice"
+    );
+    assert_eq!(
+        tailed_set, acknowledged,
+        "the message tail missed or invented items"
+    );
+
+    // The event tail: no event twice, one message.created per acknowledged send.
+    let events = event_tail.join().unwrap();
+    let event_ids: HashSet<&String> = events.iter().map(|f| &f.0).collect();
+    assert_eq!(
+        event_ids.len(),
+        events.len(),
+        "the event tail saw an event twice"
+    );
+    let created: Vec<&String> = events
+        .iter()
+        .filter(|f| f.1 == "message.created")
+        .map(|f| &f.2)
+        .collect();
+    let created_set: HashSet<String> = created.iter().map(|s| (*s).clone()).collect();
+    assert_eq!(
+        created_set.len(),
+        created.len(),
+        "a message.created event twice"
+    );
+    assert_eq!(
+        created_set, acknowledged,
+        "the event tail missed or invented sends"
+    );
+
+    // And a whole newest-first walk, page by page, on each server: the seed and every send,
+    // in one order both servers agree on.
+    let mut walks = Vec::new();
+    for addr in &servers {
+        let mut walk: Vec<String> = Vec::new();
+        let mut path = "/v1/messages?limit=37".to_owned();
+        loop {
+            let page = call(addr, "GET", &path, KEVIN, &Value::Null, 200);
+            walk.extend(ids(&page));
+            if !page["has_more"].as_bool().unwrap() {
+                break;
+            }
+            path = format!(
+                "/v1/messages?limit=37&starting_after={}",
+                walk.last().unwrap()
+            );
+        }
+        assert_eq!(walk.len(), total + 1, "{walk:?}");
+        assert_eq!(walk.last(), Some(&seed));
+        let walked: HashSet<String> = walk[..total].iter().cloned().collect();
+        assert_eq!(walked, acknowledged);
+        walks.push(walk);
+    }
+    assert_eq!(
+        walks[0], walks[1],
+        "the two servers list in different orders"
+    );
+    // The tail saw the messages in the list's order (oldest first, as it went).
+    let mut oldest_first = walks[0].clone();
+    oldest_first.reverse();
+    assert_eq!(oldest_first[1..], tailed[..]);
+
+    drop((a, b));
+    support::postgres::drop_database(&url);
+}
+
+#[test]
+fn servers_starting_at_once_on_an_empty_database_all_come_up() {
+    let test = "servers_starting_at_once_on_an_empty_database_all_come_up";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let starting: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || server_on(&url))
+        })
+        .collect();
+    let servers: Vec<_> = starting.into_iter().map(|s| s.join().unwrap()).collect();
+    // Each serves, and sees what the others wrote.
+    let contact = call(
+        &servers[0].1.addr,
+        "POST",
+        "/v1/contacts",
+        KEVIN,
+        &json!({"username": "KateMcCallister", "phone_number": "2"}),
+        201,
+    );
+    let conversation = contact["conversation_id"].as_str().unwrap();
+    for (i, (_, server)) in servers.iter().enumerate() {
+        call(
+            &server.addr,
+            "POST",
+            "/v1/messages",
+            KATE,
+            &json!({"conversation_id": conversation, "message": format!("from server {i}")}),
+            201,
+        );
+    }
+    for (_, server) in &servers {
+        let page = call(
+            &server.addr,
+            "GET",
+            &format!("/v1/messages?conversation_id={conversation}"),
+            KEVIN,
+            &Value::Null,
+            200,
+        );
+        assert_eq!(ids(&page).len(), servers.len(), "{page}");
+        assert!(
+            !server.log_text().contains("ERROR"),
+            "{}",
+            server.log_text()
+        );
+    }
+    // One account row each, however many servers synced them at once.
+    let rows = query(
+        &url,
+        "SELECT (SELECT count(*) FROM contacts WHERE owner_id IS NULL)::TEXT",
+    );
+    let version = query(
+        &url,
+        "SELECT value FROM server_meta WHERE key = 'schema_version'",
+    );
+    assert_eq!(version, protocol::db::postgres::VERSION.to_string());
+    drop(servers);
+    support::postgres::drop_database(&url);
+    assert_eq!(rows, "3");
+}
+
+#[test]
+fn a_database_with_a_newer_schema_is_refused() {
+    let test = "a_database_with_a_newer_schema_is_refused";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let (dir, server) = server_on(&url);
+    drop(server);
+    let newer = protocol::db::postgres::VERSION + 1;
+    query(
+        &url,
+        &format!(
+            "UPDATE server_meta SET value = '{newer}' WHERE key = 'schema_version' RETURNING value"
+        ),
+    );
+    let mut child = Command::new(support::BIN)
+        .arg("--config")
+        .arg(dir.path().join("protocol.toml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_for("the server to refuse", Duration::from_secs(60), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.unwrap().success(), "it started: {stdout}");
+    assert!(!stdout.contains("listening"), "{stdout}");
+    assert!(
+        stderr.contains(&format!("schema version {newer}")) && stderr.contains("newer"),
+        "not a clear refusal: {stderr}"
+    );
+    // Nothing was changed: the version is still the newer one.
+    assert_eq!(
+        query(
+            &url,
+            "SELECT value FROM server_meta WHERE key = 'schema_version'"
+        ),
+        newer.to_string()
+    );
+    support::postgres::drop_database(&url);
+}
+
+/// The first column of the first row of `sql`, as text (off any async runtime).
+fn query(url: &str, sql: &str) -> String {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        db.query_one(&sql, &[]).unwrap().get::<_, String>(0)
+    })
+    .join()
+    .unwrap()
+}
