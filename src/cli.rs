@@ -421,12 +421,13 @@ pub fn seed_demo(config_path: &Path) -> Outcome {
     if report.added == 0 {
         println!(
             "the demo data was already in {} ({elapsed})",
-            server.database
+            crate::db::postgres::redacted(&server.database)
         );
     } else {
         println!(
             "loaded the demo data into {} ({} rows) in {elapsed}",
-            server.database, report.added
+            crate::db::postgres::redacted(&server.database),
+            report.added
         );
     }
     for note in &report.notes {

@@ -368,18 +368,20 @@ pub fn mark_read(
     base_url: &str,
 ) -> Result<()> {
     let participation = require_participation(conn, viewer, conversation)?;
-    let read: Vec<String> = conn
+    let mut read: Vec<(i64, String)> = conn
         .prepare_cached(
             "UPDATE messages SET read_at = ?3
               WHERE conversation_id = ?1 AND read_at IS NULL AND sender_id <> ?2 AND seq > ?4
-              RETURNING id",
+              RETURNING seq, id",
         )?
         .query_map(
             params![conversation, viewer, now, participation.visible_after],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect::<sql::Result<_>>()?;
-    for message in read {
+    // Their events in arrival order on both backends (RETURNING follows the rows' storage).
+    read.sort_unstable();
+    for (_, message) in read {
         emit(conn, "message.updated", viewer, &message, base_url)?;
     }
     Ok(())

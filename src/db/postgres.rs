@@ -38,9 +38,9 @@ pub fn config(url: &str) -> Result<postgres::Config, String> {
     Ok(config)
 }
 
-/// A URL without its password, for messages.
+/// A URL without its password (in the user part or a `password=` option), for messages.
 pub fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let mut out = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let credentials = &url[scheme + 3..at];
             match credentials.split_once(':') {
@@ -49,7 +49,13 @@ pub fn redacted(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    };
+    if let Some(start) = out.find("password=") {
+        let value = start + "password=".len();
+        let end = out[value..].find('&').map_or(out.len(), |i| value + i);
+        out.replace_range(value..end, "***");
     }
+    out
 }
 
 pub fn connect(config: &postgres::Config) -> Result<Sql, SqlError> {

@@ -180,7 +180,10 @@ impl Sql {
     pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
         match self {
             Sql::Sqlite(conn) => Ok(Statement::Sqlite(conn.prepare_cached(sql)?)),
-            Sql::Postgres(conn) => Ok(Statement::Postgres(conn, conn.prepare(sql)?)),
+            Sql::Postgres(conn) => {
+                let (statement, writes) = conn.prepare(sql)?;
+                Ok(Statement::Postgres(conn, statement, writes))
+            }
         }
     }
 
@@ -215,7 +218,8 @@ impl Sql {
             }
             Sql::Postgres(conn) => {
                 let statement = format!("{sql} RETURNING seq");
-                Statement::Postgres(conn, conn.prepare(&statement)?).query_row(params, |r| r.get(0))
+                let (prepared, writes) = conn.prepare(&statement)?;
+                Statement::Postgres(conn, prepared, writes).query_row(params, |r| r.get(0))
             }
         }
     }
@@ -289,7 +293,8 @@ impl Sql {
 /// A prepared statement of either backend.
 pub enum Statement<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
-    Postgres(&'c PgConnection, postgres::Statement),
+    /// With whether the statement changes rows (an INSERT/UPDATE/DELETE … RETURNING).
+    Postgres(&'c PgConnection, postgres::Statement, bool),
 }
 
 impl Statement<'_> {
@@ -307,8 +312,8 @@ impl Statement<'_> {
                     None => Err(SqlError::NoRows),
                 }
             }
-            Statement::Postgres(conn, statement) => {
-                let rows = params.with(|p| conn.query(statement, p))?;
+            Statement::Postgres(conn, statement, writes) => {
+                let rows = params.with(|p| conn.query(statement, *writes, p))?;
                 match rows.first() {
                     Some(row) => map(&Row::Postgres(row)),
                     None => Err(SqlError::NoRows),
@@ -358,8 +363,8 @@ impl Statement<'_> {
                     }
                 }
             }
-            Statement::Postgres(conn, statement) => {
-                for row in params.with(|p| conn.query(statement, p))? {
+            Statement::Postgres(conn, statement, writes) => {
+                for row in params.with(|p| conn.query(statement, *writes, p))? {
                     if !each(&Row::Postgres(&row))? {
                         break;
                     }
@@ -373,7 +378,7 @@ impl Statement<'_> {
     pub fn execute(&mut self, params: impl Params) -> Result<usize> {
         match self {
             Statement::Sqlite(statement) => Ok(params.with(|p| statement.execute(p))?),
-            Statement::Postgres(conn, statement) => params.with(|p| conn.execute(statement, p)),
+            Statement::Postgres(conn, statement, _) => params.with(|p| conn.execute(statement, p)),
         }
     }
 }
@@ -438,7 +443,8 @@ fn pg_value(row: &postgres::Row, index: usize) -> Result<ValueRef<'_>> {
 pub struct PgConnection {
     /// `None` only while being dropped.
     client: RefCell<Option<postgres::Client>>,
-    statements: RefCell<HashMap<String, postgres::Statement>>,
+    /// Prepared statements by their SQL, and whether each changes rows.
+    statements: RefCell<HashMap<String, (postgres::Statement, bool)>>,
     in_transaction: Cell<bool>,
     /// A statement failed in the open transaction.
     failed: Cell<bool>,
@@ -462,9 +468,9 @@ impl PgConnection {
             .map_err(|_| SqlError::Conversion("the connection is closed".into()))
     }
 
-    fn prepare(&self, sql: &str) -> Result<postgres::Statement> {
-        if let Some(statement) = self.statements.borrow().get(sql) {
-            return Ok(statement.clone());
+    fn prepare(&self, sql: &str) -> Result<(postgres::Statement, bool)> {
+        if let Some(prepared) = self.statements.borrow().get(sql) {
+            return Ok(prepared.clone());
         }
         let statement = self
             .client()?
@@ -478,13 +484,18 @@ impl PgConnection {
         if statements.len() >= 512 {
             statements.clear();
         }
-        statements.insert(sql.to_owned(), statement.clone());
-        Ok(statement)
+        let head = sql.trim_start().get(..6).unwrap_or("").to_ascii_uppercase();
+        let writes = matches!(head.as_str(), "INSERT" | "UPDATE" | "DELETE");
+        statements.insert(sql.to_owned(), (statement.clone(), writes));
+        Ok((statement, writes))
     }
 
+    /// Runs a statement that returns rows; those of one that `writes` count as changes (the
+    /// writer tells from the count whether a failed job left something to undo).
     fn query(
         &self,
         statement: &postgres::Statement,
+        writes: bool,
         params: &[&dyn ToSql],
     ) -> Result<Vec<postgres::Row>> {
         let values = pg_params(params)?;
@@ -492,10 +503,14 @@ impl PgConnection {
             .iter()
             .map(|v| v as &(dyn postgres::types::ToSql + Sync))
             .collect();
-        Ok(self
+        let rows = self
             .client()?
             .query(statement, &refs)
-            .inspect_err(|_| self.failed.set(true))?)
+            .inspect_err(|_| self.failed.set(true))?;
+        if writes {
+            self.changes.set(self.changes.get() + rows.len() as u64 + 1);
+        }
+        Ok(rows)
     }
 
     fn execute(&self, statement: &postgres::Statement, params: &[&dyn ToSql]) -> Result<usize> {
@@ -522,12 +537,17 @@ impl PgConnection {
             .to_ascii_uppercase();
         let result = self.client()?.batch_execute(sql);
         if first.starts_with("BEGIN") {
-            self.in_transaction.set(result.is_ok());
+            // Counted open even when it failed: `BEGIN; SELECT pg_advisory_xact_lock(…)` may
+            // have begun before the lock failed (a lock_timeout, a cancel), and the next user
+            // must roll that back first (a ROLLBACK with none open is only a warning).
+            self.in_transaction.set(true);
+            self.failed.set(result.is_err());
+        } else if first.starts_with("ROLLBACK TO") {
+            // The transaction stays; usable again if this worked.
             self.failed.set(result.is_err());
         } else if first.starts_with("COMMIT") || first.starts_with("ROLLBACK") {
-            // ROLLBACK TO a savepoint keeps the transaction, usable again.
-            let to_savepoint = first.starts_with("ROLLBACK TO");
-            self.in_transaction.set(to_savepoint && result.is_ok());
+            // Either ends the transaction, even when it failed.
+            self.in_transaction.set(false);
             self.failed.set(false);
         } else if result.is_err() {
             self.failed.set(true);
@@ -649,6 +669,13 @@ impl postgres::types::ToSql for PgParam {
         out: &mut bytes::BytesMut,
     ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
         use postgres::types::{ToSql as Pg, Type};
+        let textual = matches!(
+            *ty,
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::JSON
+        );
+        let unexpected = || -> Box<dyn std::error::Error + Sync + Send> {
+            format!("cannot bind {self:?} as {ty}").into()
+        };
         match self {
             PgParam::Null => Ok(postgres::types::IsNull::Yes),
             PgParam::Integer(v) => match *ty {
@@ -657,19 +684,35 @@ impl postgres::types::ToSql for PgParam {
                 Type::INT2 => Pg::to_sql(&i16::try_from(*v)?, ty, out),
                 Type::BOOL => Pg::to_sql(&(*v != 0), ty, out),
                 Type::FLOAT8 => Pg::to_sql(&(*v as f64), ty, out),
-                _ => Pg::to_sql(&v.to_string().as_str(), ty, out),
+                Type::FLOAT4 => Pg::to_sql(&(*v as f32), ty, out),
+                _ if textual => Pg::to_sql(&v.to_string().as_str(), ty, out),
+                _ => Err(unexpected()),
             },
             PgParam::Real(v) => match *ty {
+                Type::FLOAT8 => Pg::to_sql(&v, ty, out),
                 Type::FLOAT4 => Pg::to_sql(&(*v as f32), ty, out),
-                _ => Pg::to_sql(&v, ty, out),
+                _ if textual => Pg::to_sql(&v.to_string().as_str(), ty, out),
+                _ => Err(unexpected()),
             },
             PgParam::Text(v) => match *ty {
                 Type::INT8 => Pg::to_sql(&v.parse::<i64>()?, ty, out),
                 Type::INT4 => Pg::to_sql(&v.parse::<i32>()?, ty, out),
+                Type::INT2 => Pg::to_sql(&v.parse::<i16>()?, ty, out),
                 Type::BYTEA => Pg::to_sql(&v.as_bytes(), ty, out),
-                _ => Pg::to_sql(&v.as_str(), ty, out),
+                // PostgreSQL text cannot hold NUL, SQLite's can. Every stored text that may
+                // come from a client is checked for control characters first, so a NUL only
+                // ever arrives in a lookup (an id in a path, a cursor): made U+FFFD, it matches
+                // nothing, as on SQLite, instead of failing the statement (and the batch).
+                _ if textual && v.contains('\0') => {
+                    Pg::to_sql(&v.replace('\0', "\u{FFFD}").as_str(), ty, out)
+                }
+                _ if textual => Pg::to_sql(&v.as_str(), ty, out),
+                _ => Err(unexpected()),
             },
-            PgParam::Blob(v) => Pg::to_sql(&v.as_slice(), ty, out),
+            PgParam::Blob(v) => match *ty {
+                Type::BYTEA => Pg::to_sql(&v.as_slice(), ty, out),
+                _ => Err(unexpected()),
+            },
         }
     }
 

@@ -578,3 +578,39 @@ async fn several_ranges_get_the_whole_file_and_a_200_has_no_content_range() {
         .expect_error(416, Some("Range"));
     assert_eq!(outside.header("content-range"), Some("bytes */100"));
 }
+
+/// A NUL in an id (which PostgreSQL text cannot hold) is a lookup that finds nothing, as any
+/// other unknown id: the same 4xx on both backends, never a 500, and the writes of others in
+/// the same batch are not disturbed.
+#[actix_web::test]
+async fn an_id_with_a_nul_is_unknown_not_an_error() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    app.get("/v1/messages/%00", KEVIN.1)
+        .await
+        .expect_error(404, None);
+    app.get("/v1/conversations/ab%00cd", KEVIN.1)
+        .await
+        .expect_error(404, None);
+    app.get("/v1/messages?starting_after=%00", KEVIN.1)
+        .await
+        .expect_error(400, Some("starting_after"));
+    let sent = app
+        .post_json(
+            "/v1/messages",
+            KEVIN.1,
+            serde_json::json!({"conversation_id": "\u{0}", "message": "hi"}),
+        )
+        .await;
+    assert!(
+        sent.status == 404 || sent.status == 400,
+        "{} {:?}",
+        sent.status,
+        sent.body
+    );
+    app.delete("/v1/messages/x%00y", KEVIN.1)
+        .await
+        .expect_error(404, None);
+    // Writing still works.
+    app.send(KATE.1, &conversation, "after").await;
+}

@@ -67,3 +67,62 @@ async fn writes_and_reads_go_on_after_postgresql_drops_the_connections() {
     // And they keep working.
     app.send(KATE.1, &conversation, "again").await;
 }
+
+/// A writer transaction that could not take the writers' lock (here `lock_timeout` while
+/// another session holds it; in life a cancel, or a long transaction of another server) leaves
+/// nothing behind: the sends meanwhile fail, and once the lock is free the next ones succeed.
+#[actix_web::test]
+async fn writes_go_on_after_the_writers_lock_timed_out() {
+    let url = crate::support::postgres::fresh_database().expect("PostgreSQL");
+    let timed = format!("{url}?options=-c%20lock_timeout%3D300");
+    let app = spawn_app_with(|c| c.server.database = timed).await;
+    let conversation = app.kevin_and_kate().await;
+
+    // Another session holds the writers' lock.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held, holding) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client
+            .execute(
+                "SELECT pg_advisory_lock($1)",
+                &[&protocol::db::sql::WRITER_LOCK],
+            )
+            .unwrap();
+        held.send(()).unwrap();
+        released.recv().unwrap();
+        client
+            .execute(
+                "SELECT pg_advisory_unlock($1)",
+                &[&protocol::db::sql::WRITER_LOCK],
+            )
+            .unwrap();
+    });
+    holding.recv().unwrap();
+    let body = format!("conversation_id={conversation}&message=blocked");
+    let blocked = app.post_form("/v1/messages", KEVIN.1, &body).await;
+    assert_eq!(blocked.status, 500, "{:?}", blocked.body);
+
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    app.send(KEVIN.1, &conversation, "free again").await;
+    app.send(KATE.1, &conversation, "and again").await;
+    let page = app
+        .get(
+            &format!("/v1/messages?conversation_id={conversation}"),
+            KATE.1,
+        )
+        .await
+        .expect(200);
+    let texts: Vec<&str> = page.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["and again", "free again"],
+        "nothing of the failed send"
+    );
+}
