@@ -294,7 +294,9 @@ pub(crate) fn hide_for(conn: &Sql, id: &str, person: &str) -> Result<()> {
     )?
     .execute(params![id, person, newest_message_seq(conn)?])?;
     let kept = conn
-        .prepare_cached("SELECT 1 FROM participants WHERE conversation_id = ?1 AND hidden = 0")?
+        .prepare_cached(
+            "SELECT 1 FROM participants WHERE conversation_id = ?1 AND hidden = 0 LIMIT 1",
+        )?
         .exists([id])?;
     if !kept {
         purge(conn, id)?;

@@ -233,8 +233,11 @@ impl Db {
         let published = Arc::new(Mutex::new(Waiting::default()));
         let (notify, waiting) = (commits.clone(), published.clone());
         let conn_dialect = conn.dialect();
+        // A database other servers share is read by the hub from the outbox (every server's
+        // events are there, in order): nothing to hand over then.
+        let shared = conn_dialect == sql::Dialect::Postgres;
         let writer = Writer::start(conn, wal, reconnect, move |events| {
-            if !events.is_empty() {
+            if !events.is_empty() && !shared {
                 let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
                 if waiting.events.len() + events.len() > MAX_WAITING {
                     waiting.events.clear();

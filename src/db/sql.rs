@@ -498,15 +498,12 @@ impl PgConnection {
         writes: bool,
         params: &[&dyn ToSql],
     ) -> Result<Vec<postgres::Row>> {
-        let values = pg_params(params)?;
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
-            .iter()
-            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        let rows = self
-            .client()?
-            .query(statement, &refs)
-            .inspect_err(|_| self.failed.set(true))?;
+        let rows = with_pg_params(params, |refs| {
+            Ok(self
+                .client()?
+                .query(statement, refs)
+                .inspect_err(|_| self.failed.set(true))?)
+        })?;
         if writes {
             self.changes.set(self.changes.get() + rows.len() as u64 + 1);
         }
@@ -514,15 +511,12 @@ impl PgConnection {
     }
 
     fn execute(&self, statement: &postgres::Statement, params: &[&dyn ToSql]) -> Result<usize> {
-        let values = pg_params(params)?;
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
-            .iter()
-            .map(|v| v as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        let changed = self
-            .client()?
-            .execute(statement, &refs)
-            .inspect_err(|_| self.failed.set(true))?;
+        let changed = with_pg_params(params, |refs| {
+            Ok(self
+                .client()?
+                .execute(statement, refs)
+                .inspect_err(|_| self.failed.set(true))?)
+        })?;
         self.changes.set(self.changes.get() + changed);
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
@@ -633,6 +627,19 @@ enum PgParam {
     Real(f64),
     Text(String),
     Blob(Vec<u8>),
+}
+
+/// Calls `run` with `params` as PostgreSQL values.
+fn with_pg_params<T>(
+    params: &[&dyn ToSql],
+    run: impl FnOnce(&[&(dyn postgres::types::ToSql + Sync)]) -> Result<T>,
+) -> Result<T> {
+    let values = pg_params(params)?;
+    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+        .iter()
+        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+        .collect();
+    run(&refs)
 }
 
 fn pg_params(params: &[&dyn ToSql]) -> Result<Vec<PgParam>> {
