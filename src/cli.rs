@@ -9,6 +9,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 type Outcome = Result<(), String>;
 
@@ -406,10 +407,12 @@ pub fn seed_demo(config_path: &Path) -> Outcome {
         ));
     }
     let progress = Progress::start("loading the demo data");
+    let base = config.public_url(config.listen_addr()?);
     let db = Db::open(
         &server.database,
         server.synchronous,
         server.read_connections,
+        Arc::new(crate::views::Views::new(&base)),
     )?;
     let files = crate::files::FileStore::open(
         server.files_dir().as_deref(),
@@ -433,7 +436,6 @@ pub fn seed_demo(config_path: &Path) -> Outcome {
     for note in &report.notes {
         println!("note: {note}");
     }
-    let base = config.public_url(config.listen_addr()?);
     for line in crate::demo::start_up_hint(&config, &base) {
         println!("{line}");
     }

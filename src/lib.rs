@@ -31,6 +31,7 @@ pub mod ranges;
 pub mod rules;
 pub mod state;
 pub mod stats;
+pub mod views;
 
 pub use state::{AppState, Settings, build_state, sync_accounts};
 

@@ -13,6 +13,7 @@ use crate::events::webhooks;
 use crate::files::FileStore;
 use crate::idempotency::KeyLocks;
 use crate::limits::WindowCounter;
+use crate::views::Views;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +39,8 @@ pub struct Settings {
 /// Everything a request handler can reach.
 pub struct AppState {
     pub db: Db,
+    /// What the handlers print (and the events carry).
+    pub views: Arc<Views>,
     pub files: FileStore,
     pub settings: Settings,
     /// Swapped whole when the config is reloaded.
@@ -192,10 +195,12 @@ pub fn sync_accounts(db: &Db, config: &Config) -> Result<Vec<(String, Account)>,
 
 /// Opens the database and brings the accounts' contacts in line with the config.
 pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String> {
+    let views = Arc::new(Views::new(public_url));
     let db = Db::open(
         &config.server.database,
         config.server.synchronous,
         config.server.read_connections,
+        views.clone(),
     )?;
     let server = &config.server;
     let files = FileStore::open(
@@ -215,6 +220,7 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
     let accounts = sync_accounts(&db, config)?;
     Ok(AppState {
         db,
+        views,
         files,
         settings: Settings {
             public_url: public_url.trim_end_matches('/').to_owned(),

@@ -4,7 +4,6 @@ use super::schemas::Binary;
 use super::{check, created, ok};
 use crate::account::Account;
 use crate::body_clock::BodyClock;
-use crate::db::attachments::Attachment;
 use crate::db::{attachments::NewAttachment, ids::new_id};
 use crate::error::ErrorBody;
 use crate::error::{Error, ErrorKind, Result};
@@ -12,6 +11,7 @@ use crate::extract::Query;
 use crate::input::{Input, Request};
 use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::ranges::{self, Answer, Conditions, Validators};
+use crate::views::Attachment;
 use crate::{AppState, Settings, rules};
 use actix_multipart::{Field, Multipart};
 use actix_web::body::SizedStream;
@@ -44,12 +44,11 @@ pub async fn list_attachments(
     Listing { page, filter }: Listing<AttachmentQuery>,
 ) -> Result<HttpResponse> {
     let conversation = filter.conversation_id;
-    let base = state.settings.public_url.clone();
     let list = state
         .db
-        .attachments_page(account, conversation, page, base)
+        .attachments_page(account, conversation, page)
         .await?;
-    Ok(ok(list))
+    Ok(ok(state.views.attachments(&list)))
 }
 
 /// Upload an attachment
@@ -140,11 +139,10 @@ pub async fn create_attachment(
         message_id: message_id.filter(|m| !m.is_empty()),
     };
     state.files.keep(received, &new.id)?;
-    let base = state.settings.public_url.clone();
     let id = new.id.clone();
-    let result = state.db.add_attachment(account, new, base).await;
+    let result = state.db.add_attachment(account, new).await;
     match result {
-        Ok(attachment) => Ok(created(attachment)),
+        Ok(attachment) => Ok(created(state.views.attachment(&attachment))),
         Err(error) => {
             state.files.remove(&id);
             Err(error.into())
@@ -167,9 +165,8 @@ pub async fn get_attachment(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
-    let base = state.settings.public_url.clone();
-    let attachment = state.db.attachment(account, id.into_inner(), base).await?;
-    Ok(ok(attachment))
+    let attachment = state.db.attachment(account, id.into_inner()).await?;
+    Ok(ok(state.views.attachment(&attachment)))
 }
 
 /// Download an attachment's bytes
@@ -274,17 +271,16 @@ pub async fn update_attachment(
     id: Id,
     Input(body): Input<UpdateAttachmentRequest>,
 ) -> Result<HttpResponse> {
-    let base = state.settings.public_url.clone();
     let attachment = match body.filename {
         Some(filename) => {
             state
                 .db
-                .rename_attachment(account, id.into_inner(), filename, base)
+                .rename_attachment(account, id.into_inner(), filename)
                 .await?
         }
-        None => state.db.attachment(account, id.into_inner(), base).await?,
+        None => state.db.attachment(account, id.into_inner()).await?,
     };
-    Ok(ok(attachment))
+    Ok(ok(state.views.attachment(&attachment)))
 }
 
 /// Delete an attachment
@@ -302,11 +298,7 @@ pub async fn delete_attachment(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
-    let base = state.settings.public_url.clone();
-    state
-        .db
-        .delete_attachment(account, id.into_inner(), base)
-        .await?;
+    state.db.delete_attachment(account, id.into_inner()).await?;
     Ok(super::deleted(&state).await)
 }
 

@@ -3,11 +3,11 @@
 use super::{check, created, ok, schemas};
 use crate::account::Account;
 use crate::db::contacts::NewContact;
-use crate::db::people::Contact;
 use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::input::{Input, Request, nullable};
 use crate::pagination::{List, Listing, PageQuery};
+use crate::views::{self, Contact};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -31,7 +31,7 @@ pub async fn list_contacts(
     Listing { page, .. }: Listing<()>,
 ) -> Result<HttpResponse> {
     let list = state.db.contacts_page(account, page).await?;
-    Ok(ok(list))
+    Ok(ok(views::list::<_, Contact>(list)))
 }
 
 /// Add a contact
@@ -56,7 +56,7 @@ pub async fn create_contact(
         display_name: body.display_name.flatten(),
     };
     let contact = state.db.add_contact(account, new).await?;
-    Ok(created(contact))
+    Ok(created(Contact::from(contact)))
 }
 
 /// Retrieve a contact
@@ -75,7 +75,7 @@ pub async fn get_contact(
     id: Id,
 ) -> Result<HttpResponse> {
     let contact = state.db.contact(account, id.into_inner()).await?;
-    Ok(ok(contact))
+    Ok(ok(Contact::from(contact)))
 }
 
 /// Update a contact
@@ -100,7 +100,7 @@ pub async fn update_contact(
         .db
         .update_contact(account, id.into_inner(), display_name)
         .await?;
-    Ok(ok(contact))
+    Ok(ok(Contact::from(contact)))
 }
 
 /// Delete a contact

@@ -2,12 +2,12 @@
 
 use super::{check, created, ok, schemas};
 use crate::account::Account;
-use crate::db::conversations::Conversation;
 use crate::db::conversations::{ConversationChanges, ConversationFilter, Target};
 use crate::error::{Error, Result};
 use crate::extract::Query;
 use crate::input::{Input, Request, nullable};
 use crate::pagination::{Filters, List, Listing, PageQuery};
+use crate::views::{self, Conversation};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -39,7 +39,7 @@ pub async fn list_conversations(
         group_id: filter.group_id,
     };
     let list = state.db.conversations_page(account, filter, page).await?;
-    Ok(ok(list))
+    Ok(ok(views::list::<_, Conversation>(list)))
 }
 
 /// Create a conversation
@@ -60,9 +60,9 @@ pub async fn create_conversation(
     let target = body.target()?;
     let (conversation, was_created) = state.db.start_conversation(account, target).await?;
     Ok(if was_created {
-        created(conversation)
+        created(Conversation::from(conversation))
     } else {
-        ok(conversation)
+        ok(Conversation::from(conversation))
     })
 }
 
@@ -81,12 +81,8 @@ pub async fn get_conversation(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
-    let base = state.settings.public_url.clone();
-    let conversation = state
-        .db
-        .open_conversation(account, id.into_inner(), base)
-        .await?;
-    Ok(ok(conversation))
+    let conversation = state.db.open_conversation(account, id.into_inner()).await?;
+    Ok(ok(Conversation::from(conversation)))
 }
 
 /// Update a conversation
@@ -116,7 +112,7 @@ pub async fn update_conversation(
         .db
         .update_conversation(account, id.into_inner(), changes)
         .await?;
-    Ok(ok(conversation))
+    Ok(ok(Conversation::from(conversation)))
 }
 
 /// Delete a conversation

@@ -2,14 +2,14 @@
 
 use super::{check, check_count, created, ok, schemas};
 use crate::account::Account;
-use crate::db::groups::Group;
 use crate::db::groups::{GroupChanges, NewGroup};
-use crate::db::people::Contact;
 use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::extract::Query;
 use crate::input::{Input, Request, nullable};
 use crate::pagination::{Filters, List, Listing, PageQuery};
+use crate::views::Group;
+use crate::views::{self, Contact};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -34,7 +34,7 @@ pub async fn list_groups(
 ) -> Result<HttpResponse> {
     let archived = filter.archived;
     let list = state.db.groups_page(account, archived, page).await?;
-    Ok(ok(list))
+    Ok(ok(views::list::<_, Group>(list)))
 }
 
 /// Create a group
@@ -60,7 +60,7 @@ pub async fn create_group(
     };
     let max = state.settings.max_group_members;
     let group = state.db.create_group(account, new, max).await?;
-    Ok(created(group))
+    Ok(created(Group::from(group)))
 }
 
 /// Retrieve a group
@@ -79,7 +79,7 @@ pub async fn get_group(
     id: Id,
 ) -> Result<HttpResponse> {
     let group = state.db.group(account, id.into_inner()).await?;
-    Ok(ok(group))
+    Ok(ok(Group::from(group)))
 }
 
 /// Update a group
@@ -111,7 +111,7 @@ pub async fn update_group(
         .db
         .update_group(account, id.into_inner(), changes, max)
         .await?;
-    Ok(ok(group))
+    Ok(ok(Group::from(group)))
 }
 
 /// Delete a group
@@ -154,7 +154,7 @@ pub async fn list_group_contacts(
         .db
         .group_members_page(account, id.into_inner(), page)
         .await?;
-    Ok(ok(list))
+    Ok(ok(views::list::<_, Contact>(list)))
 }
 
 /// Add members to a group
@@ -184,7 +184,7 @@ pub async fn add_group_contacts(
         .await?;
     Ok(ok(List {
         has_more: false,
-        data: added,
+        data: added.into_iter().map(Contact::from).collect::<Vec<_>>(),
     }))
 }
 

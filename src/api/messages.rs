@@ -3,13 +3,13 @@
 use super::{check, check_count, created, ok, schemas};
 use crate::account::Account;
 use crate::db::attachments::MAX_PER_MESSAGE;
-use crate::db::messages::Message;
 use crate::db::messages::{MessageChanges, NewMessage};
 use crate::error::ErrorBody;
 use crate::error::{Error, Result};
 use crate::extract::Query;
 use crate::input::{Input, NamedLists, Request};
 use crate::pagination::{Filters, List, Listing, PageQuery};
+use crate::views::Message;
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -33,12 +33,8 @@ pub async fn list_messages(
     Listing { page, filter }: Listing<MessageQuery>,
 ) -> Result<HttpResponse> {
     let conversation = filter.conversation_id;
-    let base = state.settings.public_url.clone();
-    let list = state
-        .db
-        .messages_page(account, conversation, page, base)
-        .await?;
-    Ok(ok(list))
+    let list = state.db.messages_page(account, conversation, page).await?;
+    Ok(ok(state.views.messages(&list)))
 }
 
 /// Send a message
@@ -61,9 +57,8 @@ pub async fn create_message(
         message: body.message,
         attachments: body.attachments.unwrap_or_default(),
     };
-    let base = state.settings.public_url.clone();
-    let message = state.db.send_message(account, new, base).await?;
-    Ok(created(message))
+    let message = state.db.send_message(account, new).await?;
+    Ok(created(state.views.message(&message)))
 }
 
 /// Retrieve a message
@@ -81,9 +76,8 @@ pub async fn get_message(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
-    let base = state.settings.public_url.clone();
-    let message = state.db.message(account, id.into_inner(), base).await?;
-    Ok(ok(message))
+    let message = state.db.message(account, id.into_inner()).await?;
+    Ok(ok(state.views.message(&message)))
 }
 
 /// Update a message (edit, react)
@@ -108,12 +102,11 @@ pub async fn update_message(
         attachments: body.attachments,
         reactions: body.reactions.map(|r| r.0),
     };
-    let base = state.settings.public_url.clone();
     let message = state
         .db
-        .update_message(account, id.into_inner(), changes, base)
+        .update_message(account, id.into_inner(), changes)
         .await?;
-    Ok(ok(message))
+    Ok(ok(state.views.message(&message)))
 }
 
 /// Delete a message
@@ -131,11 +124,7 @@ pub async fn delete_message(
     account: Account,
     id: Id,
 ) -> Result<HttpResponse> {
-    let base = state.settings.public_url.clone();
-    state
-        .db
-        .delete_message(account, id.into_inner(), base)
-        .await?;
+    state.db.delete_message(account, id.into_inner()).await?;
     Ok(super::deleted(&state).await)
 }
 

@@ -2,29 +2,17 @@
 
 use super::access::{require_participation, visible_conversations};
 use super::error::{Result, StoreError};
-use super::events;
+use super::events::{self, Payload};
 use super::page::{self, KeysetQuery};
+use super::records::Attachment;
 use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
 use rusqlite::types::Value;
-use serde::Serialize;
 use std::collections::HashMap;
-use utoipa::ToSchema;
 
 /// Attachments one message may carry.
 pub const MAX_PER_MESSAGE: usize = 32;
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Attachment {
-    pub id: String,
-    pub message_id: Option<String>,
-    pub filename: String,
-    pub file_url: String,
-    pub file_type: String,
-    pub file_size: i64,
-    pub created_at: i64,
-}
 
 #[derive(Debug, Clone)]
 pub struct NewAttachment {
@@ -47,14 +35,11 @@ pub struct StoredFile {
 const ATTACHMENT_COLUMNS: &str =
     "a.id, a.message_id, a.filename, a.file_type, a.file_size, a.created_at";
 
-/// Reads `ATTACHMENT_COLUMNS` from column `at` on; `file_url` is
-/// `{base_url}/v1/attachments/{id}/content`.
-fn attachment_from_row(base_url: &str, at: usize) -> impl Fn(&Row) -> sql::Result<Attachment> + '_ {
+/// Reads `ATTACHMENT_COLUMNS` from column `at` on.
+fn attachment_from_row(at: usize) -> impl Fn(&Row) -> sql::Result<Attachment> {
     move |row| {
-        let id: String = row.get(at)?;
         Ok(Attachment {
-            file_url: format!("{base_url}/v1/attachments/{id}/content"),
-            id,
+            id: row.get(at)?,
             message_id: row.get(at + 1)?,
             filename: row.get(at + 2)?,
             file_type: row.get(at + 3)?,
@@ -70,11 +55,11 @@ const VISIBLE: &str = "(a.uploader_id = ?1 OR EXISTS (
          WHERE p.conversation_id = a.conversation_id AND p.contact_id = ?1
            AND p.hidden = 0 AND a.message_seq > p.visible_after))";
 
-pub fn get(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Attachment> {
+pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Attachment> {
     let sql =
         format!("SELECT {ATTACHMENT_COLUMNS} FROM attachments a WHERE a.id = ?2 AND {VISIBLE}");
     conn.prepare_cached(&sql)?
-        .query_row(params![viewer, id], attachment_from_row(base_url, 0))
+        .query_row(params![viewer, id], attachment_from_row(0))
         .optional()?
         .ok_or_else(|| StoreError::not_found("attachment", id))
 }
@@ -101,7 +86,6 @@ pub fn stored_file(conn: &Sql, viewer: &str, id: &str) -> Result<StoredFile> {
 pub(crate) fn of_messages(
     conn: &Sql,
     messages: &[String],
-    base_url: &str,
 ) -> Result<HashMap<String, Vec<Attachment>>> {
     let sql = format!(
         "SELECT {ATTACHMENT_COLUMNS} FROM attachments a
@@ -114,7 +98,7 @@ pub(crate) fn of_messages(
     let ids = serde_json::to_string(messages).map_err(StoreError::internal)?;
     let mut out: HashMap<String, Vec<Attachment>> = HashMap::new();
     let mut statement = conn.prepare_cached(&sql)?;
-    for row in statement.query_map([ids], attachment_from_row(base_url, 0))? {
+    for row in statement.query_map([ids], attachment_from_row(0))? {
         let attachment = row?;
         if let Some(message) = attachment.message_id.clone() {
             out.entry(message).or_default().push(attachment);
@@ -129,13 +113,12 @@ pub fn list(
     viewer: &str,
     conversation: Option<&str>,
     page: &PageParams,
-    base_url: &str,
 ) -> Result<List<Attachment>> {
     let select = format!(
         "SELECT a.seq, {ATTACHMENT_COLUMNS} FROM attachments a
           WHERE a.conversation_id = ?1 AND a.message_seq > ?2"
     );
-    let map = |row: &Row| Ok((row.get::<i64>(0)?, attachment_from_row(base_url, 1)(row)?));
+    let map = |row: &Row| Ok((row.get::<i64>(0)?, attachment_from_row(1)(row)?));
     if let Some(conversation) = conversation {
         let participation = require_participation(conn, viewer, conversation)
             .map_err(|e| e.with_param("conversation_id"))?;
@@ -186,13 +169,7 @@ pub fn list(
 }
 
 /// `POST /v1/attachments`: the record of an upload whose bytes are already stored.
-pub fn create(
-    conn: &Sql,
-    uploader: &str,
-    new: &NewAttachment,
-    now: i64,
-    base_url: &str,
-) -> Result<Attachment> {
+pub fn create(conn: &Sql, uploader: &str, new: &NewAttachment, now: i64) -> Result<Attachment> {
     let size = i64::try_from(new.file_size)
         .map_err(|_| StoreError::bad_request("The file is too large."))?;
     conn.prepare_cached(
@@ -216,29 +193,23 @@ pub fn create(
         )?
         .execute(params![new.id, message, conversation, seq])?;
     }
-    emit(conn, "attachment.created", uploader, &new.id, base_url)?;
-    get(conn, uploader, &new.id, base_url)
+    emit(conn, "attachment.created", uploader, &new.id)?;
+    get(conn, uploader, &new.id)
 }
 
 /// `PUT /v1/attachments/:id`: the filename, by its uploader.
-pub fn rename(
-    conn: &Sql,
-    viewer: &str,
-    id: &str,
-    filename: &str,
-    base_url: &str,
-) -> Result<Attachment> {
+pub fn rename(conn: &Sql, viewer: &str, id: &str, filename: &str) -> Result<Attachment> {
     require_uploader(conn, viewer, id)?;
     conn.prepare_cached("UPDATE attachments SET filename = ?2 WHERE id = ?1")?
         .execute(params![id, filename])?;
-    emit(conn, "attachment.updated", viewer, id, base_url)?;
-    get(conn, viewer, id, base_url)
+    emit(conn, "attachment.updated", viewer, id)?;
+    get(conn, viewer, id)
 }
 
 /// `DELETE /v1/attachments/:id`: by its uploader; the trigger queues the bytes for removal.
-pub fn delete(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<()> {
+pub fn delete(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
     require_uploader(conn, viewer, id)?;
-    emit(conn, "attachment.deleted", viewer, id, base_url)?;
+    emit(conn, "attachment.deleted", viewer, id)?;
     conn.prepare_cached("DELETE FROM attachments WHERE id = ?1")?
         .execute([id])?;
     Ok(())
@@ -295,7 +266,6 @@ pub(crate) fn set_for_message(
     sender: &str,
     target: &LinkTarget,
     wanted: &[String],
-    base_url: &str,
 ) -> Result<()> {
     let mut linked: Vec<&String> = Vec::new();
     for id in wanted {
@@ -331,7 +301,7 @@ pub(crate) fn set_for_message(
               WHERE id = ?1",
         )?
         .execute([id])?;
-        emit(conn, "attachment.updated", sender, id, base_url)?;
+        emit(conn, "attachment.updated", sender, id)?;
     }
     for id in linked.into_iter().filter(|id| !before.contains(id)) {
         conn.prepare_cached(
@@ -339,15 +309,15 @@ pub(crate) fn set_for_message(
               WHERE id = ?1",
         )?
         .execute(params![id, target.message, target.conversation, target.seq])?;
-        emit(conn, "attachment.updated", sender, id, base_url)?;
+        emit(conn, "attachment.updated", sender, id)?;
     }
     Ok(())
 }
 
 /// Records `kind` for an attachment, as `account` sees it, for its uploader and everyone who
 /// sees its message.
-fn emit(conn: &Sql, kind: &str, account: &str, id: &str, base_url: &str) -> Result<()> {
-    let attachment = get(conn, account, id, base_url)?;
+fn emit(conn: &Sql, kind: &str, account: &str, id: &str) -> Result<()> {
+    let attachment = get(conn, account, id)?;
     let (uploader, conversation, seq): (String, Option<String>, Option<i64>) = conn
         .prepare_cached(
             "SELECT uploader_id, conversation_id, message_seq FROM attachments WHERE id = ?1",
@@ -358,7 +328,13 @@ fn emit(conn: &Sql, kind: &str, account: &str, id: &str, base_url: &str) -> Resu
         None => events::Audience::default(),
     };
     audience.add(&uploader);
-    events::record_for(conn, kind, account, &attachment, &audience)
+    events::record_for(
+        conn,
+        kind,
+        account,
+        Payload::Attachment(&attachment),
+        &audience,
+    )
 }
 
 /// (attachments stored, their bytes), for the metrics.

@@ -4,10 +4,11 @@
 
 use super::conversations;
 use super::error::{Result, StoreError};
-use super::events;
+use super::events::{self, Payload};
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
-use super::people::{CONTACT_COLUMNS, Contact, contact_from_row, get, in_address_book};
+use super::people::{CONTACT_COLUMNS, contact_from_row, get, in_address_book};
+use super::records::Contact;
 use super::sql::{OptionalExtension, Sql};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
@@ -105,7 +106,7 @@ pub fn create(conn: &Sql, viewer: &str, new: &NewContact, now: i64) -> Result<Co
         conn,
         "contact.created",
         viewer,
-        &contact,
+        Payload::Contact(&contact),
         &[viewer.to_owned()],
     )?;
     Ok(contact)
@@ -132,7 +133,7 @@ pub fn update(
         conn,
         "contact.updated",
         viewer,
-        &contact,
+        Payload::Contact(&contact),
         &[viewer.to_owned()],
     )?;
     Ok(contact)
@@ -149,7 +150,7 @@ pub fn delete(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
         conn,
         "contact.deleted",
         viewer,
-        &contact,
+        Payload::Contact(&contact),
         &[viewer.to_owned()],
     )?;
     conn.prepare_cached("DELETE FROM address_book WHERE owner_id = ?1 AND contact_id = ?2")?

@@ -4,30 +4,15 @@
 
 use super::access::{participation, require_participation};
 use super::error::{Result, StoreError};
-use super::events::{self, Audience};
+use super::events::{self, Audience, Payload};
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
 use super::people;
+use super::records::Conversation;
 use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
 use rusqlite::types::Value;
-use serde::Serialize;
-use utoipa::ToSchema;
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Conversation {
-    pub id: String,
-    pub contact_id: Option<String>,
-    pub group_id: Option<String>,
-    pub pinned_message_id: Option<String>,
-    pub is_pinned: bool,
-    pub is_muted: bool,
-    pub last_active_at: Option<i64>,
-    pub last_opened_at: Option<i64>,
-    pub created_at: i64,
-    pub archived_at: Option<i64>,
-}
 
 /// What `POST /v1/conversations` names: exactly one of them.
 #[derive(Debug, Clone)]
@@ -83,7 +68,13 @@ fn conversation_from_row(row: &Row) -> sql::Result<Conversation> {
 pub(crate) fn emit(conn: &Sql, kind: &str, id: &str, people: &[String]) -> Result<()> {
     for person in people {
         if let Some(view) = find(conn, person, id)? {
-            events::record(conn, kind, person, &view, std::slice::from_ref(person))?;
+            events::record(
+                conn,
+                kind,
+                person,
+                Payload::Conversation(&view),
+                std::slice::from_ref(person),
+            )?;
         }
     }
     Ok(())

@@ -8,23 +8,68 @@
 
 use super::error::{Result, StoreError};
 use super::ids::new_id;
+use super::records::{Attachment, Contact, Conversation, GroupEvent, Message};
 use super::sql::{self, OptionalExtension, Sql};
 use rusqlite::params;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 /// The 15 event types: `RESOURCE.ACTION`.
 pub const RESOURCES: [&str; 5] = ["contact", "conversation", "message", "group", "attachment"];
 pub const ACTIONS: [&str; 3] = ["created", "updated", "deleted"];
 
 #[derive(Serialize)]
-struct Body<'a, T: Serialize> {
+struct Body<'a> {
     id: &'a str,
     #[serde(rename = "type")]
     kind: &'a str,
     created_at: i64,
     account_id: &'a str,
-    payload: &'a T,
+    payload: &'a RawValue,
+}
+
+/// What an event carries: the object it is about, as the API shows it to the account the
+/// event names. Storage records the event in the transaction of the change, but the object's
+/// JSON (with its `file_url`, say) is the API's to write: it renders it through `Render`.
+pub enum Payload<'a> {
+    Contact(&'a Contact),
+    Conversation(&'a Conversation),
+    Message(&'a Message),
+    Attachment(&'a Attachment),
+    Group(&'a GroupEvent<'a>),
+    /// A string as it is (the writer's own tests).
+    #[cfg(test)]
+    Text(&'a str),
+}
+
+/// Renders event payloads: implemented by the API's response types (`views.rs`), handed to
+/// the writer thread when the database opens (`install_renderer`).
+pub trait Render: Send + Sync {
+    fn payload(&self, payload: Payload<'_>) -> serde_json::Result<Box<RawValue>>;
+}
+
+thread_local! {
+    /// How this (the writer) thread renders event payloads.
+    static RENDER: RefCell<Option<Arc<dyn Render>>> = const { RefCell::new(None) };
+}
+
+/// Renders every payload as `null`: for storage's own tests, which look at anything but
+/// payloads.
+#[cfg(test)]
+pub(crate) struct Plain;
+
+#[cfg(test)]
+impl Render for Plain {
+    fn payload(&self, _: Payload<'_>) -> serde_json::Result<Box<RawValue>> {
+        Ok(RawValue::NULL.to_owned())
+    }
+}
+
+/// Makes `render` the way events recorded on this thread are rendered.
+pub(crate) fn install_renderer(render: Arc<dyn Render>) {
+    RENDER.with(|r| *r.borrow_mut() = Some(render));
 }
 
 /// An event of the transaction in progress, with who may see it: handed to the realtime hub
@@ -87,11 +132,11 @@ pub(crate) fn take_pending() -> Vec<Published> {
 
 /// Records one event. `kind` is e.g. `"message.created"`; `people` are those who may see it on
 /// the realtime stream.
-pub fn record<T: Serialize>(
+pub fn record(
     conn: &Sql,
     kind: &str,
     account: &str,
-    payload: &T,
+    payload: Payload<'_>,
     people: &[String],
 ) -> Result<()> {
     record_for(
@@ -104,21 +149,25 @@ pub fn record<T: Serialize>(
 }
 
 /// `record` for any audience.
-pub fn record_for<T: Serialize>(
+pub fn record_for(
     conn: &Sql,
     kind: &str,
     account: &str,
-    payload: &T,
+    payload: Payload<'_>,
     audience: &Audience,
 ) -> Result<()> {
     let id = new_id();
     let now = super::now();
+    let payload = RENDER
+        .with(|render| render.borrow().as_ref().map(|r| r.payload(payload)))
+        .ok_or_else(|| StoreError::internal("no event renderer on this thread"))?
+        .map_err(|e| StoreError::internal(format!("event payload: {e}")))?;
     let body = serde_json::to_string(&Body {
         id: &id,
         kind,
         created_at: now,
         account_id: account,
-        payload,
+        payload: &payload,
     })
     .map_err(|e| StoreError::internal(format!("event body: {e}")))?;
     // Ids are [A-Za-z0-9], so a space separates them safely.
@@ -399,6 +448,7 @@ mod tests {
     use super::*;
 
     fn db() -> Sql {
+        install_renderer(Arc::new(Plain));
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::db::schema::migrate(&mut conn).unwrap();
         Sql::Sqlite(conn)
@@ -406,14 +456,7 @@ mod tests {
 
     fn record_at(conn: &Sql, created_at: i64, audience: &[&str]) -> i64 {
         let people: Vec<String> = audience.iter().map(|s| s.to_string()).collect();
-        record(
-            conn,
-            "message.created",
-            "A",
-            &serde_json::json!({}),
-            &people,
-        )
-        .unwrap();
+        record(conn, "message.created", "A", Payload::Text("{}"), &people).unwrap();
         let seq: i64 = conn
             .query_row("SELECT max(seq) FROM events", params![], |r| r.get(0))
             .unwrap();

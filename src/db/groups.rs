@@ -9,29 +9,17 @@ use super::conversations::{
     self, LARGE_ABOVE, add_participant, insert_conversation, newest_message_seq,
 };
 use super::error::{Result, StoreError};
-use super::events;
+use super::events::{self, Payload};
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
-use super::people::{self, CONTACT_COLUMNS, Contact, contact_from_row, in_address_book};
+use super::people::{self, CONTACT_COLUMNS, contact_from_row, in_address_book};
+use super::records::{Contact, Group, GroupEvent};
 use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
 use rusqlite::types::Value;
-use serde::Serialize;
-use std::collections::HashSet;
-use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Group {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub avatar_url: Option<String>,
-    pub conversation_id: String,
-    pub contacts: Vec<Contact>,
-    pub created_at: i64,
-    pub archived_at: Option<i64>,
-}
+use std::collections::HashSet;
 
 #[derive(Debug, Clone)]
 pub struct NewGroup {
@@ -183,24 +171,6 @@ pub fn create(
     get(conn, owner, &id)
 }
 
-/// A group as its events show it: what every member sees alike. Member objects differ from one
-/// member to the next (your own names for people), and copying all of them into an event for
-/// each member made a change of a large group cost members² bytes; an event names who joined
-/// (`contacts_added`: everyone, when the group is created) and who left instead, so its size
-/// follows the change. `GET /v1/groups/:id` (or `/contacts`) has the members.
-#[derive(Debug, Serialize)]
-pub struct GroupEvent<'a> {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub avatar_url: Option<String>,
-    pub conversation_id: String,
-    pub created_at: i64,
-    pub archived_at: Option<i64>,
-    pub contacts_added: &'a [String],
-    pub contacts_removed: &'a [String],
-}
-
 /// Records `kind` for the group, as one event. `to` is who hears of it: the given people, or
 /// (None) everyone in the group now.
 fn emit(
@@ -234,7 +204,7 @@ fn emit(
         Some(people) => events::Audience::people(people.to_vec()),
         None => events::conversation_audience(conn, &event.conversation_id, None)?,
     };
-    events::record_for(conn, kind, account, &event, &audience)
+    events::record_for(conn, kind, account, Payload::Group(&event), &audience)
 }
 
 /// The member ids of a group conversation, in order of joining.

@@ -2,61 +2,24 @@
 //! message is newer than their `visible_after` mark.
 
 use super::access::{VISIBLE_AFTER, require_participation, require_sender, visible_conversations};
-use super::attachments::{self, Attachment};
+use super::attachments;
 use super::conversations;
 use super::error::{Result, StoreError};
-use super::events;
+use super::events::{self, Payload};
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
-use super::people::{PROFILE_COLUMNS, Profile, ensure_in_address_book, profile_from_row};
+use super::people::{PROFILE_COLUMNS, ensure_in_address_book, profile_from_row};
+use super::records::{Message, Profile, Reaction};
 use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::account::Account;
 use crate::pagination::{List, PageParams};
 use rusqlite::params;
 use rusqlite::types::{Value, ValueRef};
-use serde::ser::SerializeMap;
-use serde::{Serialize, Serializer};
-use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
-use utoipa::ToSchema;
 
 /// Distinct reactions one person may leave on one message.
 pub const MAX_REACTIONS_PER_PERSON: usize = 32;
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Message {
-    pub id: String,
-    pub conversation_id: String,
-    /// The sender's profile, rendered to JSON once per page and shared by that sender's
-    /// messages (a page's senders are few; serializing the same profile again for each message
-    /// was a tenth of a list's instructions).
-    #[schema(value_type = Profile)]
-    pub contact: Arc<RawValue>,
-    pub message: String,
-    /// One object per emoji, in order of first use: `{"EMOJI": ["username", …]}`.
-    #[schema(value_type = Vec<HashMap<String, Vec<String>>>)]
-    pub reactions: Vec<Reaction>,
-    pub attachments: Vec<Attachment>,
-    pub read_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: Option<i64>,
-}
-
-/// One emoji and who reacted with it, in order; serialized as `{"EMOJI": ["username", …]}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reaction {
-    pub emoji: String,
-    pub usernames: Vec<String>,
-}
-
-impl Serialize for Reaction {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry(&self.emoji, &self.usernames)?;
-        map.end()
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -91,10 +54,10 @@ struct MessageRow {
 }
 
 /// Reads rows of `MESSAGE_SELECT`. The senders of one page are few, so each sender's profile
-/// is looked up and rendered once.
+/// is looked up once.
 #[derive(Default)]
 struct MessageReader {
-    senders: Vec<(String, Arc<RawValue>)>,
+    senders: Vec<Arc<Profile>>,
     /// Set when every row is of this conversation: its id is not read from each row.
     conversation: Option<String>,
 }
@@ -114,15 +77,13 @@ impl MessageReader {
         let known = self
             .senders
             .iter()
-            .find(|(id, _)| sender_id == ValueRef::Text(id.as_bytes()));
+            .find(|profile| sender_id == ValueRef::Text(profile.id.as_bytes()));
         let contact = match known {
-            Some((_, profile)) => Arc::clone(profile),
+            Some(profile) => Arc::clone(profile),
             None => {
-                let profile = profile(conn, sender_id.as_str()?)?;
-                let rendered = render(&profile)
-                    .map_err(|e| sql::SqlError::Conversion(format!("a sender's profile: {e}")))?;
-                self.senders.push((profile.id, Arc::clone(&rendered)));
-                rendered
+                let profile = Arc::new(profile(conn, sender_id.as_str()?)?);
+                self.senders.push(Arc::clone(&profile));
+                profile
             }
         };
         Ok(MessageRow {
@@ -146,14 +107,9 @@ impl MessageReader {
     }
 }
 
-/// A profile as the JSON a message embeds.
-fn render(profile: &Profile) -> serde_json::Result<Arc<RawValue>> {
-    Ok(Arc::from(serde_json::value::to_raw_value(profile)?))
-}
-
 /// Fills in reactions and attachments: at most two queries for the whole page, each only for
 /// the messages that have some.
-fn with_details(conn: &Sql, rows: Vec<MessageRow>, base_url: &str) -> Result<Vec<Message>> {
+fn with_details(conn: &Sql, rows: Vec<MessageRow>) -> Result<Vec<Message>> {
     let ids_where = |has: fn(&MessageRow) -> bool| -> Vec<String> {
         rows.iter()
             .filter(|row| has(row))
@@ -170,7 +126,7 @@ fn with_details(conn: &Sql, rows: Vec<MessageRow>, base_url: &str) -> Result<Vec
     let mut attachments = if with_attachments.is_empty() {
         HashMap::new()
     } else {
-        attachments::of_messages(conn, &with_attachments, base_url)?
+        attachments::of_messages(conn, &with_attachments)?
     };
     Ok(rows
         .into_iter()
@@ -226,7 +182,7 @@ fn profile(conn: &Sql, id: &str) -> sql::Result<Profile> {
 }
 
 /// The message if the viewer can see it.
-fn find_visible(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Option<Message>> {
+fn find_visible(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Message>> {
     let sql = format!(
         "{} JOIN participants p ON p.conversation_id = m.conversation_id
               AND p.contact_id = ?1 AND p.hidden = 0 AND m.seq > p.visible_after
@@ -242,11 +198,11 @@ fn find_visible(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Op
     let Some(row) = found else {
         return Ok(None);
     };
-    Ok(with_details(conn, vec![row], base_url)?.pop())
+    Ok(with_details(conn, vec![row])?.pop())
 }
 
-pub fn get(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<Message> {
-    find_visible(conn, viewer, id, base_url)?.ok_or_else(|| StoreError::not_found("message", id))
+pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Message> {
+    find_visible(conn, viewer, id)?.ok_or_else(|| StoreError::not_found("message", id))
 }
 
 /// `GET /v1/messages`: newest first by arrival, in one conversation or in all the viewer's.
@@ -255,7 +211,6 @@ pub fn list(
     viewer: &str,
     conversation: Option<&str>,
     page: &PageParams,
-    base_url: &str,
 ) -> Result<List<Message>> {
     let list = match conversation {
         Some(conversation) => list_in_conversation(conn, viewer, conversation, page)?,
@@ -263,7 +218,7 @@ pub fn list(
     };
     Ok(List {
         has_more: list.has_more,
-        data: with_details(conn, list.data, base_url)?,
+        data: with_details(conn, list.data)?,
     })
 }
 
@@ -360,13 +315,7 @@ fn list_everywhere(conn: &Sql, viewer: &str, page: &PageParams) -> Result<List<M
 
 /// Opening a conversation reads it: every message of others in the viewer's view that nobody
 /// had read is read now (`message.updated` for each).
-pub fn mark_read(
-    conn: &Sql,
-    viewer: &str,
-    conversation: &str,
-    now: i64,
-    base_url: &str,
-) -> Result<()> {
+pub fn mark_read(conn: &Sql, viewer: &str, conversation: &str, now: i64) -> Result<()> {
     let participation = require_participation(conn, viewer, conversation)?;
     let mut read: Vec<(i64, String)> = conn
         .prepare_cached(
@@ -382,27 +331,21 @@ pub fn mark_read(
     // Their events in arrival order on both backends (RETURNING follows the rows' storage).
     read.sort_unstable();
     for (_, message) in read {
-        emit(conn, "message.updated", viewer, &message, base_url)?;
+        emit(conn, "message.updated", viewer, &message)?;
     }
     Ok(())
 }
 
 /// Records `kind` for a message, as `account` sees it, for everyone who sees it.
-pub(crate) fn emit(conn: &Sql, kind: &str, account: &str, id: &str, base_url: &str) -> Result<()> {
+pub(crate) fn emit(conn: &Sql, kind: &str, account: &str, id: &str) -> Result<()> {
     let header = visible_header(conn, account, id)?;
-    let message = get(conn, account, id, base_url)?;
+    let message = get(conn, account, id)?;
     let audience = events::conversation_audience(conn, &header.conversation, Some(header.seq))?;
-    events::record_for(conn, kind, account, &message, &audience)
+    events::record_for(conn, kind, account, Payload::Message(&message), &audience)
 }
 
 /// `POST /v1/messages`.
-pub fn create(
-    conn: &Sql,
-    sender: &Account,
-    new: &NewMessage,
-    now: i64,
-    base_url: &str,
-) -> Result<Message> {
+pub fn create(conn: &Sql, sender: &Account, new: &NewMessage, now: i64) -> Result<Message> {
     let large = require_sender(conn, &sender.id, &new.conversation_id)
         .map_err(|e| e.with_param("conversation_id"))?;
     let id = new_id();
@@ -423,8 +366,8 @@ pub fn create(
             conversation: &new.conversation_id,
             seq,
         };
-        attachments::set_for_message(conn, &sender.id, &target, &new.attachments, base_url)?;
-        attached = attachments::of_messages(conn, std::slice::from_ref(&id), base_url)?
+        attachments::set_for_message(conn, &sender.id, &target, &new.attachments)?;
+        attached = attachments::of_messages(conn, std::slice::from_ref(&id))?
             .into_values()
             .flatten()
             .collect();
@@ -433,7 +376,7 @@ pub fn create(
     let message = Message {
         id,
         conversation_id: new.conversation_id.clone(),
-        contact: render(&profile(conn, &sender.id)?).map_err(StoreError::internal)?,
+        contact: Arc::new(profile(conn, &sender.id)?),
         message: new.message.clone(),
         reactions: Vec::new(),
         attachments: attached,
@@ -446,7 +389,7 @@ pub fn create(
         conn,
         "message.created",
         &sender.id,
-        &message,
+        Payload::Message(&message),
         &touched.audience,
     )?;
     Ok(message)
@@ -485,7 +428,6 @@ pub fn update(
     id: &str,
     changes: &MessageChanges,
     now: i64,
-    base_url: &str,
 ) -> Result<Message> {
     let header = visible_header(conn, &viewer.id, id)?;
     let edits = [
@@ -509,15 +451,15 @@ pub fn update(
             conversation: &header.conversation,
             seq: header.seq,
         };
-        attachments::set_for_message(conn, &viewer.id, &target, wanted, base_url)?;
+        attachments::set_for_message(conn, &viewer.id, &target, wanted)?;
         conn.prepare_cached("UPDATE messages SET updated_at = ?2 WHERE id = ?1")?
             .execute(params![id, now])?;
     }
     if let Some(reactions) = &changes.reactions {
         set_reactions(conn, viewer, id, reactions, now)?;
     }
-    emit(conn, "message.updated", &viewer.id, id, base_url)?;
-    get(conn, &viewer.id, id, base_url)
+    emit(conn, "message.updated", &viewer.id, id)?;
+    get(conn, &viewer.id, id)
 }
 
 fn set_reactions(
@@ -562,14 +504,14 @@ fn set_reactions(
 }
 
 /// `DELETE /v1/messages/:id`: by its sender, for everyone; its attachments go with it.
-pub fn delete(conn: &Sql, viewer: &str, id: &str, base_url: &str) -> Result<()> {
+pub fn delete(conn: &Sql, viewer: &str, id: &str) -> Result<()> {
     let header = visible_header(conn, viewer, id)?;
     if header.sender != viewer {
         return Err(StoreError::forbidden(
             "Only the sender can delete a message.",
         ));
     }
-    emit(conn, "message.deleted", viewer, id, base_url)?;
+    emit(conn, "message.deleted", viewer, id)?;
     conn.prepare_cached(
         "UPDATE conversations SET pinned_message_id = NULL
           WHERE id = ?1 AND pinned_message_id = ?2",

@@ -30,6 +30,7 @@ pub mod postgres;
 pub mod private_contacts;
 #[cfg(test)]
 mod query_plans;
+pub mod records;
 pub mod schema;
 pub mod sql;
 pub mod wal;
@@ -130,21 +131,32 @@ impl Db {
     /// Opens (creating if needed) and migrates the database: a PostgreSQL one for a
     /// `postgres://` URL, else the SQLite file at `database` (`:memory:`: a private in-memory
     /// database).
-    /// `readers`: connections for reads (0: `READ_THREADS_PER_WORKER` per core).
-    pub fn open(database: &str, synchronous: Synchronous, readers: u32) -> Result<Db, String> {
+    /// `readers`: connections for reads (0: `READ_THREADS_PER_WORKER` per core); `render`
+    /// writes the payloads of events (the API's business: `views.rs`).
+    pub fn open(
+        database: &str,
+        synchronous: Synchronous,
+        readers: u32,
+        render: Arc<dyn events::Render>,
+    ) -> Result<Db, String> {
         let readers = if readers == 0 {
             reader_connections()
         } else {
             readers
         };
         if postgres::is_url(database) {
-            Db::open_postgres(database, readers)
+            Db::open_postgres(database, readers, render)
         } else {
-            Db::open_sqlite(database, synchronous, readers)
+            Db::open_sqlite(database, synchronous, readers, render)
         }
     }
 
-    fn open_sqlite(path: &str, synchronous: Synchronous, readers: u32) -> Result<Db, String> {
+    fn open_sqlite(
+        path: &str,
+        synchronous: Synchronous,
+        readers: u32,
+        render: Arc<dyn events::Render>,
+    ) -> Result<Db, String> {
         let sync = match synchronous {
             Synchronous::Normal => "NORMAL",
             Synchronous::Full => "FULL",
@@ -198,6 +210,7 @@ impl Db {
         };
         Db::start(
             Sql::Sqlite(conn),
+            render,
             wal,
             None,
             readers,
@@ -206,7 +219,11 @@ impl Db {
         .map_err(|e| cannot(&e))
     }
 
-    fn open_postgres(url: &str, readers: u32) -> Result<Db, String> {
+    fn open_postgres(
+        url: &str,
+        readers: u32,
+        render: Arc<dyn events::Render>,
+    ) -> Result<Db, String> {
         let config = postgres::config(url)?;
         let cannot = |e: &dyn std::fmt::Display| {
             format!("cannot open database {}: {e}", postgres::redacted(url))
@@ -219,11 +236,12 @@ impl Db {
         let readers =
             reader_pool(Connector::Postgres(config.clone()), readers).map_err(|e| cannot(&e))?;
         let reconnect: writer::Reconnect = Box::new(move || postgres::connect(&config));
-        Db::start(conn, None, Some(reconnect), Some(readers), None).map_err(|e| cannot(&e))
+        Db::start(conn, render, None, Some(reconnect), Some(readers), None).map_err(|e| cannot(&e))
     }
 
     fn start(
         conn: Sql,
+        render: Arc<dyn events::Render>,
         wal: Option<wal::Upkeep>,
         reconnect: Option<writer::Reconnect>,
         readers: Option<Pool<Connector>>,
@@ -236,7 +254,7 @@ impl Db {
         // A database other servers share is read by the hub from the outbox (every server's
         // events are there, in order): nothing to hand over then.
         let shared = conn_dialect == sql::Dialect::Postgres;
-        let writer = Writer::start(conn, wal, reconnect, move |events| {
+        let writer = Writer::start(conn, render, wal, reconnect, move |events| {
             if !events.is_empty() && !shared {
                 let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
                 if waiting.events.len() + events.len() > MAX_WAITING {

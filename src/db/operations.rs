@@ -5,14 +5,15 @@
 //! group commit; its closure may run twice, so it changes only the database). The `_blocking`
 //! ones are for threads outside the async runtime (webhook workers, start-up, the CLI).
 
-use super::attachments::{self, Attachment, NewAttachment, StoredFile};
-use super::conversations::{self, Conversation, ConversationChanges, ConversationFilter, Target};
+use super::attachments::{self, NewAttachment, StoredFile};
+use super::conversations::{self, ConversationChanges, ConversationFilter, Target};
 use super::error::Result;
 use super::events::{self, Audience, StoredEvent};
-use super::groups::{self, Group, GroupChanges, NewGroup};
+use super::groups::{self, GroupChanges, NewGroup};
 use super::idempotency::{self, StoredResponse};
-use super::messages::{self, Message, MessageChanges, NewMessage};
-use super::people::{self, Contact};
+use super::messages::{self, MessageChanges, NewMessage};
+use super::people;
+use super::records::{Attachment, Contact, Conversation, Group, Message};
 use super::{Db, contacts, demo, now, private_contacts};
 use crate::account::Account;
 use crate::pagination::{List, PageParams};
@@ -32,27 +33,20 @@ impl Db {
         viewer: Account,
         conversation: Option<String>,
         page: PageParams,
-        base_url: String,
     ) -> Result<List<Message>> {
-        self.read(move |c| messages::list(c, &viewer.id, conversation.as_deref(), &page, &base_url))
+        self.read(move |c| messages::list(c, &viewer.id, conversation.as_deref(), &page))
             .await
     }
 
     /// Sends a message (with its attachments and events) as `sender`.
-    pub async fn send_message(
-        &self,
-        sender: Account,
-        new: NewMessage,
-        base_url: String,
-    ) -> Result<Message> {
-        self.write(move |tx| messages::create(tx, &sender, &new, now(), &base_url))
+    pub async fn send_message(&self, sender: Account, new: NewMessage) -> Result<Message> {
+        self.write(move |tx| messages::create(tx, &sender, &new, now()))
             .await
     }
 
     /// One message, as `viewer` sees it.
-    pub async fn message(&self, viewer: Account, id: String, base_url: String) -> Result<Message> {
-        self.read(move |c| messages::get(c, &viewer.id, &id, &base_url))
-            .await
+    pub async fn message(&self, viewer: Account, id: String) -> Result<Message> {
+        self.read(move |c| messages::get(c, &viewer.id, &id)).await
     }
 
     /// Edits a message (the sender) and/or `viewer`'s own reactions to it.
@@ -61,20 +55,14 @@ impl Db {
         viewer: Account,
         id: String,
         changes: MessageChanges,
-        base_url: String,
     ) -> Result<Message> {
-        self.write(move |tx| messages::update(tx, &viewer, &id, &changes, now(), &base_url))
+        self.write(move |tx| messages::update(tx, &viewer, &id, &changes, now()))
             .await
     }
 
     /// Deletes a message for everyone (the sender only).
-    pub async fn delete_message(
-        &self,
-        viewer: Account,
-        id: String,
-        base_url: String,
-    ) -> Result<()> {
-        self.write(move |tx| messages::delete(tx, &viewer.id, &id, &base_url))
+    pub async fn delete_message(&self, viewer: Account, id: String) -> Result<()> {
+        self.write(move |tx| messages::delete(tx, &viewer.id, &id))
             .await
     }
 }
@@ -103,15 +91,10 @@ impl Db {
     }
 
     /// Opens a conversation: marks its messages from others read, then returns it, opened.
-    pub async fn open_conversation(
-        &self,
-        viewer: Account,
-        id: String,
-        base_url: String,
-    ) -> Result<Conversation> {
+    pub async fn open_conversation(&self, viewer: Account, id: String) -> Result<Conversation> {
         self.write(move |tx| {
             let now = now();
-            messages::mark_read(tx, &viewer.id, &id, now, &base_url)?;
+            messages::mark_read(tx, &viewer.id, &id, now)?;
             conversations::open(tx, &viewer.id, &id, now)
         })
         .await
@@ -301,12 +284,9 @@ impl Db {
         viewer: Account,
         conversation: Option<String>,
         page: PageParams,
-        base_url: String,
     ) -> Result<List<Attachment>> {
-        self.read(move |c| {
-            attachments::list(c, &viewer.id, conversation.as_deref(), &page, &base_url)
-        })
-        .await
+        self.read(move |c| attachments::list(c, &viewer.id, conversation.as_deref(), &page))
+            .await
     }
 
     /// Records an upload whose bytes are already in place.
@@ -314,20 +294,14 @@ impl Db {
         &self,
         uploader: Account,
         new: NewAttachment,
-        base_url: String,
     ) -> Result<Attachment> {
-        self.write(move |tx| attachments::create(tx, &uploader.id, &new, now(), &base_url))
+        self.write(move |tx| attachments::create(tx, &uploader.id, &new, now()))
             .await
     }
 
     /// One attachment, as `viewer` sees it.
-    pub async fn attachment(
-        &self,
-        viewer: Account,
-        id: String,
-        base_url: String,
-    ) -> Result<Attachment> {
-        self.read(move |c| attachments::get(c, &viewer.id, &id, &base_url))
+    pub async fn attachment(&self, viewer: Account, id: String) -> Result<Attachment> {
+        self.read(move |c| attachments::get(c, &viewer.id, &id))
             .await
     }
 
@@ -343,20 +317,14 @@ impl Db {
         viewer: Account,
         id: String,
         filename: String,
-        base_url: String,
     ) -> Result<Attachment> {
-        self.write(move |tx| attachments::rename(tx, &viewer.id, &id, &filename, &base_url))
+        self.write(move |tx| attachments::rename(tx, &viewer.id, &id, &filename))
             .await
     }
 
     /// Deletes an attachment's record (its uploader); its bytes go to the trash.
-    pub async fn delete_attachment(
-        &self,
-        viewer: Account,
-        id: String,
-        base_url: String,
-    ) -> Result<()> {
-        self.write(move |tx| attachments::delete(tx, &viewer.id, &id, &base_url))
+    pub async fn delete_attachment(&self, viewer: Account, id: String) -> Result<()> {
+        self.write(move |tx| attachments::delete(tx, &viewer.id, &id))
             .await
     }
 

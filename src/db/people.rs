@@ -5,36 +5,10 @@
 //! into conversations, so that conversations and messages can use these without a circle.
 
 use super::error::{Result, StoreError};
-use super::events;
+use super::events::{self, Payload};
+use super::records::{Contact, Profile};
 use super::sql::{self, OptionalExtension, Row, Sql};
 use rusqlite::params;
-use serde::Serialize;
-use utoipa::ToSchema;
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Contact {
-    pub id: String,
-    pub username: String,
-    pub phone_number: String,
-    pub avatar_url: Option<String>,
-    pub display_name: Option<String>,
-    pub conversation_id: Option<String>,
-    pub last_active_at: Option<i64>,
-    /// When the viewer added them (for someone outside the address book: when the person was
-    /// first known to the server).
-    pub created_at: i64,
-}
-
-/// A person's public profile, as embedded in a message (`message.contact`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Profile {
-    pub id: String,
-    pub username: String,
-    pub phone_number: String,
-    pub avatar_url: Option<String>,
-    pub last_active_at: Option<i64>,
-    pub created_at: i64,
-}
 
 /// The columns of a viewer's contact object; `?1` is the viewer, `c` the person and `ab` the
 /// viewer's address-book row (may be NULL through a LEFT JOIN).
@@ -114,7 +88,13 @@ pub(crate) fn ensure_in_address_book(
         .execute(params![owner, contact, now])?;
     if added > 0 {
         let entry = get(conn, owner, contact)?;
-        events::record(conn, "contact.created", owner, &entry, &[owner.to_owned()])?;
+        events::record(
+            conn,
+            "contact.created",
+            owner,
+            Payload::Contact(&entry),
+            &[owner.to_owned()],
+        )?;
     }
     Ok(())
 }

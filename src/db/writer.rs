@@ -127,10 +127,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread that owns `conn`. `after_commit` runs after every commit, with the
-    /// events the transaction recorded.
+    /// Starts the thread that owns `conn`; events are rendered by `render`. `after_commit`
+    /// runs after every commit, with the events the transaction recorded.
     pub fn start(
         conn: Sql,
+        render: Arc<dyn events::Render>,
         wal: Option<Upkeep>,
         reconnect: Option<Reconnect>,
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
@@ -140,7 +141,10 @@ impl Writer {
         let recorder = stats.clone();
         let thread = std::thread::Builder::new()
             .name("database-writer".into())
-            .spawn(move || run(conn, wal, reconnect, queue, &recorder, after_commit))?;
+            .spawn(move || {
+                events::install_renderer(render);
+                run(conn, wal, reconnect, queue, &recorder, after_commit)
+            })?;
         Ok(Writer {
             jobs,
             stats,
@@ -386,7 +390,7 @@ mod tests {
         let conn = Sql::Sqlite(conn);
         let published = Arc::new(Mutex::new(Vec::new()));
         let seen = published.clone();
-        let writer = Writer::start(conn, None, None, move |events| {
+        let writer = Writer::start(conn, Arc::new(events::Plain), None, None, move |events| {
             let kinds = events.into_iter().map(|p| p.event.kind);
             seen.lock().unwrap().extend(kinds);
         })
@@ -399,7 +403,13 @@ mod tests {
             "INSERT INTO server_meta (key, value) VALUES (?1, '')",
             [key],
         )?;
-        events::record(conn, &format!("put.{key}"), "A", &key, &[])
+        events::record(
+            conn,
+            &format!("put.{key}"),
+            "A",
+            events::Payload::Text(key),
+            &[],
+        )
     }
 
     #[derive(Clone, Copy, PartialEq)]

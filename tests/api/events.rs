@@ -192,6 +192,49 @@ async fn webhooks_are_signed_with_hmac_sha256_of_the_exact_body() {
     assert_eq!(of_type(&delivered, "conversation.created").len(), 2);
 }
 
+/// An event carries the object exactly as the API answered it, links included: both are
+/// printed by the same response types, with `file_url` under the configured `public_url`.
+#[actix_web::test]
+async fn event_payloads_are_the_api_answers_with_links_under_public_url() {
+    let receiver = Receiver::start(0);
+    let hook = webhook(&receiver.url, &["message.created", "attachment.created"]);
+    let public = "https://chat.example.com/protocol";
+    let app = spawn_app_with(|c| {
+        c.webhooks.push(hook);
+        c.server.public_url = Some(public.to_owned());
+    })
+    .await;
+    let conversation = app.kevin_and_kate().await;
+    let attachment = app
+        .upload(KEVIN.1, "file", "a.txt", Some("text/plain"), b"hi", &[])
+        .await
+        .expect(201)
+        .body
+        .value();
+    let id = attachment["id"].as_str().unwrap();
+    assert_eq!(
+        attachment["file_url"],
+        format!("{public}/v1/attachments/{id}/content")
+    );
+    let message = app
+        .send_with_attachments(KEVIN.1, &conversation, "with a file", &[id])
+        .await;
+    assert_eq!(
+        message["attachments"][0]["file_url"],
+        attachment["file_url"]
+    );
+
+    let delivered = receiver.wait_for("both events", |d| d.len() >= 2).await;
+    assert_eq!(
+        of_type(&delivered, "attachment.created")[0]["payload"],
+        attachment
+    );
+    assert_eq!(
+        of_type(&delivered, "message.created")[0]["payload"],
+        message
+    );
+}
+
 #[actix_web::test]
 async fn only_subscribed_events_are_sent() {
     let receiver = Receiver::start(0);

@@ -1,0 +1,311 @@
+//! What the API prints: the response type of each resource (and so its OpenAPI schema), made
+//! from storage's records (`db/records.rs`). Where the server is reached (`public_url`, the
+//! base of `file_url`) is known here, not in storage.
+//!
+//! Events carry the same objects. Storage records an event in the transaction of its change,
+//! so it asks `Views` (as `db::events::Render`) for the payload's JSON: an event's body and the
+//! API's answer are the same shape by construction.
+
+use crate::db::events::{Payload, Render};
+use crate::db::records;
+use crate::pagination::List;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Contact {
+    pub id: String,
+    pub username: String,
+    pub phone_number: String,
+    pub avatar_url: Option<String>,
+    pub display_name: Option<String>,
+    pub conversation_id: Option<String>,
+    pub last_active_at: Option<i64>,
+    /// When you added them (for someone outside your address book: when the person was first
+    /// known to the server).
+    pub created_at: i64,
+}
+
+/// A person's public profile, as embedded in a message (`message.contact`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Profile<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    pub phone_number: &'a str,
+    pub avatar_url: Option<&'a str>,
+    pub last_active_at: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Conversation {
+    pub id: String,
+    pub contact_id: Option<String>,
+    pub group_id: Option<String>,
+    pub pinned_message_id: Option<String>,
+    pub is_pinned: bool,
+    pub is_muted: bool,
+    pub last_active_at: Option<i64>,
+    pub last_opened_at: Option<i64>,
+    pub created_at: i64,
+    pub archived_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub avatar_url: Option<String>,
+    pub conversation_id: String,
+    pub contacts: Vec<Contact>,
+    pub created_at: i64,
+    pub archived_at: Option<i64>,
+}
+
+/// A group's event payload: the group without its members, and who joined and left (see
+/// `records::GroupEvent`).
+#[derive(Serialize)]
+struct GroupEvent<'a> {
+    id: &'a str,
+    name: &'a str,
+    description: &'a Option<String>,
+    avatar_url: &'a Option<String>,
+    conversation_id: &'a str,
+    created_at: i64,
+    archived_at: Option<i64>,
+    contacts_added: &'a [String],
+    contacts_removed: &'a [String],
+}
+
+// Messages and attachments are printed straight from their records (borrowed: the hottest
+// paths, a send and a page of messages, copy no string to print it).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Attachment<'a> {
+    pub id: &'a str,
+    pub message_id: Option<&'a str>,
+    pub filename: &'a str,
+    /// `{public_url}/v1/attachments/{id}/content`.
+    pub file_url: String,
+    pub file_type: &'a str,
+    pub file_size: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Message<'a> {
+    pub id: &'a str,
+    pub conversation_id: &'a str,
+    /// The sender's profile.
+    // Printed once per page and shared by that sender's messages: a page's senders are few,
+    // and serializing the same profile again for each message was a tenth of a list's
+    // instructions.
+    #[schema(value_type = Profile)]
+    pub contact: Arc<RawValue>,
+    pub message: &'a str,
+    /// One object per emoji, in order of first use: `{"EMOJI": ["username", …]}`.
+    #[schema(value_type = Vec<HashMap<String, Vec<String>>>)]
+    #[serde(serialize_with = "reactions")]
+    pub reactions: &'a [records::Reaction],
+    pub attachments: Vec<Attachment<'a>>,
+    pub read_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: Option<i64>,
+}
+
+/// Reactions as `[{"EMOJI": ["username", …]}, …]`.
+fn reactions<S: Serializer>(list: &[records::Reaction], serializer: S) -> Result<S::Ok, S::Error> {
+    struct One<'a>(&'a records::Reaction);
+    impl Serialize for One<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(1))?;
+            map.serialize_entry(&self.0.emoji, &self.0.usernames)?;
+            map.end()
+        }
+    }
+    let mut seq = serializer.serialize_seq(Some(list.len()))?;
+    for reaction in list {
+        seq.serialize_element(&One(reaction))?;
+    }
+    seq.end()
+}
+
+impl From<records::Contact> for Contact {
+    fn from(c: records::Contact) -> Contact {
+        Contact {
+            id: c.id,
+            username: c.username,
+            phone_number: c.phone_number,
+            avatar_url: c.avatar_url,
+            display_name: c.display_name,
+            conversation_id: c.conversation_id,
+            last_active_at: c.last_active_at,
+            created_at: c.created_at,
+        }
+    }
+}
+
+impl<'a> From<&'a records::Profile> for Profile<'a> {
+    fn from(p: &'a records::Profile) -> Profile<'a> {
+        Profile {
+            id: &p.id,
+            username: &p.username,
+            phone_number: &p.phone_number,
+            avatar_url: p.avatar_url.as_deref(),
+            last_active_at: p.last_active_at,
+            created_at: p.created_at,
+        }
+    }
+}
+
+impl From<records::Conversation> for Conversation {
+    fn from(c: records::Conversation) -> Conversation {
+        Conversation {
+            id: c.id,
+            contact_id: c.contact_id,
+            group_id: c.group_id,
+            pinned_message_id: c.pinned_message_id,
+            is_pinned: c.is_pinned,
+            is_muted: c.is_muted,
+            last_active_at: c.last_active_at,
+            last_opened_at: c.last_opened_at,
+            created_at: c.created_at,
+            archived_at: c.archived_at,
+        }
+    }
+}
+
+impl From<records::Group> for Group {
+    fn from(g: records::Group) -> Group {
+        Group {
+            id: g.id,
+            name: g.name,
+            description: g.description,
+            avatar_url: g.avatar_url,
+            conversation_id: g.conversation_id,
+            contacts: g.contacts.into_iter().map(Contact::from).collect(),
+            created_at: g.created_at,
+            archived_at: g.archived_at,
+        }
+    }
+}
+
+/// Any page of records, as the page of their views.
+pub fn list<R, V: From<R>>(page: List<R>) -> List<V> {
+    List {
+        has_more: page.has_more,
+        data: page.data.into_iter().map(V::from).collect(),
+    }
+}
+
+/// Turns records into what the API prints; knows the server's public address.
+pub struct Views {
+    /// Without a trailing slash.
+    public_url: String,
+}
+
+impl Views {
+    pub fn new(public_url: &str) -> Views {
+        Views {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    pub fn attachment<'a>(&self, a: &'a records::Attachment) -> Attachment<'a> {
+        Attachment {
+            id: &a.id,
+            message_id: a.message_id.as_deref(),
+            filename: &a.filename,
+            file_url: format!("{}/v1/attachments/{}/content", self.public_url, a.id),
+            file_type: &a.file_type,
+            file_size: a.file_size,
+            created_at: a.created_at,
+        }
+    }
+
+    pub fn attachments<'a>(&self, page: &'a List<records::Attachment>) -> List<Attachment<'a>> {
+        List {
+            has_more: page.has_more,
+            data: page.data.iter().map(|a| self.attachment(a)).collect(),
+        }
+    }
+
+    pub fn message<'a>(&self, message: &'a records::Message) -> Message<'a> {
+        self.message_with(message, &mut Senders::default())
+    }
+
+    pub fn messages<'a>(&self, page: &'a List<records::Message>) -> List<Message<'a>> {
+        let mut senders = Senders::default();
+        List {
+            has_more: page.has_more,
+            data: page
+                .data
+                .iter()
+                .map(|m| self.message_with(m, &mut senders))
+                .collect(),
+        }
+    }
+
+    fn message_with<'a>(&self, m: &'a records::Message, senders: &mut Senders) -> Message<'a> {
+        Message {
+            id: &m.id,
+            conversation_id: &m.conversation_id,
+            contact: senders.printed(&m.contact),
+            message: &m.message,
+            reactions: &m.reactions,
+            attachments: m.attachments.iter().map(|a| self.attachment(a)).collect(),
+            read_at: m.read_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// The profiles of a page's senders, each printed once (records of one sender share an `Arc`).
+#[derive(Default)]
+struct Senders(Vec<(Arc<records::Profile>, Arc<RawValue>)>);
+
+impl Senders {
+    fn printed(&mut self, profile: &Arc<records::Profile>) -> Arc<RawValue> {
+        if let Some((_, json)) = self.0.iter().find(|(p, _)| Arc::ptr_eq(p, profile)) {
+            return Arc::clone(json);
+        }
+        // A profile is strings and integers: serializing it cannot fail.
+        let json: Arc<RawValue> = serde_json::value::to_raw_value(&Profile::from(&**profile))
+            .map_or_else(|_| raw_null(), Arc::from);
+        self.0.push((Arc::clone(profile), Arc::clone(&json)));
+        json
+    }
+}
+
+fn raw_null() -> Arc<RawValue> {
+    Arc::from(RawValue::NULL.to_owned())
+}
+
+impl Render for Views {
+    fn payload(&self, payload: Payload<'_>) -> serde_json::Result<Box<RawValue>> {
+        use serde_json::value::to_raw_value;
+        match payload {
+            Payload::Contact(c) => to_raw_value(&Contact::from(c.clone())),
+            Payload::Conversation(c) => to_raw_value(&Conversation::from(c.clone())),
+            Payload::Message(m) => to_raw_value(&self.message(m)),
+            Payload::Attachment(a) => to_raw_value(&self.attachment(a)),
+            Payload::Group(g) => to_raw_value(&GroupEvent {
+                id: &g.id,
+                name: &g.name,
+                description: &g.description,
+                avatar_url: &g.avatar_url,
+                conversation_id: &g.conversation_id,
+                created_at: g.created_at,
+                archived_at: g.archived_at,
+                contacts_added: g.contacts_added,
+                contacts_removed: g.contacts_removed,
+            }),
+            #[cfg(test)]
+            Payload::Text(text) => to_raw_value(text),
+        }
+    }
+}
