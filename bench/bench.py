@@ -11,13 +11,15 @@ It builds the release binary, installs wrk (apt), PocketBase (pip, in bench/.ven
 PostgreSQL (apt) if missing, starts a throwaway PostgreSQL cluster (127.0.0.1, private port and
 socket folder, default durability unless --pg-synchronous-commit off), creates the data, runs
 the same load against every server, prints one table and tears everything down. Nothing but
-127.0.0.1 is ever contacted.
+127.0.0.1 is ever contacted. With PostgreSQL, pgbench runs the server's own statements on the
+same database in the same rounds ("PostgreSQL alone"): the ceilings of our PostgreSQL rows.
 """
 import argparse
 import glob
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import sqlite3
@@ -267,6 +269,48 @@ class Postgres:
                   "-q", "-v", "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {name}")
         return f"postgres://postgres@{HOST}:{self.port}/{name}"
 
+    def psql(self, dbname, sql):
+        """Runs one statement in database `dbname`; its output, unaligned, tuples only."""
+        out = subprocess.run(self.as_user + [os.path.join(self.bin, "psql"), "-h", self.dir, "-p", str(self.port),
+                             "-U", "postgres", "-d", dbname, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+                             check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def pgbench(self, dbname, script, seconds, clients, per_transaction=1):
+        """Runs `script` with pgbench (prepared statements, over TCP like our server) on
+        `dbname`; returns (per_transaction × transactions/s, p50 ms, p99 ms, failures) like
+        `wrk`, latencies per transaction. The script and the latency logs live in the
+        cluster's folder (readable by the user PostgreSQL runs as) and are removed after."""
+        fd, path = tempfile.mkstemp(suffix=".sql", dir=self.dir)
+        with os.fdopen(fd, "w") as f:
+            f.write(script)
+        os.chmod(path, 0o644)
+        prefix = path[:-len(".sql")] + "-log"
+        try:
+            out = subprocess.run(self.as_user + [
+                os.path.join(self.bin, "pgbench"), "-h", HOST, "-p", str(self.port), "-U", "postgres",
+                "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
+                "-f", path, "--log", f"--log-prefix={prefix}", dbname], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"pgbench failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+            tps = next(float(line.split()[2]) for line in out.stdout.splitlines() if line.startswith("tps = "))
+            # Log lines: client, transaction, elapsed µs (or "failed"/"skipped"), …
+            times, failures = [], 0
+            for log_file in glob.glob(prefix + ".*"):
+                with open(log_file) as f:
+                    for line in f:
+                        elapsed = line.split()[2]
+                        if elapsed.isdigit():
+                            times.append(int(elapsed))
+                        else:
+                            failures += 1
+            times.sort()
+            quantile = (lambda q: times[min(len(times) - 1, int(q * len(times)))] / 1000) if times else (lambda q: 0.0)
+            return tps * per_transaction, quantile(0.5), quantile(0.99), failures
+        finally:
+            for leftover in [path] + glob.glob(prefix + ".*"):
+                os.unlink(leftover)
+
     def setting(self, name):
         out = subprocess.run(self.as_user + [os.path.join(self.bin, "psql"), "-h", self.dir, "-p", str(self.port),
                              "-U", "postgres", "-Atc", f"SHOW {name}"], check=True, capture_output=True, text=True)
@@ -278,6 +322,67 @@ class Postgres:
             subprocess.run(self.as_user + [os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "-w",
                                            "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# The writer's batch on PostgreSQL under 64 sending connections is ~30 to 40 sends
+# (src/db/writer.rs groups whatever waits into one transaction): the pipelined ceiling
+# commits this many per transaction.
+PGBENCH_SENDS_PER_COMMIT = 32
+PGBENCH = "PostgreSQL alone (pgbench)"
+
+
+def sql_text(value):
+    """`value` as a SQL string constant that pgbench leaves alone: it reads `:name` anywhere
+    in a script as a variable (JSON has `"read_at":null`), so colons are written as `\\x3a`."""
+    escaped = value.replace("\\", "\\\\").replace("'", "''").replace(":", "\\x3a")
+    return f"E'{escaped}'"
+
+
+def pgbench_loads(pg, dbname, conversation, viewer, seconds):
+    """What PostgreSQL alone can do of our send and list, with the statements our server runs
+    (src/db/messages.rs `create` and `list`, conversations.rs `touch`, events.rs `record_for`)
+    on the bench's own database and conversation, after seeding. No HTTP, no server: the
+    ceilings our PostgreSQL rows are below."""
+    with open(os.path.join(ROOT, "src", "db", "sql.rs")) as f:
+        found = re.search(r"WRITER_LOCK: i64 = (0x[0-9a-fA-F_]+);", f.read())
+    if not found:
+        raise RuntimeError("WRITER_LOCK not found in src/db/sql.rs")
+    lock = int(found.group(1).replace("_", ""), 16)
+    sequence = pg.psql(dbname, "SELECT pg_get_serial_sequence('messages', 'seq')")
+    # A real event of a send, so the outbox rows are the size the server writes.
+    event_body, audience = json.loads(pg.psql(dbname, "SELECT json_build_array(body, audience) FROM events "
+                                                      "WHERE type = 'message.created' ORDER BY seq DESC LIMIT 1"))
+    now = int(time.time())
+    # Ids as the server makes them (src/db/ids.rs): the time first, so the unique index is
+    # appended to, then random characters.
+    new_id = "lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 11, '0') || left(md5(random()::text), 9)"
+    insert_message = ("INSERT INTO messages (id, conversation_id, sender_id, body, created_at) "
+                      f"VALUES ({new_id}, '{conversation}', '{viewer}', 'hello from the benchmark', {now}) RETURNING seq;")
+    # The server binds the seq the INSERT returned; a pipeline cannot wait for it, currval is the same value.
+    seq = f"currval('{sequence}')"
+    touch = [f"UPDATE conversations SET last_active_at = {now}, activity_seq = {seq} WHERE id = '{conversation}';",
+             f"UPDATE participants SET activity_seq = {seq} WHERE conversation_id = '{conversation}';"]
+    insert_event = ("INSERT INTO events (id, type, created_at, body, audience, audience_conversation, audience_after) "
+                    f"VALUES ({new_id}, 'message.created', {now}, {sql_text(event_body)}, {sql_text(audience)}, NULL, NULL);")
+    # (i) The writer's transaction: the lock every writer takes, then each send's writes; all
+    # sent at once, one round trip per transaction (the server's reads are left out).
+    send = (["\\startpipeline", "BEGIN;", f"SELECT pg_advisory_xact_lock({lock});"]
+            + [insert_message, *touch, insert_event] * PGBENCH_SENDS_PER_COMMIT + ["COMMIT;", "\\endpipeline"])
+    # (ii) Only the two rows a send must add, each send its own transaction, no lock.
+    insert = ["BEGIN;", insert_message, insert_event, "COMMIT;"]
+    # (iii) The page statement of GET /v1/messages?conversation_id=…&limit=10 (the limit is bound, as there).
+    page = ["\\set limit 11",
+            "SELECT m.seq, m.id, m.conversation_id, m.body, m.read_at, m.created_at, m.updated_at, "
+            "m.has_reactions, m.has_attachments, m.sender_id FROM messages m "
+            f"WHERE m.conversation_id = '{conversation}' AND m.seq > (SELECT visible_after FROM participants "
+            f"WHERE conversation_id = '{conversation}' AND contact_id = '{viewer}' AND hidden = 0) "
+            "ORDER BY m.seq DESC LIMIT :limit;"]
+    script = "\n".join
+    return {
+        "send": lambda: pg.pgbench(dbname, script(send) + "\n", seconds, 1, PGBENCH_SENDS_PER_COMMIT),
+        "insert": lambda: pg.pgbench(dbname, script(insert) + "\n", seconds, CONNECTIONS),
+        "list": lambda: pg.pgbench(dbname, script(page) + "\n", seconds, CONNECTIONS),
+    }
 
 
 # ---------------------------------------------------------------- PocketBase
@@ -400,6 +505,9 @@ def main():
                 "send": lambda o=ours, f=form: wrk(o.base + "/v1/messages", seconds, "Bearer token-alice", post_form=f),
                 "list": lambda u=list_url: wrk(u, seconds, "Bearer token-alice"),
             }
+            if label == "ours postgres":
+                alice = pg.psql("protocol_bench", "SELECT id FROM contacts WHERE username = 'alice' AND owner_id IS NULL")
+                loads[PGBENCH] = pgbench_loads(pg, "protocol_bench", conversation, alice, seconds)
         if pb:
             pb.start()
             pb_form = {"conversation": "c1", "sender": pb.user, "text": "hello from the benchmark"}
@@ -483,13 +591,22 @@ def main():
     medians = {key: median_of(r) for key, r in runs.items()}
     titles = {"health": "GET /health", "send": "POST /v1/messages (form)", "list": "GET /v1/messages limit=10"}
     print()
-    print(f"{'':44} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    width = 66 if PGBENCH in loads else 44
+    print(f"{'':{width}} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for label in servers:
         for kind in LOADS:
-            print(f"{label + '  ' + titles[kind]:44} {fmt(medians[label, kind])}")
+            print(f"{label + '  ' + titles[kind]:{width}} {fmt(medians[label, kind])}")
     if pb:
-        print(f"{'PocketBase  create record':44} {fmt(medians['PocketBase', 'send'])}")
-        print(f"{'PocketBase  list 10 (filter, sort)':44} {fmt(medians['PocketBase', 'list'])}")
+        print(f"{'PocketBase  create record':{width}} {fmt(medians['PocketBase', 'send'])}")
+        print(f"{'PocketBase  list 10 (filter, sort)':{width}} {fmt(medians['PocketBase', 'list'])}")
+    if PGBENCH in loads:
+        pgbench_titles = {"send": f"sends, {PGBENCH_SENDS_PER_COMMIT} per commit, pipelined, 1 conn",
+                          "insert": f"message + event inserts only, {CONNECTIONS} conns",
+                          "list": f"list page statement, {CONNECTIONS} conns"}
+        for kind, title in pgbench_titles.items():
+            print(f"{PGBENCH + '  ' + title:{width}} {fmt(medians[PGBENCH, kind])}")
+        print(f"{PGBENCH}: sends/s and statements/s; latency per transaction (the pipelined row: a whole "
+              f"commit of {PGBENCH_SENDS_PER_COMMIT})")
     if pg_settings:
         print("PostgreSQL: " + ", ".join(f"{k}={v}" for k, v in pg_settings.items())
               + f"; {rounds} round(s) of {seconds} s; PostgreSQL, the servers and wrk share the machine's cores")
@@ -509,6 +626,19 @@ def main():
             goal = health_goals[kind] if label == "ours sqlite" else ""
             print(f"  {label} {kind} vs its /health{'':{max(0, 21 - len(label))}} {m:>7.0%}   {goal:>6}"
                   f"   rounds: {' '.join(f'{x:.0%}' for x in each)}")
+        if label == "ours postgres" and PGBENCH in loads:
+            # The same goals against what PostgreSQL alone does with the same statements: if
+            # these miss, no server in front of this PostgreSQL meets them on this machine.
+            for kind, ours_kind in (("send", "send"), ("insert", "send"), ("list", "list")):
+                name = "inserts" if kind == "insert" else kind
+                if pb:
+                    m, each = ratio((PGBENCH, kind), ("PocketBase", ours_kind))
+                    text = f"PostgreSQL alone {name} vs PocketBase"
+                    print(f"  {text:41} {m:>7.1f}x  {goals[label, ours_kind]:>6}"
+                          f"   rounds: {' '.join(f'{x:.1f}' for x in each)}")
+                m, each = ratio((label, ours_kind), (PGBENCH, kind))
+                text = f"{label} {ours_kind} / PG alone {name}"
+                print(f"  {text:41} {m:>7.0%}   {'':6}   rounds: {' '.join(f'{x:.0%}' for x in each)}")
     for label, _ in compare:
         other = f"{label} sqlite"
         if "ours sqlite" not in servers:

@@ -368,9 +368,28 @@ impl Db {
     }
 
     /// Whether a reader answers: the cost of a pooled read without touching a table (`/health`).
+    /// On SQLite in the usual read transaction (cached BEGIN and COMMIT that touch no file
+    /// until a table is read). On PostgreSQL the statement alone, outside a transaction: there
+    /// BEGIN and COMMIT are round trips of their own, and would make one check three.
     pub async fn ping(&self) -> Result<()> {
-        self.read(|conn| Ok(conn.query_row("SELECT 1", rusqlite::params![], |_| Ok(()))?))
-            .await
+        fn select_one(conn: &Sql) -> Result<()> {
+            Ok(conn.query_row("SELECT 1", rusqlite::params![], |_| Ok(()))?)
+        }
+        match &self.readers {
+            Some(readers) if self.dialect == sql::Dialect::Postgres => {
+                let readers = readers.clone();
+                blocking(move || {
+                    let conn = readers.get()?;
+                    if !conn.is_autocommit() {
+                        // Left open by an earlier failure: start from a clean slate.
+                        conn.control("ROLLBACK")?;
+                    }
+                    select_one(&conn)
+                })
+                .await
+            }
+            _ => self.read(select_one).await,
+        }
     }
 
     /// The database file (`None` for an in-memory database).
