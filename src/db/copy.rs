@@ -84,7 +84,7 @@ impl Copied {
 /// target empty and the command can simply be run again).
 pub fn to_postgres(
     source_path: &str,
-    target: &::postgres::Config,
+    target: &tokio_postgres::Config,
     mut progress: impl FnMut(u64, u64),
     before_commit: impl FnOnce(&[String]) -> Result<(), String>,
 ) -> Result<Copied, String> {

@@ -38,12 +38,25 @@ pub struct MessageChanges {
     pub reactions: Option<Vec<(String, Vec<String>)>>,
 }
 
-/// The columns `MessageReader` reads, over messages `m`. The sender's profile is not joined in:
-/// a page's senders are few, and `MessageReader` looks each up once.
-const MESSAGE_SELECT: &str = "
-    SELECT m.seq, m.id, m.conversation_id, m.body, m.read_at, m.created_at, m.updated_at,
-           m.has_reactions, m.has_attachments, m.sender_id
-      FROM messages m";
+/// The columns `MessageReader` reads, over messages `m`, for SQLite and for PostgreSQL. On
+/// SQLite the sender's profile is not joined in: a page's senders are few, and
+/// `MessageReader` looks each up once. On PostgreSQL each lookup is a round trip, which costs
+/// more than the join: there the profile follows the message's columns (`c`, from column 10).
+static MESSAGE_SELECT: LazyLock<(String, String)> = LazyLock::new(|| {
+    let columns = "m.seq, m.id, m.conversation_id, m.body, m.read_at, m.created_at, m.updated_at,
+                   m.has_reactions, m.has_attachments, m.sender_id";
+    (
+        format!("SELECT {columns} FROM messages m"),
+        format!(
+            "SELECT {columns}, {PROFILE_COLUMNS} FROM messages m
+               JOIN contacts c ON c.id = m.sender_id"
+        ),
+    )
+});
+
+fn message_select(conn: &Sql) -> &'static str {
+    conn.pick(&MESSAGE_SELECT.0, &MESSAGE_SELECT.1)
+}
 
 /// A message as its row has it: reactions and attachments still to be filled in, where the
 /// row says there are some.
@@ -55,19 +68,28 @@ struct MessageRow {
 
 /// Reads rows of `MESSAGE_SELECT`. The senders of one page are few, so each sender's profile
 /// is looked up once.
-#[derive(Default)]
 struct MessageReader {
     senders: Vec<Arc<Profile>>,
     /// Set when every row is of this conversation: its id is not read from each row.
     conversation: Option<String>,
+    /// The rows carry their sender's profile (`message_select`).
+    with_sender: bool,
 }
 
 impl MessageReader {
-    /// A reader for rows that all belong to `conversation`.
-    fn in_conversation(conversation: &str) -> MessageReader {
+    fn new(conn: &Sql) -> MessageReader {
         MessageReader {
             senders: Vec::new(),
+            conversation: None,
+            with_sender: conn.dialect() == sql::Dialect::Postgres,
+        }
+    }
+
+    /// A reader for rows that all belong to `conversation`.
+    fn in_conversation(conn: &Sql, conversation: &str) -> MessageReader {
+        MessageReader {
             conversation: Some(conversation.to_owned()),
+            ..MessageReader::new(conn)
         }
     }
 
@@ -81,7 +103,11 @@ impl MessageReader {
         let contact = match known {
             Some(profile) => Arc::clone(profile),
             None => {
-                let profile = Arc::new(profile(conn, sender_id.as_str()?)?);
+                let profile = Arc::new(if self.with_sender {
+                    profile_from_row(row, 10)?
+                } else {
+                    profile(conn, sender_id.as_str()?)?
+                });
                 self.senders.push(Arc::clone(&profile));
                 profile
             }
@@ -187,12 +213,12 @@ fn find_visible(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Message>> {
         "{} JOIN participants p ON p.conversation_id = m.conversation_id
               AND p.contact_id = ?1 AND p.hidden = 0 AND m.seq > p.visible_after
           WHERE m.id = ?2",
-        MESSAGE_SELECT
+        message_select(conn)
     );
     let found = conn
         .prepare_cached(&sql)?
         .query_row(params![viewer, id], |row| {
-            MessageReader::default().read(conn, row)
+            MessageReader::new(conn).read(conn, row)
         })
         .optional()?;
     let Some(row) = found else {
@@ -224,8 +250,12 @@ pub fn list(
 
 // The viewer's mark is a subquery of the page (one statement fewer per page): NULL, so no
 // rows, when the viewer does not take part.
-static IN_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
-    format!("{MESSAGE_SELECT} WHERE m.conversation_id = ?1 AND m.seq > ({VISIBLE_AFTER})")
+static IN_CONVERSATION: LazyLock<(String, String)> = LazyLock::new(|| {
+    let condition = format!("WHERE m.conversation_id = ?1 AND m.seq > ({VISIBLE_AFTER})");
+    (
+        format!("{} {condition}", MESSAGE_SELECT.0),
+        format!("{} {condition}", MESSAGE_SELECT.1),
+    )
 });
 static CURSOR_IN_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -247,14 +277,14 @@ fn list_in_conversation(
             .map_err(|e| e.with_param("conversation_id"))
     };
     let query = KeysetQuery {
-        select: &IN_CONVERSATION,
+        select: conn.pick(&IN_CONVERSATION.0, &IN_CONVERSATION.1),
         order: &["m.seq"],
         params: vec![
             Value::Text(conversation.to_owned()),
             Value::Text(viewer.to_owned()),
         ],
     };
-    let mut reader = MessageReader::in_conversation(conversation);
+    let mut reader = MessageReader::in_conversation(conn, conversation);
     let list = page::fetch(
         conn,
         query,
@@ -283,7 +313,7 @@ fn list_in_conversation(
 fn list_everywhere(conn: &Sql, viewer: &str, page: &PageParams) -> Result<List<MessageRow>> {
     let select = format!(
         "{} WHERE m.conversation_id = ?1 AND m.seq > ?2",
-        MESSAGE_SELECT
+        message_select(conn)
     );
     let queries = visible_conversations(conn, viewer)?
         .into_iter()
@@ -293,7 +323,7 @@ fn list_everywhere(conn: &Sql, viewer: &str, page: &PageParams) -> Result<List<M
             params: vec![Value::Text(conversation), Value::Integer(visible_after)],
         })
         .collect();
-    let mut reader = MessageReader::default();
+    let mut reader = MessageReader::new(conn);
     page::fetch_merged(
         conn,
         queries,

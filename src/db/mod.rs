@@ -26,6 +26,7 @@ pub mod messages;
 pub mod operations;
 pub mod page;
 pub mod people;
+pub mod pg_client;
 pub mod postgres;
 pub mod private_contacts;
 #[cfg(test)]
@@ -49,7 +50,7 @@ use writer::Writer;
 /// Opens the readers' connections, for the pool.
 pub enum Connector {
     Sqlite(SqliteConnectionManager),
-    Postgres(::postgres::Config),
+    Postgres(tokio_postgres::Config),
 }
 
 impl r2d2::ManageConnection for Connector {
@@ -460,8 +461,7 @@ fn in_read_transaction<T>(conn: &Sql, work: impl FnOnce(&Sql) -> Result<T>) -> R
     }
     conn.begin_read()?;
     let result = work(conn);
-    // A read-only transaction: COMMIT just lets go of the snapshot, whatever `work` returned.
-    conn.control("COMMIT")?;
+    conn.end_read()?;
     result
 }
 

@@ -22,8 +22,8 @@ pub fn is_url(database: &str) -> bool {
 }
 
 /// The connection settings of a `postgres://USER:PASS@HOST:PORT/DBNAME` URL.
-pub fn config(url: &str) -> Result<postgres::Config, String> {
-    let mut config = postgres::Config::from_str(url)
+pub fn config(url: &str) -> Result<tokio_postgres::Config, String> {
+    let mut config = tokio_postgres::Config::from_str(url)
         .map_err(|e| format!("invalid PostgreSQL URL {}: {e}", redacted(url)))?;
     if config.get_connect_timeout().is_none() {
         // A server that does not answer must not hold the writer (or a read) forever.
@@ -58,9 +58,8 @@ pub fn redacted(url: &str) -> String {
     out
 }
 
-pub fn connect(config: &postgres::Config) -> Result<Sql, SqlError> {
-    let client = config.connect(postgres::NoTls)?;
-    Ok(Sql::Postgres(PgConnection::new(client)))
+pub fn connect(config: &tokio_postgres::Config) -> Result<Sql, SqlError> {
+    Ok(Sql::Postgres(PgConnection::connect(config)?))
 }
 
 /// Brings the database to `VERSION`: creates it when empty, applies the steps after the

@@ -13,6 +13,7 @@ use rusqlite::ToSql;
 use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use super::pg_client::PgClient;
 
 pub type Result<T, E = SqlError> = std::result::Result<T, E>;
 
@@ -22,7 +23,7 @@ pub enum SqlError {
     /// A statement that must return a row returned none.
     NoRows,
     Sqlite(rusqlite::Error),
-    Postgres(postgres::Error),
+    Postgres(tokio_postgres::Error),
     /// A value could not be read as the type asked for, or written as the type expected.
     Conversion(String),
 }
@@ -58,8 +59,8 @@ impl From<rusqlite::types::FromSqlError> for SqlError {
     }
 }
 
-impl From<postgres::Error> for SqlError {
-    fn from(e: postgres::Error) -> SqlError {
+impl From<tokio_postgres::Error> for SqlError {
+    fn from(e: tokio_postgres::Error) -> SqlError {
         SqlError::Postgres(e)
     }
 }
@@ -89,10 +90,10 @@ impl SqlError {
                 Failure::Full
             }
             SqlError::Postgres(e) => match e.code() {
-                Some(c) if *c == postgres::error::SqlState::UNIQUE_VIOLATION => Failure::Duplicate,
+                Some(c) if *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => Failure::Duplicate,
                 Some(c)
-                    if *c == postgres::error::SqlState::DISK_FULL
-                        || *c == postgres::error::SqlState::OUT_OF_MEMORY =>
+                    if *c == tokio_postgres::error::SqlState::DISK_FULL
+                        || *c == tokio_postgres::error::SqlState::OUT_OF_MEMORY =>
                 {
                     Failure::Full
                 }
@@ -237,11 +238,23 @@ impl Sql {
         }
     }
 
-    /// Starts a read-only transaction: one snapshot for the whole of a read.
+    /// Starts a read-only transaction: one snapshot for the whole of a read. (On PostgreSQL
+    /// the BEGIN is sent with the read's first statement.)
     pub fn begin_read(&self) -> Result<()> {
         match self {
             Sql::Sqlite(_) => self.control("BEGIN"),
-            Sql::Postgres(_) => self.control("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+            Sql::Postgres(conn) => {
+                conn.begin_read("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            }
+        }
+    }
+
+    /// Ends the read-only transaction of `begin_read`, whatever the read did: it only lets
+    /// go of the snapshot. (On PostgreSQL without waiting for the answer.)
+    pub fn end_read(&self) -> Result<()> {
+        match self {
+            Sql::Sqlite(_) => self.control("COMMIT"),
+            Sql::Postgres(conn) => conn.end_read(),
         }
     }
 
@@ -294,7 +307,7 @@ impl Sql {
 pub enum Statement<'c> {
     Sqlite(rusqlite::CachedStatement<'c>),
     /// With whether the statement changes rows (an INSERT/UPDATE/DELETE … RETURNING).
-    Postgres(&'c PgConnection, postgres::Statement, bool),
+    Postgres(&'c PgConnection, tokio_postgres::Statement, bool),
 }
 
 impl Statement<'_> {
@@ -386,7 +399,7 @@ impl Statement<'_> {
 /// A result row of either backend.
 pub enum Row<'r, 's> {
     Sqlite(&'r rusqlite::Row<'s>),
-    Postgres(&'r postgres::Row),
+    Postgres(&'r tokio_postgres::Row),
 }
 
 impl Row<'_, '_> {
@@ -409,8 +422,8 @@ impl Row<'_, '_> {
 
 /// A PostgreSQL column as SQLite's kinds: integers and booleans are integers, text is text,
 /// bytea a blob, floating point a real.
-fn pg_value(row: &postgres::Row, index: usize) -> Result<ValueRef<'_>> {
-    use postgres::types::Type;
+fn pg_value(row: &tokio_postgres::Row, index: usize) -> Result<ValueRef<'_>> {
+    use tokio_postgres::types::Type;
     let column = row
         .columns()
         .get(index)
@@ -442,9 +455,11 @@ fn pg_value(row: &postgres::Row, index: usize) -> Result<ValueRef<'_>> {
 /// writer's, or a reader's while checked out of the pool).
 pub struct PgConnection {
     /// `None` only while being dropped.
-    client: RefCell<Option<postgres::Client>>,
+    client: RefCell<Option<PgClient>>,
+    /// A read's BEGIN, not sent yet: it goes with the read's first statement.
+    begin: Cell<Option<&'static str>>,
     /// Prepared statements by their SQL, and whether each changes rows.
-    statements: RefCell<HashMap<String, (postgres::Statement, bool)>>,
+    statements: RefCell<HashMap<String, (tokio_postgres::Statement, bool)>>,
     in_transaction: Cell<bool>,
     /// A statement failed in the open transaction.
     failed: Cell<bool>,
@@ -452,23 +467,28 @@ pub struct PgConnection {
 }
 
 impl PgConnection {
-    pub fn new(client: postgres::Client) -> PgConnection {
-        PgConnection {
-            client: RefCell::new(Some(client)),
+    pub fn connect(config: &tokio_postgres::Config) -> Result<PgConnection> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SqlError::Conversion(format!("cannot start a runtime: {e}")))?;
+        Ok(PgConnection {
+            client: RefCell::new(Some(PgClient::connect(runtime, config)?)),
+            begin: Cell::new(None),
             statements: RefCell::new(HashMap::new()),
             in_transaction: Cell::new(false),
             failed: Cell::new(false),
             changes: Cell::new(0),
-        }
+        })
     }
 
     /// The client, borrowed for one call.
-    fn client(&self) -> Result<std::cell::RefMut<'_, postgres::Client>> {
+    fn client(&self) -> Result<std::cell::RefMut<'_, PgClient>> {
         std::cell::RefMut::filter_map(self.client.borrow_mut(), Option::as_mut)
             .map_err(|_| SqlError::Conversion("the connection is closed".into()))
     }
 
-    fn prepare(&self, sql: &str) -> Result<(postgres::Statement, bool)> {
+    fn prepare(&self, sql: &str) -> Result<(tokio_postgres::Statement, bool)> {
         if let Some(prepared) = self.statements.borrow().get(sql) {
             return Ok(prepared.clone());
         }
@@ -494,14 +514,15 @@ impl PgConnection {
     /// writer tells from the count whether a failed job left something to undo).
     fn query(
         &self,
-        statement: &postgres::Statement,
+        statement: &tokio_postgres::Statement,
         writes: bool,
         params: &[&dyn ToSql],
-    ) -> Result<Vec<postgres::Row>> {
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let begin = self.begin.take();
         let rows = with_pg_params(params, |refs| {
             Ok(self
                 .client()?
-                .query(statement, refs)
+                .query(begin, statement, refs)
                 .inspect_err(|_| self.failed.set(true))?)
         })?;
         if writes {
@@ -510,18 +531,45 @@ impl PgConnection {
         Ok(rows)
     }
 
-    fn execute(&self, statement: &postgres::Statement, params: &[&dyn ToSql]) -> Result<usize> {
+    fn execute(&self, statement: &tokio_postgres::Statement, params: &[&dyn ToSql]) -> Result<usize> {
+        let begin = self.begin.take();
         let changed = with_pg_params(params, |refs| {
             Ok(self
                 .client()?
-                .execute(statement, refs)
+                .execute(begin, statement, refs)
                 .inspect_err(|_| self.failed.set(true))?)
         })?;
         self.changes.set(self.changes.get() + changed);
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
     }
 
+    /// Opens a read-only transaction whose BEGIN travels with its first statement.
+    fn begin_read(&self, begin: &'static str) -> Result<()> {
+        if !self.in_transaction.get() {
+            self.begin.set(Some(begin));
+            self.in_transaction.set(true);
+            self.failed.set(false);
+            return Ok(());
+        }
+        self.batch(begin)
+    }
+
+    /// Ends a read-only transaction: nothing to send if it ran no statement, else a COMMIT
+    /// that is not waited for (one of a read-only transaction cannot fail).
+    fn end_read(&self) -> Result<()> {
+        if self.begin.take().is_none() {
+            self.client()?.send_without_waiting("COMMIT");
+        }
+        self.in_transaction.set(false);
+        self.failed.set(false);
+        Ok(())
+    }
+
     fn batch(&self, sql: &str) -> Result<()> {
+        // A read's BEGIN still waiting goes first.
+        if let Some(begin) = self.begin.take() {
+            self.client()?.batch_execute(begin)?;
+        }
         // Transaction control runs through here (the writer's BEGIN/COMMIT/SAVEPOINT, a
         // reader's snapshot): keep track of whether one is open, and usable.
         let first = sql
@@ -554,7 +602,7 @@ impl PgConnection {
         self.client
             .borrow()
             .as_ref()
-            .is_none_or(postgres::Client::is_closed)
+            .is_none_or(PgClient::is_closed)
     }
 }
 
@@ -632,12 +680,12 @@ enum PgParam {
 /// Calls `run` with `params` as PostgreSQL values.
 fn with_pg_params<T>(
     params: &[&dyn ToSql],
-    run: impl FnOnce(&[&(dyn postgres::types::ToSql + Sync)]) -> Result<T>,
+    run: impl FnOnce(&[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<T>,
 ) -> Result<T> {
     let values = pg_params(params)?;
-    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
+    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
         .iter()
-        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+        .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
         .collect();
     run(&refs)
 }
@@ -669,13 +717,13 @@ fn pg_params(params: &[&dyn ToSql]) -> Result<Vec<PgParam>> {
         .collect()
 }
 
-impl postgres::types::ToSql for PgParam {
+impl tokio_postgres::types::ToSql for PgParam {
     fn to_sql(
         &self,
-        ty: &postgres::types::Type,
+        ty: &tokio_postgres::types::Type,
         out: &mut bytes::BytesMut,
-    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        use postgres::types::{ToSql as Pg, Type};
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use tokio_postgres::types::{ToSql as Pg, Type};
         let textual = matches!(
             *ty,
             Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::JSON
@@ -684,7 +732,7 @@ impl postgres::types::ToSql for PgParam {
             format!("cannot bind {self:?} as {ty}").into()
         };
         match self {
-            PgParam::Null => Ok(postgres::types::IsNull::Yes),
+            PgParam::Null => Ok(tokio_postgres::types::IsNull::Yes),
             PgParam::Integer(v) => match *ty {
                 Type::INT8 => Pg::to_sql(&v, ty, out),
                 Type::INT4 => Pg::to_sql(&i32::try_from(*v)?, ty, out),
@@ -723,11 +771,11 @@ impl postgres::types::ToSql for PgParam {
         }
     }
 
-    fn accepts(_: &postgres::types::Type) -> bool {
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
         true
     }
 
-    postgres::types::to_sql_checked!();
+    tokio_postgres::types::to_sql_checked!();
 }
 
 #[cfg(test)]

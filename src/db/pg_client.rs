@@ -1,0 +1,154 @@
+//! A PostgreSQL client for synchronous code: tokio-postgres driven on the calling thread, on a
+//! small runtime of its own (as the `postgres` crate does), plus the two things that crate
+//! cannot do and a read needs to cost one round trip instead of three: a statement sent in
+//! the same flight as the `BEGIN` before it, and a `COMMIT` sent without waiting for its
+//! answer (a read-only transaction's commit cannot fail; the answer is read, and dropped, with
+//! the next request).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Error, Row, Statement};
+
+pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+pub struct PgClient {
+    client: Client,
+    driver: Driver,
+}
+
+type Connection = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+/// Runs the connection (its socket reads and writes) while a request waits.
+struct Driver {
+    runtime: tokio::runtime::Runtime,
+    /// `None` once it has ended: dropping it fails the requests still waiting for an answer,
+    /// and every request fails at once from then on.
+    connection: Option<Connection>,
+}
+
+/// Polls the connection; drops it once it has ended.
+fn drive(connection: &mut Option<Connection>, cx: &mut std::task::Context<'_>) {
+    if let Some(running) = connection
+        && let Poll::Ready(result) = running.as_mut().poll(cx)
+    {
+        *connection = None;
+        if let Err(e) = result {
+            log::warn!("PostgreSQL connection lost: {e}");
+        }
+    }
+}
+
+impl Driver {
+    /// Drives the connection until `request` is done.
+    fn block_on<T>(&mut self, request: impl Future<Output = T>) -> T {
+        let mut request = std::pin::pin!(request);
+        let Driver {
+            runtime,
+            connection,
+        } = self;
+        runtime.block_on(std::future::poll_fn(|cx| {
+            drive(connection, cx);
+            request.as_mut().poll(cx)
+        }))
+    }
+
+    /// Polls `request` once (which queues its messages) and the connection once (which
+    /// writes them out), without waiting for an answer.
+    fn send(&mut self, request: Pin<&mut impl Future>) {
+        let mut request = request;
+        let Driver {
+            runtime,
+            connection,
+        } = self;
+        runtime.block_on(std::future::poll_fn(|cx| {
+            let _ = request.as_mut().poll(cx);
+            drive(connection, cx);
+            Poll::Ready(())
+        }));
+    }
+}
+
+impl PgClient {
+    /// Connects; the connection will run on `runtime` (a current-thread one, used by nothing
+    /// else).
+    pub fn connect(
+        runtime: tokio::runtime::Runtime,
+        config: &tokio_postgres::Config,
+    ) -> Result<PgClient, Error> {
+        let (client, connection) = runtime.block_on(config.connect(tokio_postgres::NoTls))?;
+        Ok(PgClient {
+            client,
+            driver: Driver {
+                runtime,
+                connection: Some(Box::pin(connection)),
+            },
+        })
+    }
+
+    pub fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
+        let PgClient { client, driver } = self;
+        driver.block_on(client.prepare(sql))
+    }
+
+    /// The statement's rows; `begin` (transaction control, no parameters) goes first, in the
+    /// same flight.
+    pub fn query(
+        &mut self,
+        begin: Option<&str>,
+        statement: &Statement,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, Error> {
+        let PgClient { client, driver } = self;
+        match begin {
+            None => driver.block_on(client.query(statement, params)),
+            Some(begin) => driver.block_on(async {
+                let (begun, rows) = futures_util::future::join(
+                    client.batch_execute(begin),
+                    client.query(statement, params),
+                )
+                .await;
+                begun.and(rows)
+            }),
+        }
+    }
+
+    /// Runs the statement; the rows it changed. `begin` as for `query`.
+    pub fn execute(
+        &mut self,
+        begin: Option<&str>,
+        statement: &Statement,
+        params: Params<'_>,
+    ) -> Result<u64, Error> {
+        let PgClient { client, driver } = self;
+        match begin {
+            None => driver.block_on(client.execute(statement, params)),
+            Some(begin) => driver.block_on(async {
+                let (begun, changed) = futures_util::future::join(
+                    client.batch_execute(begin),
+                    client.execute(statement, params),
+                )
+                .await;
+                begun.and(changed)
+            }),
+        }
+    }
+
+    /// Runs statements without parameters (simple query protocol).
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
+        let PgClient { client, driver } = self;
+        driver.block_on(client.batch_execute(sql))
+    }
+
+    /// Sends statements that cannot fail without waiting for their answer.
+    pub fn send_without_waiting(&mut self, sql: &str) {
+        let PgClient { client, driver } = self;
+        let request = std::pin::pin!(client.batch_execute(sql));
+        driver.send(request);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.driver.connection.is_none() || self.client.is_closed()
+    }
+}
