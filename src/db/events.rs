@@ -125,6 +125,11 @@ pub(crate) fn rollback_pending(mark: usize) {
     PENDING.with(|p| p.borrow_mut().truncate(mark));
 }
 
+/// The seq of the newest event the current transaction has recorded.
+pub(crate) fn newest_pending() -> Option<i64> {
+    PENDING.with(|p| p.borrow().last().map(|p| p.event.seq))
+}
+
 /// The events of the transaction that just ended.
 pub(crate) fn take_pending() -> Vec<Published> {
     PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()))

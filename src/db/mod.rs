@@ -236,8 +236,12 @@ impl Db {
         })?;
         let readers =
             reader_pool(Connector::Postgres(config.clone()), readers).map_err(|e| cannot(&e))?;
+        let listener = config.clone();
         let reconnect: writer::Reconnect = Box::new(move || postgres::connect(&config));
-        Db::start(conn, render, None, Some(reconnect), Some(readers), None).map_err(|e| cannot(&e))
+        let db = Db::start(conn, render, None, Some(reconnect), Some(readers), None)
+            .map_err(|e| cannot(&e))?;
+        postgres::listen(listener, Arc::downgrade(&db.commits)).map_err(|e| cannot(&e))?;
+        Ok(db)
     }
 
     fn start(
@@ -434,7 +438,8 @@ impl Db {
         self.writer.stats()
     }
 
-    /// Wakes whenever a write has committed.
+    /// Wakes whenever a write has committed: this server's, and on PostgreSQL any server's
+    /// that recorded events (`postgres::listen`).
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
     }

@@ -7,9 +7,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio_postgres::tls::NoTlsStream;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Error, Row, Statement};
+use tokio_postgres::{AsyncMessage, Client, Error, Row, Socket, Statement};
 
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -18,7 +20,7 @@ pub struct PgClient {
     driver: Driver,
 }
 
-type Connection = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+type Connection = Box<tokio_postgres::Connection<Socket, NoTlsStream>>;
 
 /// Runs the connection (its socket reads and writes) while a request waits.
 struct Driver {
@@ -26,18 +28,43 @@ struct Driver {
     /// `None` once it has ended: dropping it fails the requests still waiting for an answer,
     /// and every request fails at once from then on.
     connection: Option<Connection>,
+    /// A `NOTIFY` arrived on a channel this connection listens on.
+    notified: bool,
 }
 
 /// Polls the connection; drops it once it has ended.
-fn drive(connection: &mut Option<Connection>, cx: &mut std::task::Context<'_>) {
-    if let Some(running) = connection
-        && let Poll::Ready(result) = running.as_mut().poll(cx)
-    {
-        *connection = None;
-        if let Err(e) = result {
-            log::warn!("PostgreSQL connection lost: {e}");
+fn drive(connection: &mut Option<Connection>, notified: &mut bool, cx: &mut Context<'_>) {
+    let Some(running) = connection else {
+        return;
+    };
+    loop {
+        match running.poll_message(cx) {
+            Poll::Ready(Some(Ok(AsyncMessage::Notification(_)))) => *notified = true,
+            Poll::Ready(Some(Ok(AsyncMessage::Notice(notice)))) => {
+                log::info!("PostgreSQL: {}", notice.message());
+            }
+            Poll::Ready(Some(Ok(_))) => {}
+            Poll::Ready(Some(Err(e))) => {
+                log::warn!("PostgreSQL connection lost: {e}");
+                *connection = None;
+                return;
+            }
+            Poll::Ready(None) => {
+                *connection = None;
+                return;
+            }
+            Poll::Pending => return,
         }
     }
+}
+
+/// What `PgClient::wait_for_notification` saw.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Waited {
+    Notified,
+    TimedOut,
+    /// The connection ended.
+    Closed,
 }
 
 impl Driver {
@@ -47,9 +74,10 @@ impl Driver {
         let Driver {
             runtime,
             connection,
+            notified,
         } = self;
         runtime.block_on(std::future::poll_fn(|cx| {
-            drive(connection, cx);
+            drive(connection, notified, cx);
             request.as_mut().poll(cx)
         }))
     }
@@ -61,12 +89,38 @@ impl Driver {
         let Driver {
             runtime,
             connection,
+            notified,
         } = self;
         runtime.block_on(std::future::poll_fn(|cx| {
             let _ = request.as_mut().poll(cx);
-            drive(connection, cx);
+            drive(connection, notified, cx);
             Poll::Ready(())
         }));
+    }
+
+    /// Waits up to `timeout` for a notification (of a `LISTEN`), driving the connection.
+    fn wait_for_notification(&mut self, timeout: Duration) -> Waited {
+        let Driver {
+            runtime,
+            connection,
+            notified,
+        } = self;
+        runtime.block_on(async {
+            let notification = std::future::poll_fn(|cx| {
+                drive(connection, notified, cx);
+                if std::mem::take(notified) {
+                    Poll::Ready(Waited::Notified)
+                } else if connection.is_none() {
+                    Poll::Ready(Waited::Closed)
+                } else {
+                    Poll::Pending
+                }
+            });
+            tokio::select! {
+                waited = notification => waited,
+                () = tokio::time::sleep(timeout) => Waited::TimedOut,
+            }
+        })
     }
 }
 
@@ -82,7 +136,8 @@ impl PgClient {
             client,
             driver: Driver {
                 runtime,
-                connection: Some(Box::pin(connection)),
+                connection: Some(Box::new(connection)),
+                notified: false,
             },
         })
     }
@@ -139,6 +194,30 @@ impl PgClient {
     pub fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
         let PgClient { client, driver } = self;
         driver.block_on(client.batch_execute(sql))
+    }
+
+    /// Runs the statement, then `after` (transaction control, no parameters) in the same
+    /// flight.
+    pub fn execute_then(
+        &mut self,
+        statement: &Statement,
+        params: Params<'_>,
+        after: &str,
+    ) -> Result<(), Error> {
+        let PgClient { client, driver } = self;
+        driver.block_on(async {
+            let (executed, done) = futures_util::future::join(
+                client.execute(statement, params),
+                client.batch_execute(after),
+            )
+            .await;
+            executed.and(done)
+        })
+    }
+
+    /// Waits up to `timeout` for a notification on a channel this connection listens on.
+    pub fn wait_for_notification(&mut self, timeout: Duration) -> Waited {
+        self.driver.wait_for_notification(timeout)
     }
 
     /// Sends statements that cannot fail without waiting for their answer.

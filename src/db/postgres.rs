@@ -1,7 +1,10 @@
 //! What only PostgreSQL needs: recognising its URL, connecting, and its schema versions.
 
+use super::pg_client::{PgClient, Waited};
 use super::sql::{PgConnection, Sql, SqlError};
 use std::str::FromStr;
+use std::sync::Weak;
+use std::time::Duration;
 
 const SCHEMA: &str = include_str!("../../schema-postgres.sql");
 
@@ -56,6 +59,63 @@ pub fn redacted(url: &str) -> String {
         out.replace_range(value..end, "***");
     }
     out
+}
+
+/// The channel of `NOTIFY`s that say "the outbox has new events" (the payload: the newest
+/// one's seq). Never the events themselves: a payload stops at 8,000 bytes.
+pub const EVENTS_CHANNEL: &str = "protocol_events";
+
+/// How long a listener waits for a notification before it checks whether the database has
+/// been closed.
+const LISTEN_TICK: Duration = Duration::from_secs(1);
+
+/// Starts the thread that wakes this server's realtime hub when any server sharing the
+/// database (this one too) commits events: it `LISTEN`s on `EVENTS_CHANNEL` and bumps
+/// `commits` for each notification. A lost connection is made again after a second (the hub
+/// also reads the outbox every second, which covers what is missed meanwhile). The thread ends
+/// once the database is closed (`commits` is gone).
+pub fn listen(
+    config: tokio_postgres::Config,
+    commits: Weak<tokio::sync::watch::Sender<u64>>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("database-listener".into())
+        .spawn(move || {
+            while commits.strong_count() > 0 {
+                if let Err(e) = listen_until_closed(&config, &commits) {
+                    log::warn!("listening for other servers' events: {e}");
+                    std::thread::sleep(LISTEN_TICK);
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// Listens on one connection until the database is closed (`Ok`) or the connection fails.
+fn listen_until_closed(
+    config: &tokio_postgres::Config,
+    commits: &Weak<tokio::sync::watch::Sender<u64>>,
+) -> Result<(), SqlError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SqlError::Conversion(format!("cannot start a runtime: {e}")))?;
+    let mut client = PgClient::connect(runtime, config)?;
+    client.batch_execute(&format!("LISTEN {EVENTS_CHANNEL}"))?;
+    // Events committed while no listener ran: the hub's next read of the outbox finds them.
+    loop {
+        let waited = client.wait_for_notification(LISTEN_TICK);
+        let Some(commits) = commits.upgrade() else {
+            return Ok(());
+        };
+        match waited {
+            Waited::Notified => commits.send_modify(|n| *n = n.wrapping_add(1)),
+            Waited::TimedOut => {}
+            Waited::Closed => {
+                return Err(SqlError::Conversion("the connection was closed".into()));
+            }
+        }
+    }
 }
 
 pub fn connect(config: &tokio_postgres::Config) -> Result<Sql, SqlError> {

@@ -9,11 +9,11 @@
 //! integer is a BIGINT there), so the same statement means the same thing on both. The few
 //! places where the dialects differ ask `dialect()`.
 
+use super::pg_client::PgClient;
 use rusqlite::ToSql;
 use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use super::pg_client::PgClient;
 
 pub type Result<T, E = SqlError> = std::result::Result<T, E>;
 
@@ -90,7 +90,9 @@ impl SqlError {
                 Failure::Full
             }
             SqlError::Postgres(e) => match e.code() {
-                Some(c) if *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => Failure::Duplicate,
+                Some(c) if *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                    Failure::Duplicate
+                }
                 Some(c)
                     if *c == tokio_postgres::error::SqlState::DISK_FULL
                         || *c == tokio_postgres::error::SqlState::OUT_OF_MEMORY =>
@@ -246,6 +248,18 @@ impl Sql {
             Sql::Postgres(conn) => {
                 conn.begin_read("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             }
+        }
+    }
+
+    /// Commits the writer's transaction. On PostgreSQL, a transaction that recorded events
+    /// (the newest is `newest_event`) also tells every server's listener (`postgres::listen`)
+    /// in the same flight, so their hubs read the outbox at once.
+    pub fn commit(&self, newest_event: Option<i64>) -> Result<()> {
+        match (self, newest_event) {
+            (Sql::Postgres(conn), Some(seq)) => {
+                conn.commit_notifying(super::postgres::EVENTS_CHANNEL, &seq.to_string())
+            }
+            _ => self.control("COMMIT"),
         }
     }
 
@@ -531,7 +545,11 @@ impl PgConnection {
         Ok(rows)
     }
 
-    fn execute(&self, statement: &tokio_postgres::Statement, params: &[&dyn ToSql]) -> Result<usize> {
+    fn execute(
+        &self,
+        statement: &tokio_postgres::Statement,
+        params: &[&dyn ToSql],
+    ) -> Result<usize> {
         let begin = self.begin.take();
         let changed = with_pg_params(params, |refs| {
             Ok(self
@@ -541,6 +559,19 @@ impl PgConnection {
         })?;
         self.changes.set(self.changes.get() + changed);
         Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+    }
+
+    /// COMMIT, with a `NOTIFY` on `channel` carrying `payload` in the same flight (delivered
+    /// to the listeners if, and when, the transaction commits).
+    fn commit_notifying(&self, channel: &str, payload: &str) -> Result<()> {
+        let (statement, _) = self.prepare("SELECT pg_notify(?1, ?2)")?;
+        let result = self
+            .client()?
+            .execute_then(&statement, &[&channel, &payload], "COMMIT");
+        // It ends the transaction, even when it failed.
+        self.in_transaction.set(false);
+        self.failed.set(false);
+        Ok(result?)
     }
 
     /// Opens a read-only transaction whose BEGIN travels with its first statement.

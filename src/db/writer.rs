@@ -291,9 +291,9 @@ fn run_batch(conn: &Sql, batch: &mut [Submitted]) -> Result<()> {
         let _ = conn.execute_batch("ROLLBACK");
         return Err(StoreError::internal("the transaction failed"));
     }
-    execute(conn, "COMMIT").inspect_err(|_| {
+    Ok(conn.commit(events::newest_pending()).inspect_err(|_| {
         let _ = conn.execute_batch("ROLLBACK");
-    })
+    })?)
 }
 
 /// Runs each job straight in the transaction. A job that fails without having changed a row

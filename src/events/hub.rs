@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 const QUEUE: usize = 64;
 /// Events read per query.
 const BATCH: u32 = 500;
-/// How often a hub on a shared database (PostgreSQL) looks for other servers' events: the
-/// most they wait before they reach this server's streams.
-const SHARED_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often a hub on a shared database (PostgreSQL) reads the outbox without being woken: a
+/// commit of any server wakes it at once (its `NOTIFY`, `db::postgres::listen`); this covers a
+/// notification lost while the listener reconnects.
+const SHARED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 struct Subscriber {
     id: u64,
@@ -210,8 +211,8 @@ impl Hub {
     }
 
     /// `run` for a database other servers may share (PostgreSQL): their events reach this hub
-    /// only through the outbox, so it reads the outbox in seq order, woken by its own commits and
-    /// every `SHARED_POLL` for theirs. Taking its own writer's events as they come would move
+    /// only through the outbox, so it reads the outbox in seq order, woken by every server's
+    /// commits (`Db::commits`: the database's listener), and every `SHARED_POLL` anyway. Taking its own writer's events as they come would move
     /// `last` past another server's earlier ones, and streams would never get those (nor a
     /// reconnect with `Last-Event-ID`, which starts after the last event the stream sent).
     async fn run_shared(
