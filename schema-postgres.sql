@@ -236,9 +236,13 @@ CREATE TABLE IF NOT EXISTS events (
 
 -- How far each webhook endpoint (by URL) has got: every event up to `delivered_seq` has been
 -- delivered, skipped (not subscribed) or given up on.
+-- Servers sharing the database take turns: the one named in `lease_holder` delivers the
+-- endpoint's events until `lease_until` (ms), renewing it as it goes (src/events/webhooks.rs).
 CREATE TABLE IF NOT EXISTS webhook_cursors (
     url           TEXT COLLATE "C"    PRIMARY KEY,
-    delivered_seq BIGINT NOT NULL
+    delivered_seq BIGINT NOT NULL,
+    lease_holder  TEXT COLLATE "C",
+    lease_until   BIGINT
 );
 
 -- Deliveries given up on after the last retry.

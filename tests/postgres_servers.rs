@@ -544,6 +544,287 @@ fn live_streams_on_every_server_get_every_event_once_in_order_within_a_second() 
     support::postgres::drop_database(&url);
 }
 
+/// `/health` as a load balancer's readiness check: 503 soon after the database stops taking
+/// connections (never a hang), 200 again once it takes them.
+#[test]
+fn health_answers_503_while_the_database_is_unreachable_and_200_after() {
+    let test = "health_answers_503_while_the_database_is_unreachable_and_200_after";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let name = url.rsplit_once('/').unwrap().1.to_owned();
+    let (_dir, server) = server_on(&url);
+    let health = || {
+        let started = Instant::now();
+        let (status, _) = http(&server.addr, "GET", "/health", None, "");
+        (status, started.elapsed())
+    };
+    assert_eq!(health().0, 200);
+
+    let admin = |sql: &str| support::postgres::admin_of(&url, sql).unwrap();
+    admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
+    admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, took) = health();
+        assert!(took < Duration::from_secs(4), "a check took {took:?}");
+        if status == 503 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            Instant::now() < deadline,
+            "still healthy without a database"
+        );
+    }
+
+    admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while health().0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "no recovery once the database is back"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // And the API works again at once, writes included: connections the database closed
+    // are noticed before a request is run on them.
+    call(
+        &server.addr,
+        "POST",
+        "/v1/contacts",
+        KEVIN,
+        &json!({"username": "KateMcCallister", "phone_number": "2"}),
+        201,
+    );
+
+    drop(server);
+    support::postgres::drop_database(&url);
+}
+
+/// A webhook receiver on 127.0.0.1: records (event id header, body's event id, type) of each
+/// delivery, answering 200 after `delay_ms`.
+struct HookReceiver {
+    url: String,
+    deliveries: Arc<Mutex<Vec<(String, String, String)>>>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl HookReceiver {
+    fn start() -> HookReceiver {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let deliveries: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+        let delay_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (seen, delay) = (deliveries.clone(), delay_ms.clone());
+        std::thread::spawn(move || {
+            for connection in listener.incoming() {
+                let Ok(connection) = connection else { continue };
+                let (seen, delay) = (seen.clone(), delay.clone());
+                std::thread::spawn(move || serve_hook(connection, &seen, &delay));
+            }
+        });
+        HookReceiver {
+            url,
+            deliveries,
+            delay_ms,
+        }
+    }
+
+    fn deliveries(&self) -> Vec<(String, String, String)> {
+        self.deliveries.lock().unwrap().clone()
+    }
+}
+
+/// Serves one keep-alive connection of webhook POSTs.
+fn serve_hook(
+    mut connection: TcpStream,
+    seen: &Mutex<Vec<(String, String, String)>>,
+    delay: &std::sync::atomic::AtomicU64,
+) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buffer = [0u8; 16384];
+    loop {
+        // A request: its head, then Content-Length bytes of body.
+        let head_end = loop {
+            if let Some(at) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            match connection.read(&mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buffer[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&pending[..head_end]).into_owned();
+        let header = |name: &str| {
+            head.lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let length: usize = header("content-length").trim().parse().unwrap_or(0);
+        while pending.len() < head_end + length {
+            match connection.read(&mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buffer[..n]),
+            }
+        }
+        let body: Value = serde_json::from_slice(&pending[head_end..head_end + length]).unwrap();
+        pending.drain(..head_end + length);
+        std::thread::sleep(Duration::from_millis(delay.load(Ordering::Relaxed)));
+        seen.lock().unwrap().push((
+            header("x-protocol-event-id").trim().to_owned(),
+            body["id"].as_str().unwrap_or_default().to_owned(),
+            body["type"].as_str().unwrap_or_default().to_owned(),
+        ));
+        if connection
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// A server on `url` that delivers `message.created` to `hook`.
+fn server_with_webhook(url: &str, hook: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), url);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[[webhooks]]\nurl = \"{hook}\"\nsecret = \"s\"\nevents = [\"message.created\"]\n\
+         retry_base_ms = 50\nmax_attempts = 100\ntimeout_seconds = 5\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    let server = Server::on(&config, &dir.path().join("server.log"));
+    (dir, server)
+}
+
+/// Three servers with the same webhook: each event goes out once, in order; and when the
+/// server delivering is killed mid-delivery, another takes over after the lease and nothing is
+/// lost (the delivery in flight may come twice, with the same event id to tell).
+#[test]
+fn webhooks_go_out_once_across_servers_and_a_killed_deliverer_is_taken_over() {
+    let test = "webhooks_go_out_once_across_servers_and_a_killed_deliverer_is_taken_over";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let receiver = HookReceiver::start();
+    let mut servers: Vec<(tempfile::TempDir, Server)> = (0..3)
+        .map(|_| server_with_webhook(&url, &receiver.url))
+        .collect();
+    let conversation = call(
+        &servers[0].1.addr,
+        "POST",
+        "/v1/contacts",
+        KEVIN,
+        &json!({"username": "KateMcCallister", "phone_number": "2"}),
+        201,
+    )["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = |addr: &str, n: usize| {
+        call(
+            addr,
+            "POST",
+            "/v1/messages",
+            KEVIN,
+            &json!({"conversation_id": conversation, "message": format!("n{n}")}),
+            201,
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let wait_for = |count: usize, within: Duration| {
+        let deadline = Instant::now() + within;
+        loop {
+            let distinct: HashSet<String> =
+                receiver.deliveries().into_iter().map(|d| d.0).collect();
+            if distinct.len() >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} events delivered",
+                distinct.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // Sends through all three: every event once, in the outbox's order.
+    let mut sent = Vec::new();
+    for n in 0..30 {
+        sent.push(send(&servers[n % 3].1.addr, n));
+    }
+    wait_for(30, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500)); // no late duplicates either
+    let deliveries = receiver.deliveries();
+    assert_eq!(deliveries.len(), 30, "each event once: {deliveries:?}");
+    let order = |addr: &str| -> Vec<String> {
+        replay_events(addr, Some("none-yet"), Duration::from_millis(800))
+            .into_iter()
+            .filter(|f| f.1 == "message.created")
+            .map(|f| f.0)
+            .collect()
+    };
+    let delivered: Vec<String> = deliveries.iter().map(|d| d.0.clone()).collect();
+    assert_eq!(
+        delivered,
+        order(&servers[1].1.addr),
+        "in the outbox's order"
+    );
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.0 == d.1 && d.2 == "message.created")
+    );
+
+    // Slow deliveries; kill the server that delivers while one is in flight.
+    receiver.delay_ms.store(400, Ordering::Relaxed);
+    let holder = servers
+        .iter()
+        .position(|(_, s)| s.log_text().contains("this server delivers its events"))
+        .expect("a server delivers");
+    for n in 30..40 {
+        sent.push(send(&servers[(holder + 1) % 3].1.addr, n));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let (_dir, mut killed) = servers.remove(holder);
+    killed.child.kill().unwrap(); // SIGKILL
+    killed.child.wait().unwrap();
+    let killed_at = Instant::now();
+    receiver.delay_ms.store(0, Ordering::Relaxed);
+    wait_for(40, Duration::from_secs(60));
+    let took_over = killed_at.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let deliveries = receiver.deliveries();
+    let mut firsts: Vec<String> = Vec::new();
+    for (id, _, _) in &deliveries {
+        if !firsts.contains(id) {
+            firsts.push(id.clone());
+        }
+    }
+    assert_eq!(firsts, order(&servers[0].1.addr), "nothing lost, in order");
+    let duplicates = deliveries.len() - firsts.len();
+    assert!(
+        duplicates <= 1,
+        "only the delivery in flight may come twice: {duplicates} duplicates"
+    );
+    eprintln!(
+        "{test}: the rest was delivered {took_over:?} after the kill; {duplicates} duplicate(s)"
+    );
+
+    drop(servers);
+    support::postgres::drop_database(&url);
+}
+
 #[test]
 fn servers_starting_at_once_on_an_empty_database_all_come_up() {
     let test = "servers_starting_at_once_on_an_empty_database_all_come_up";

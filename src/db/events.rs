@@ -413,6 +413,57 @@ pub fn set_webhook_cursor(conn: &Sql, url: &str, seq: i64) -> Result<()> {
     Ok(())
 }
 
+/// Takes the delivery of an endpoint's events for `holder` until `until` (ms), if nobody else
+/// holds it or their lease ran out before `now`; the endpoint's cursor then, or `None` when
+/// another server holds it.
+pub fn claim_webhook(
+    conn: &Sql,
+    url: &str,
+    holder: &str,
+    now: i64,
+    until: i64,
+) -> Result<Option<i64>> {
+    webhook_cursor(conn, url)?;
+    Ok(conn
+        .prepare_cached(
+            "UPDATE webhook_cursors SET lease_holder = ?2, lease_until = ?4
+              WHERE url = ?1
+                AND (lease_holder IS NULL OR lease_holder = ?2 OR lease_until < ?3)
+              RETURNING delivered_seq",
+        )?
+        .query_row(params![url, holder, now, until], |r| r.get(0))
+        .optional()?)
+}
+
+/// Moves the cursor of an endpoint `holder` delivers (`seq`: None keeps it) and extends the
+/// lease to `until`; false when the lease is no longer theirs.
+pub fn keep_webhook(
+    conn: &Sql,
+    url: &str,
+    holder: &str,
+    seq: Option<i64>,
+    until: i64,
+) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE webhook_cursors
+                SET delivered_seq = coalesce(?3, delivered_seq), lease_until = ?4
+              WHERE url = ?1 AND lease_holder = ?2",
+        )?
+        .execute(params![url, holder, seq, until])?;
+    Ok(changed == 1)
+}
+
+/// Lets go of an endpoint's lease (a server that stops), so another takes over at once.
+pub fn release_webhook(conn: &Sql, url: &str, holder: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE webhook_cursors SET lease_holder = NULL, lease_until = NULL
+          WHERE url = ?1 AND lease_holder = ?2",
+    )?
+    .execute(params![url, holder])?;
+    Ok(())
+}
+
 pub fn record_webhook_failure(
     conn: &Sql,
     url: &str,

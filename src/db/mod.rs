@@ -293,7 +293,7 @@ impl Db {
             Some(readers) => {
                 let readers = readers.clone();
                 blocking(move || {
-                    let conn = readers.get()?;
+                    let conn = checkout(&readers)?;
                     in_read_transaction(&conn, work)
                 })
                 .await
@@ -343,7 +343,7 @@ impl Db {
     {
         match &self.readers {
             Some(readers) => {
-                let conn = readers.get()?;
+                let conn = checkout(readers)?;
                 in_read_transaction(&conn, work)
             }
             None => self.write_blocking(work),
@@ -384,7 +384,7 @@ impl Db {
             Some(readers) if self.dialect == sql::Dialect::Postgres => {
                 let readers = readers.clone();
                 blocking(move || {
-                    let conn = readers.get()?;
+                    let conn = checkout(&readers)?;
                     if !conn.is_autocommit() {
                         // Left open by an earlier failure: start from a clean slate.
                         conn.control("ROLLBACK")?;
@@ -459,6 +459,22 @@ impl Db {
 
 /// One snapshot for the whole of a read (a page and its reactions agree with each other), and
 /// one lock round instead of one per statement. BEGIN and COMMIT are cached statements.
+/// A reader connection that still works. A PostgreSQL connection the server closed while it
+/// sat in the pool (a restart, a terminated backend) is seen here, before a read fails on it:
+/// dropped, and the next one taken (the pool makes new ones as needed).
+fn checkout(readers: &Pool<Connector>) -> Result<r2d2::PooledConnection<Connector>> {
+    let mut conn = readers.get()?;
+    for _ in 0..readers.max_size() {
+        if !conn.is_broken() {
+            break;
+        }
+        // Returned broken, the pool drops it (`has_broken`).
+        drop(conn);
+        conn = readers.get()?;
+    }
+    Ok(conn)
+}
+
 fn in_read_transaction<T>(conn: &Sql, work: impl FnOnce(&Sql) -> Result<T>) -> Result<T> {
     if !conn.is_autocommit() {
         // Left open by an earlier failure: start from a clean slate.

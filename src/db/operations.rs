@@ -395,14 +395,33 @@ impl Db {
         self.read_blocking(move |c| events::after(c, after, limit))
     }
 
-    /// A webhook endpoint's cursor (the seq it has passed), set up if it is new.
-    pub fn webhook_cursor_blocking(&self, url: String) -> Result<i64> {
-        self.write_blocking(move |tx| events::webhook_cursor(tx, &url))
+    /// Takes the delivery of a webhook endpoint for `holder` from `now` until `until` (ms):
+    /// its cursor, or `None` while another server holds it (`events::claim_webhook`).
+    pub fn claim_webhook_blocking(
+        &self,
+        url: String,
+        holder: String,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<i64>> {
+        self.write_blocking(move |tx| events::claim_webhook(tx, &url, &holder, now, until))
     }
 
-    /// Moves a webhook endpoint's cursor to `seq`.
-    pub fn set_webhook_cursor_blocking(&self, url: String, seq: i64) -> Result<()> {
-        self.write_blocking(move |tx| events::set_webhook_cursor(tx, &url, seq))
+    /// Moves a held endpoint's cursor (None: keeps it) and extends the lease; false when the
+    /// lease was lost.
+    pub fn keep_webhook_blocking(
+        &self,
+        url: String,
+        holder: String,
+        seq: Option<i64>,
+        until: i64,
+    ) -> Result<bool> {
+        self.write_blocking(move |tx| events::keep_webhook(tx, &url, &holder, seq, until))
+    }
+
+    /// Lets go of a held endpoint.
+    pub fn release_webhook_blocking(&self, url: String, holder: String) -> Result<()> {
+        self.write_blocking(move |tx| events::release_webhook(tx, &url, &holder))
     }
 
     /// Records an event given up on after `attempts` deliveries.

@@ -227,7 +227,26 @@ impl PgClient {
         driver.send(request);
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.driver.connection.is_none() || self.client.is_closed()
+    /// Whether the connection has ended. It reads what has arrived first, so a connection
+    /// the server closed while it sat idle is seen closed before a request fails on it.
+    pub fn is_closed(&mut self) -> bool {
+        let Driver {
+            runtime,
+            connection,
+            notified,
+        } = &mut self.driver;
+        if connection.is_some() {
+            runtime.block_on(async {
+                // Yielding lets the runtime look at its sockets (without waiting): a close
+                // that arrived meanwhile is then read by `drive`.
+                tokio::task::yield_now().await;
+                std::future::poll_fn(|cx| {
+                    drive(connection, notified, cx);
+                    Poll::Ready(())
+                })
+                .await;
+            });
+        }
+        connection.is_none() || self.client.is_closed()
     }
 }

@@ -12,8 +12,13 @@ const SCHEMA: &str = include_str!("../../schema-postgres.sql");
 pub const VERSION: i64 = super::schema::VERSION;
 
 /// Steps from version N-1 to N, run before the schema for databases older than `VERSION`
-/// (none yet: version 3 is the first PostgreSQL one).
-const MIGRATIONS: &[(i64, &str)] = &[];
+/// (version 3 is the first PostgreSQL one).
+const MIGRATIONS: &[(i64, &str)] = &[(
+    4,
+    // Webhook endpoints are leased to one server at a time.
+    "ALTER TABLE webhook_cursors ADD COLUMN IF NOT EXISTS lease_holder TEXT COLLATE \"C\";
+     ALTER TABLE webhook_cursors ADD COLUMN IF NOT EXISTS lease_until BIGINT;",
+)];
 
 /// The advisory lock held while the schema is brought up to date, so servers starting at
 /// once migrate one after another.

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension};
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// Steps from version N-1 to N, run before `schema.sql` for files older than `VERSION`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -74,6 +74,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
          ALTER TABLE events ADD COLUMN audience_conversation TEXT;
          ALTER TABLE events ADD COLUMN audience_after INTEGER;
          INSERT OR REPLACE INTO server_meta (key, value) VALUES ('private_contacts', 'pending');",
+    ),
+    (
+        4,
+        // Webhook endpoints are leased to one server at a time (servers sharing a database).
+        "ALTER TABLE webhook_cursors ADD COLUMN lease_holder TEXT;
+         ALTER TABLE webhook_cursors ADD COLUMN lease_until INTEGER;",
     ),
 ];
 
@@ -169,6 +175,9 @@ mod tests {
              ALTER TABLE conversations DROP COLUMN large;
              ALTER TABLE events DROP COLUMN audience_conversation;
              ALTER TABLE events DROP COLUMN audience_after;
+             -- Nor what version 4 added.
+             ALTER TABLE webhook_cursors DROP COLUMN lease_holder;
+             ALTER TABLE webhook_cursors DROP COLUMN lease_until;
              PRAGMA user_version = 1;",
         )
         .unwrap();

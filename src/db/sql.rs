@@ -631,8 +631,8 @@ impl PgConnection {
     /// Whether the connection still works (for the pool).
     pub fn is_broken(&self) -> bool {
         self.client
-            .borrow()
-            .as_ref()
+            .borrow_mut()
+            .as_mut()
             .is_none_or(PgClient::is_closed)
     }
 }

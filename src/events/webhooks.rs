@@ -7,6 +7,15 @@
 //! has its own thread, so a dead or slow endpoint delays nobody else and never the API. The
 //! cursor is stored after every event: a restart resumes where it stopped (an event whose
 //! delivery was in flight at the crash is sent again: at-least-once).
+//!
+//! Servers sharing a database (PostgreSQL) take turns per endpoint, so each event goes out
+//! once however many servers run: a worker delivers only while it holds the endpoint's lease
+//! (`webhook_cursors.lease_holder`, until `lease_until`), which it takes when nobody holds it
+//! or the holder's lease ran out, and renews with every cursor move and while it waits. A
+//! server that stops lets go at once; one killed mid-delivery is taken over once its lease
+//! runs out (`LEASE`), and the event it had in flight may then be sent twice: every delivery
+//! carries the event's id (`x-protocol-event-id`, also `id` in the body) so a receiver can
+//! drop the second.
 
 use crate::config::WebhookConfig;
 use crate::db::Db;
@@ -20,8 +29,18 @@ use std::time::Duration;
 
 /// How often an idle worker looks for new events.
 const POLL: Duration = Duration::from_millis(100);
+/// How long an endpoint stays with a server that stops renewing its lease (killed, cut off):
+/// the longest another server waits to take over its deliveries.
+const LEASE: Duration = Duration::from_secs(15);
+/// A holder renews its lease when a third of it has passed.
+const RENEW: Duration = Duration::from_secs(5);
+/// How often a server that does not hold an endpoint tries to take it.
+const CLAIM_RETRY: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 const BATCH: u32 = 100;
+
+/// The event's id, so a receiver can drop a delivery it has had (after a takeover).
+pub const EVENT_ID_HEADER: &str = "x-protocol-event-id";
 
 /// The signature header: lowercase hex HMAC-SHA256 of the exact body, keyed with the secret.
 pub const SIGNATURE_HEADER: &str = "x-protocol-signature";
@@ -90,6 +109,10 @@ pub fn start(db: &Db, hooks: &[WebhookConfig], stop: Arc<AtomicBool>, stats: &St
 struct Worker {
     db: Db,
     hook: WebhookConfig,
+    /// Who this worker is in `webhook_cursors.lease_holder`: random, per start.
+    holder: String,
+    /// When this worker last renewed its lease.
+    renewed: std::cell::Cell<std::time::Instant>,
     stop: Arc<AtomicBool>,
     agent: ureq::Agent,
     counters: Arc<EndpointStats>,
@@ -116,8 +139,15 @@ impl Worker {
             .tls_config(tls)
             .build()
             .into();
+        let holder: String = rand::rng()
+            .sample_iter(rand::distr::Alphanumeric)
+            .take(16)
+            .map(char::from)
+            .collect();
         Worker {
             db,
+            holder,
+            renewed: std::cell::Cell::new(std::time::Instant::now()),
             shown: shown_url(&hook.url),
             hook,
             stop,
@@ -131,46 +161,99 @@ impl Worker {
     }
 
     fn run(self) {
-        let url = self.hook.url.clone();
-        let shown = self.shown.clone();
-        let mut cursor = loop {
-            let at = url.clone();
-            match self.db.webhook_cursor_blocking(at) {
-                Ok(seq) => break seq,
-                Err(e) => {
-                    log::warn!("webhook {shown}: cannot read its cursor: {e}");
-                    if self.sleep(Duration::from_secs(1)) {
-                        return;
+        while !self.stopped() {
+            match self.claim() {
+                Some(cursor) => self.deliver_from(cursor),
+                None => {
+                    if self.sleep(CLAIM_RETRY) {
+                        break;
                     }
                 }
             }
-        };
+        }
+        // Stopping: another server may take over at once.
+        let (url, holder) = (self.hook.url.clone(), self.holder.clone());
+        if let Err(e) = self.db.release_webhook_blocking(url, holder) {
+            log::warn!("webhook {}: cannot let go of its lease: {e}", self.shown);
+        }
+    }
+
+    /// Takes (or keeps) the endpoint's lease: its cursor, or `None` while another server
+    /// holds it.
+    fn claim(&self) -> Option<i64> {
+        let now = now_ms();
+        let until = now.saturating_add(millis(LEASE));
+        let (url, holder) = (self.hook.url.clone(), self.holder.clone());
+        match self.db.claim_webhook_blocking(url, holder, now, until) {
+            Ok(Some(cursor)) => {
+                self.renewed.set(std::time::Instant::now());
+                log::info!("webhook {}: this server delivers its events", self.shown);
+                Some(cursor)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                log::warn!("webhook {}: cannot take its lease: {e}", self.shown);
+                None
+            }
+        }
+    }
+
+    /// Moves the cursor (None: keeps it) and renews the lease; false once it is lost (or
+    /// cannot be renewed: better to stop than to deliver beside another server).
+    fn keep(&self, seq: Option<i64>) -> bool {
+        let until = now_ms().saturating_add(millis(LEASE));
+        let (url, holder) = (self.hook.url.clone(), self.holder.clone());
+        match self.db.keep_webhook_blocking(url, holder, seq, until) {
+            Ok(true) => {
+                self.renewed.set(std::time::Instant::now());
+                true
+            }
+            Ok(false) => {
+                log::warn!("webhook {}: another server took over", self.shown);
+                false
+            }
+            Err(e) => {
+                log::warn!("webhook {}: cannot renew its lease: {e}", self.shown);
+                false
+            }
+        }
+    }
+
+    /// Renews the lease if a third of it has passed; false once it is lost.
+    fn keep_if_due(&self) -> bool {
+        self.renewed.get().elapsed() < RENEW || self.keep(None)
+    }
+
+    /// Delivers the events after `cursor` while the lease holds.
+    fn deliver_from(&self, mut cursor: i64) {
         while !self.stopped() {
             let batch = match self.db.events_after_blocking(cursor, BATCH) {
                 Ok(batch) => batch,
                 Err(e) => {
-                    log::warn!("webhook {shown}: {e}");
+                    log::warn!("webhook {}: {e}", self.shown);
                     Vec::new()
                 }
             };
             if batch.is_empty() {
-                self.sleep(POLL);
+                if self.sleep(POLL) || !self.keep_if_due() {
+                    return;
+                }
                 continue;
             }
             for event in batch {
                 if self.hook.wants(&event.kind) && !self.deliver(&event) {
-                    return; // stopping
+                    return; // stopping, or the lease is gone
                 }
                 cursor = event.seq;
-                let at = url.clone();
-                if let Err(e) = self.db.set_webhook_cursor_blocking(at, cursor) {
-                    log::warn!("webhook {shown}: cannot store its cursor: {e}");
+                if !self.keep(Some(cursor)) {
+                    return;
                 }
             }
         }
     }
 
-    /// Delivers one event, retrying; `false` if the worker is stopping before it is done.
+    /// Delivers one event, retrying; `false` if the worker is stopping, or lost its lease,
+    /// before it is done.
     fn deliver(&self, event: &StoredEvent) -> bool {
         let signature = sign(&self.hook.secret, event.body.as_bytes());
         let mut attempt: u32 = 0;
@@ -182,6 +265,7 @@ impl Worker {
                 .header("content-type", "application/json")
                 .header(SIGNATURE_HEADER, &signature)
                 .header("x-protocol-event", &event.kind)
+                .header(EVENT_ID_HEADER, &event.id)
                 .send(event.body.as_bytes());
             let error = match outcome {
                 Ok(response) if response.status().is_success() => {
@@ -215,10 +299,23 @@ impl Worker {
                 event.id,
                 wait
             );
-            if self.sleep(wait) {
+            if self.sleep_holding(wait) {
                 return false;
             }
         }
+    }
+
+    /// `sleep`, renewing the lease meanwhile; `true` if asked to stop, or the lease was lost.
+    fn sleep_holding(&self, total: Duration) -> bool {
+        let mut left = total;
+        while !left.is_zero() {
+            let nap = left.min(RENEW);
+            if self.sleep(nap) || !self.keep_if_due() {
+                return true;
+            }
+            left -= nap;
+        }
+        false
     }
 
     /// Sleeps in short steps; `true` if asked to stop meanwhile.
@@ -235,6 +332,16 @@ impl Worker {
         }
         self.stopped()
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A webhook URL as logs and metrics show it: without the credentials or the query string it

@@ -52,6 +52,12 @@ pub fn database_or_skip(test: &str) -> Option<String> {
     }
 }
 
+/// Runs one statement as the administrator of the server that holds `url`'s database.
+pub fn admin_of(url: &str, sql: &str) -> Result<(), String> {
+    let (base, _) = url.rsplit_once('/').ok_or("a URL without a database")?;
+    admin(base, sql)
+}
+
 /// Runs one statement on the server's `postgres` database, off the async runtime.
 fn admin(base: &str, sql: &str) -> Result<(), String> {
     let url = format!("{base}/postgres");
