@@ -1,7 +1,7 @@
 //! What only PostgreSQL needs: recognising its URL, connecting, and its schema versions.
 
 use super::pg_client::{PgClient, Waited};
-use super::sql::{PgConnection, Sql, SqlError};
+use super::sql::{EVENTS_CHANNEL, PgConnection, Sql, SqlError};
 use std::str::FromStr;
 use std::sync::Weak;
 use std::time::Duration;
@@ -65,10 +65,6 @@ pub fn redacted(url: &str) -> String {
     }
     out
 }
-
-/// The channel of `NOTIFY`s that say "the outbox has new events" (the payload: the newest
-/// one's seq). Never the events themselves: a payload stops at 8,000 bytes.
-pub const EVENTS_CHANNEL: &str = "protocol_events";
 
 /// How long a listener waits for a notification before it checks whether the database has
 /// been closed.

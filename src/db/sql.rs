@@ -137,6 +137,11 @@ pub enum Sql {
 /// The advisory lock of `begin_write` (any number, the same in every server).
 pub const WRITER_LOCK: i64 = 0x5052_4f54;
 
+/// The channel of PostgreSQL `NOTIFY`s that say "the outbox has new events" (the payload: the
+/// newest one's seq), sent by `commit`, heard by `postgres::listen`. Never the events
+/// themselves: a payload stops at 8,000 bytes.
+pub const EVENTS_CHANNEL: &str = "protocol_events";
+
 /// Values bound to a statement's placeholders, in order: `params![a, b]`, `[a]`, `params![]`.
 pub trait Params {
     fn with<R>(&self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R;
@@ -257,7 +262,7 @@ impl Sql {
     pub fn commit(&self, newest_event: Option<i64>) -> Result<()> {
         match (self, newest_event) {
             (Sql::Postgres(conn), Some(seq)) => {
-                conn.commit_notifying(super::postgres::EVENTS_CHANNEL, &seq.to_string())
+                conn.commit_notifying(EVENTS_CHANNEL, &seq.to_string())
             }
             _ => self.control("COMMIT"),
         }
