@@ -227,9 +227,14 @@ impl PgClient {
         driver.send(request);
     }
 
-    /// Whether the connection has ended. It reads what has arrived first, so a connection
-    /// the server closed while it sat idle is seen closed before a request fails on it.
-    pub fn is_closed(&mut self) -> bool {
+    /// Whether the connection is known to have ended (nothing is read to find out).
+    pub fn is_closed(&self) -> bool {
+        self.driver.connection.is_none() || self.client.is_closed()
+    }
+
+    /// Whether the connection has ended, reading what has arrived first: a connection the
+    /// server closed while it sat idle is seen closed before a request fails on it.
+    pub fn has_ended(&mut self) -> bool {
         let Driver {
             runtime,
             connection,

@@ -297,11 +297,12 @@ impl Sql {
         }
     }
 
-    /// Whether the connection is gone for good (PostgreSQL's, after the server closed it).
+    /// Whether the connection is gone for good (PostgreSQL's, after the server closed it;
+    /// what the server sent is read first, so a close while it sat idle counts).
     pub fn is_broken(&self) -> bool {
         match self {
             Sql::Sqlite(_) => false,
-            Sql::Postgres(conn) => conn.is_broken(),
+            Sql::Postgres(conn) => conn.has_ended(),
         }
     }
 
@@ -633,12 +634,21 @@ impl PgConnection {
         Ok(result?)
     }
 
-    /// Whether the connection still works (for the pool).
+    /// Whether the connection is known to be gone (for the pool, when it comes back).
     pub fn is_broken(&self) -> bool {
+        self.client
+            .borrow()
+            .as_ref()
+            .is_none_or(PgClient::is_closed)
+    }
+
+    /// Whether the connection is gone, reading what the server sent first (a close while it
+    /// sat idle): asked before a connection is used.
+    pub fn has_ended(&self) -> bool {
         self.client
             .borrow_mut()
             .as_mut()
-            .is_none_or(PgClient::is_closed)
+            .is_none_or(PgClient::has_ended)
     }
 }
 
