@@ -825,6 +825,133 @@ fn webhooks_go_out_once_across_servers_and_a_killed_deliverer_is_taken_over() {
     support::postgres::drop_database(&url);
 }
 
+/// POSTs a message; the new message's id, or `None` when the server is gone or did not answer
+/// 201 (a client moving on to the next server).
+fn try_send(addr: &str, token: &str, conversation: &str, text: &str) -> Option<String> {
+    let body = json!({"conversation_id": conversation, "message": text}).to_string();
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    if !response.starts_with("HTTP/1.1 201") {
+        return None;
+    }
+    let message: Value = serde_json::from_str(&body_of(&response)).ok()?;
+    Some(message["id"].as_str()?.to_owned())
+}
+
+/// Clients spread their sends round robin over three servers; one server is killed with
+/// SIGKILL under that load. Its clients go on through the others, and every send any server
+/// acknowledged is there afterwards, on every server.
+#[test]
+fn a_server_killed_under_round_robin_load_loses_no_acknowledged_send() {
+    let test = "a_server_killed_under_round_robin_load_loses_no_acknowledged_send";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let mut servers: Vec<(tempfile::TempDir, Server)> = (0..3).map(|_| server_on(&url)).collect();
+    let addresses: Vec<String> = servers.iter().map(|(_, s)| s.addr.clone()).collect();
+    let conversation = call(
+        &addresses[0],
+        "POST",
+        "/v1/contacts",
+        KEVIN,
+        &json!({"username": "KateMcCallister", "phone_number": "2"}),
+        201,
+    )["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    const CLIENTS: usize = 6;
+    const SENDS: usize = 60;
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (addresses, conversation, acked, failed) = (
+                addresses.clone(),
+                conversation.clone(),
+                acknowledged.clone(),
+                failed.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut turn = c;
+                for n in 0..SENDS {
+                    // Round robin; a send that fails moves on to the next server and is sent
+                    // again there (at most once per server).
+                    let text = format!("c{c} n{n}");
+                    let token = if n % 2 == 0 { KEVIN } else { KATE };
+                    let sent = (0..addresses.len()).find_map(|_| {
+                        let addr = &addresses[turn % addresses.len()];
+                        turn += 1;
+                        let sent = try_send(addr, token, &conversation, &text);
+                        if sent.is_none() {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        sent
+                    });
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(sent.expect("no server took the send"));
+                }
+            })
+        })
+        .collect();
+    // Kill the second server once the load is well under way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.lock().unwrap().len() < CLIENTS * SENDS / 3 {
+        assert!(Instant::now() < deadline, "the load did not get going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (_dir, mut killed) = servers.remove(1);
+    killed.child.kill().unwrap(); // SIGKILL
+    killed.child.wait().unwrap();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let acknowledged: HashSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
+    assert_eq!(acknowledged.len(), CLIENTS * SENDS);
+
+    // Every acknowledged send is there, on both survivors.
+    for (_, server) in &servers {
+        let mut listed: HashSet<String> = HashSet::new();
+        let mut path = format!("/v1/messages?conversation_id={conversation}&limit=100");
+        loop {
+            let page = call(&server.addr, "GET", &path, KEVIN, &Value::Null, 200);
+            let page_ids = ids(&page);
+            listed.extend(page_ids.iter().cloned());
+            if !page["has_more"].as_bool().unwrap() {
+                break;
+            }
+            path = format!(
+                "/v1/messages?conversation_id={conversation}&limit=100&starting_after={}",
+                page_ids.last().unwrap()
+            );
+        }
+        let lost: Vec<&String> = acknowledged.difference(&listed).collect();
+        assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");
+    }
+    eprintln!(
+        "{test}: {} sends acknowledged, {} attempts failed over to another server",
+        acknowledged.len(),
+        failed.load(Ordering::Relaxed)
+    );
+
+    drop(servers);
+    support::postgres::drop_database(&url);
+}
+
 #[test]
 fn servers_starting_at_once_on_an_empty_database_all_come_up() {
     let test = "servers_starting_at_once_on_an_empty_database_all_come_up";
