@@ -457,8 +457,6 @@ impl Db {
     }
 }
 
-/// One snapshot for the whole of a read (a page and its reactions agree with each other), and
-/// one lock round instead of one per statement. BEGIN and COMMIT are cached statements.
 /// A reader connection that still works. A PostgreSQL connection the server closed while it
 /// sat in the pool (a restart, a terminated backend) is seen here, before a read fails on it:
 /// dropped, and the next one taken (the pool makes new ones as needed).
@@ -475,6 +473,10 @@ fn checkout(readers: &Pool<Connector>) -> Result<r2d2::PooledConnection<Connecto
     Ok(conn)
 }
 
+/// One snapshot for the whole of a read (a page and its reactions agree with each other), and
+/// one lock round instead of one per statement. On SQLite BEGIN and COMMIT are cached
+/// statements; on PostgreSQL the BEGIN goes with the first statement and the COMMIT is not
+/// waited for (`Sql::begin_read`, `end_read`).
 fn in_read_transaction<T>(conn: &Sql, work: impl FnOnce(&Sql) -> Result<T>) -> Result<T> {
     if !conn.is_autocommit() {
         // Left open by an earlier failure: start from a clean slate.
