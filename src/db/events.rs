@@ -55,7 +55,7 @@ thread_local! {
     static RENDER: RefCell<Option<Arc<dyn Render>>> = const { RefCell::new(None) };
 }
 
-/// Renders every payload as `null`: for storage's own tests, which look at anything but
+/// Renders every payload as `null`: for storage's own tests, which look at everything but
 /// payloads.
 #[cfg(test)]
 pub(crate) struct Plain;
