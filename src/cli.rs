@@ -59,8 +59,8 @@ pub fn serve(config_path: &Path) -> Outcome {
             metrics_listener,
             ..RunOptions::default()
         };
-        let server =
-            run(listener, state, options).map_err(|e| format!("cannot start the server: {e}"))?;
+        let server = run(listener, actix_web::web::Data::new(state), options)
+            .map_err(|e| format!("cannot start the server: {e}"))?;
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on http://{local}");
         if let Some(addr) = metrics_local {

@@ -67,8 +67,11 @@ impl Default for RunOptions {
 /// hub, webhook delivery, pruning and the attachment sweep. On SIGTERM / Ctrl-C (when
 /// `handle_signals`) it stops accepting, ends the event streams, lets the requests in flight
 /// finish (up to 30 s) and resolves. Call it inside an actix (tokio) runtime.
-pub fn run(listener: TcpListener, state: AppState, options: RunOptions) -> std::io::Result<Server> {
-    let state = web::Data::new(state);
+pub fn run(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    options: RunOptions,
+) -> std::io::Result<Server> {
     start_background_work(&state);
     let app_state = state.clone();
     let metrics = options

@@ -57,7 +57,15 @@ pub struct TestApp {
     files: PathBuf,
     client: Client,
     server: actix_web::dev::ServerHandle,
-    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    state: actix_web::web::Data<protocol::AppState>,
+}
+
+impl Drop for TestApp {
+    /// Its webhook workers and event hub end with the test: left running, a worker would go
+    /// on retrying its receiver's address, which a later test's receiver may be given.
+    fn drop(&mut self) {
+        protocol::stop_background_work(&self.state);
+    }
 }
 
 #[derive(Debug)]
@@ -280,11 +288,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let metrics_base = metrics_listener
         .as_ref()
         .map(|l| format!("http://{}", l.local_addr().expect("metrics addr")));
-    let state = build_state(&config, &config.public_url(local)).expect("state");
-    let stopping = state.stopping.clone();
+    let state =
+        actix_web::web::Data::new(build_state(&config, &config.public_url(local)).expect("state"));
     let server = run(
         listener,
-        state,
+        state.clone(),
         RunOptions {
             workers: Some(1),
             handle_signals: false,
@@ -304,15 +312,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
             .timeout(std::time::Duration::from_secs(30))
             .finish(),
         server: handle,
-        stopping,
+        state,
     }
 }
 
 impl TestApp {
     /// Stops the server and its background workers (as a restart would), keeping its files.
     pub async fn stop(&self) {
-        self.stopping
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        protocol::stop_background_work(&self.state);
         self.server.stop(false).await;
     }
 
