@@ -152,28 +152,29 @@ fn replay_events(addr: &str, last: Option<&str>, window: Duration) -> Vec<Frame>
     let mut frames = Vec::new();
     let mut parts: Vec<&str> = body.split("\n\n").collect();
     parts.pop(); // after the last separator: an unfinished frame, or nothing
-    for part in parts {
-        // Chunked transfer encoding puts chunk sizes between frames: keep the SSE lines only.
-        let (mut id, mut kind, mut data) = (None, None, None);
-        for line in part.lines() {
-            if let Some(v) = line.strip_prefix("id: ") {
-                id = Some(v.to_owned());
-            } else if let Some(v) = line.strip_prefix("event: ") {
-                kind = Some(v.to_owned());
-            } else if let Some(v) = line.strip_prefix("data: ") {
-                data = Some(v.to_owned());
-            }
-        }
-        if let (Some(id), Some(kind), Some(data)) = (id, kind, data) {
-            let data: Value = serde_json::from_str(&data).unwrap();
-            let payload = data["payload"]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            frames.push((id, kind, payload));
+    frames.extend(parts.into_iter().filter_map(frame));
+    frames
+}
+
+/// One SSE frame's text as a `Frame`, if it is a whole event (chunked transfer encoding puts
+/// chunk sizes between frames: only the SSE lines are read).
+fn frame(part: &str) -> Option<Frame> {
+    let (mut id, mut kind, mut data) = (None, None, None);
+    for line in part.lines() {
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            kind = Some(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            data = Some(v.to_owned());
         }
     }
-    frames
+    let data: Value = serde_json::from_str(&data?).unwrap();
+    let payload = data["payload"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    Some((id?, kind?, payload))
 }
 
 /// Tails Kevin's events by reconnecting with `Last-Event-ID` again and again, on the servers in
@@ -407,25 +408,10 @@ fn live_events(addr: &str, token: &str, stop: &AtomicBool) -> Vec<(Frame, Instan
             pending = rest.to_owned();
             head_done = true;
         }
-        // Whole frames end with a blank line; chunk sizes between them are not SSE lines.
+        // Whole frames end with a blank line.
         while let Some((part, rest)) = pending.split_once("\n\n") {
-            let (mut id, mut kind, mut data) = (None, None, None);
-            for line in part.lines() {
-                if let Some(v) = line.strip_prefix("id: ") {
-                    id = Some(v.to_owned());
-                } else if let Some(v) = line.strip_prefix("event: ") {
-                    kind = Some(v.to_owned());
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data = Some(v.to_owned());
-                }
-            }
-            if let (Some(id), Some(kind), Some(data)) = (id, kind, data) {
-                let data: Value = serde_json::from_str(&data).unwrap();
-                let payload = data["payload"]["id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                frames.push(((id, kind, payload), now));
+            if let Some(whole) = frame(part) {
+                frames.push((whole, now));
             }
             pending = rest.to_owned();
         }

@@ -124,6 +124,23 @@ impl Driver {
     }
 }
 
+/// `request`, with `begin` (transaction control, no parameters) sent ahead of it in the same
+/// flight: both are queued before either is answered.
+async fn after<T>(
+    client: &Client,
+    begin: Option<&str>,
+    request: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match begin {
+        None => request.await,
+        Some(begin) => {
+            let (begun, answer) =
+                futures_util::future::join(client.batch_execute(begin), request).await;
+            begun.and(answer)
+        }
+    }
+}
+
 impl PgClient {
     /// Connects; the connection will run on `runtime` (a current-thread one, used by nothing
     /// else).
@@ -156,17 +173,7 @@ impl PgClient {
         params: Params<'_>,
     ) -> Result<Vec<Row>, Error> {
         let PgClient { client, driver } = self;
-        match begin {
-            None => driver.block_on(client.query(statement, params)),
-            Some(begin) => driver.block_on(async {
-                let (begun, rows) = futures_util::future::join(
-                    client.batch_execute(begin),
-                    client.query(statement, params),
-                )
-                .await;
-                begun.and(rows)
-            }),
-        }
+        driver.block_on(after(client, begin, client.query(statement, params)))
     }
 
     /// Runs the statement; the rows it changed. `begin` as for `query`.
@@ -177,17 +184,7 @@ impl PgClient {
         params: Params<'_>,
     ) -> Result<u64, Error> {
         let PgClient { client, driver } = self;
-        match begin {
-            None => driver.block_on(client.execute(statement, params)),
-            Some(begin) => driver.block_on(async {
-                let (begun, changed) = futures_util::future::join(
-                    client.batch_execute(begin),
-                    client.execute(statement, params),
-                )
-                .await;
-                begun.and(changed)
-            }),
-        }
+        driver.block_on(after(client, begin, client.execute(statement, params)))
     }
 
     /// Runs statements without parameters (simple query protocol).
