@@ -2,64 +2,87 @@
 //! and a retry with the same key (same account, same request) gets it back without anything
 //! being created again; the same key with a different request is a 409.
 //!
-//! Requests with one key run one at a time (a per-key lock), so concurrent retries create one
-//! object. The fingerprint of a request is its method, path and SHA-256 of its body; for a
-//! multipart upload, whose boundary differs on each try, it is its length instead, so that
-//! uploads keep streaming. Only 2xx responses are kept: a failed request may simply be retried.
-//!
-//! The response is stored right after the change commits, in a second transaction: a crash in
-//! between would let a retry create the object again (documented in the README).
+//! The response is stored in the transaction of the change it answers (`IdempotencyKey`, handed
+//! to the handler, gives the change a `Receipt`), so no change commits without it: not after a
+//! crash, not on another server of a fleet. Requests with one key that run at once, on one
+//! server or several, race to commit; the key's row lets one win, the others' changes are undone
+//! and they answer with the winner's response. The fingerprint of a request is its method, path
+//! and SHA-256 of its body; for a multipart upload, whose boundary differs on each try, it is its
+//! length instead, so that uploads keep streaming. Only 2xx responses are kept: a failed request
+//! may simply be retried.
 
 use crate::AppState;
 use crate::body_clock::BodyClock;
-use crate::db::idempotency::StoredResponse;
+use crate::db::idempotency::{KeyUse, Receipt};
 use crate::error::{Error, ErrorKind};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const HEADER: &str = "idempotency-key";
 const MAX_KEY_LEN: usize = 255;
 
-type KeyLock = Arc<tokio::sync::Mutex<()>>;
-
-/// One lock per (account, key) in use.
-#[derive(Default)]
-pub struct KeyLocks {
-    locks: Mutex<HashMap<(String, String), KeyLock>>,
+/// A request's key, as the middleware hands it to the handler.
+struct KeyInUse {
+    key: KeyUse,
+    /// Whether the handler gave its change a receipt (so the change stored the response).
+    answered_by_change: AtomicBool,
 }
 
-impl KeyLocks {
-    fn lock_for(&self, account: &str, key: &str) -> KeyLock {
-        let mut locks = self
-            .locks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        locks
-            .entry((account.to_owned(), key.to_owned()))
-            .or_default()
-            .clone()
-    }
+/// What a POST handler receives of its request's `Idempotency-Key` (nothing without one): the
+/// receipt its change records the response with.
+pub struct IdempotencyKey(Option<Arc<KeyInUse>>);
 
-    /// Forgets a lock nobody else holds or waits for.
-    fn release(&self, account: &str, key: &str) {
-        let mut locks = self
-            .locks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let id = (account.to_owned(), key.to_owned());
-        if locks
-            .get(&id)
-            .is_some_and(|lock| Arc::strong_count(lock) == 1)
-        {
-            locks.remove(&id);
-        }
+impl IdempotencyKey {
+    /// A receipt that stores `respond(done)` as the response (`created` or `ok` of the view the
+    /// handler answers with); `None` without a key.
+    pub fn receipt<T>(
+        &self,
+        respond: impl Fn(&T) -> (StatusCode, Vec<u8>) + Send + Sync + 'static,
+    ) -> Option<Receipt<T>> {
+        let used = self.0.as_ref()?;
+        used.answered_by_change.store(true, Ordering::Relaxed);
+        Some(Receipt {
+            key: used.key.clone(),
+            respond: Arc::new(move |done| {
+                let (status, body) = respond(done);
+                (status.as_u16(), body)
+            }),
+        })
     }
+}
+
+impl FromRequest for IdempotencyKey {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<IdempotencyKey, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(IdempotencyKey(
+            req.extensions().get::<Arc<KeyInUse>>().cloned(),
+        )))
+    }
+}
+
+/// A 201 with `view` as its JSON body, as the API writes it (`api::created`).
+pub fn created(view: impl Serialize) -> (StatusCode, Vec<u8>) {
+    (StatusCode::CREATED, json(view))
+}
+
+/// A 200 with `view` as its JSON body (`api::ok`).
+pub fn ok(view: impl Serialize) -> (StatusCode, Vec<u8>) {
+    (StatusCode::OK, json(view))
+}
+
+fn json(view: impl Serialize) -> Vec<u8> {
+    // The views serialize infallibly (no maps with non-string keys, no custom errors).
+    serde_json::to_vec(&view).unwrap_or_default()
 }
 
 pub async fn idempotency(
@@ -95,85 +118,87 @@ pub async fn idempotency(
         );
         return Ok(req.error_response(error));
     }
-
-    let lock = state.idempotency.lock_for(&account.id, &key);
-    let guard = lock.lock().await;
-    let result = handle(&state, &account.id, &key, req, next).await;
-    drop(guard);
-    drop(lock);
-    state.idempotency.release(&account.id, &key);
-    result
+    handle(&state, account.id.clone(), key, req, next).await
 }
 
 async fn handle(
     state: &web::Data<AppState>,
-    account: &str,
-    key: &str,
+    account: String,
+    key: String,
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let request = format!("{} {}", req.method(), req.path());
     let fingerprint = match fingerprint(state, &mut req).await {
         Ok(fingerprint) => fingerprint,
         Err(error) => return Ok(req.error_response(error)),
     };
-    let stored = state
-        .db
-        .idempotent_response(account.to_owned(), key.to_owned())
-        .await;
-    match stored {
-        Err(error) => return Ok(req.error_response(Error::from(error))),
-        Ok(Some(stored)) => {
-            if stored.request != request || stored.fingerprint != fingerprint {
-                let error = Error::new(
-                    ErrorKind::Conflict,
-                    "This Idempotency-Key was already used with a different request.",
-                )
-                .with_param("Idempotency-Key");
-                return Ok(req.error_response(error));
-            }
-            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-            let response = HttpResponse::build(status)
-                .content_type("application/json")
-                .insert_header(("Idempotent-Replayed", "true"))
-                .body(stored.body);
-            return Ok(req.into_response(response));
-        }
-        Ok(None) => {}
+    let used = Arc::new(KeyInUse {
+        key: KeyUse {
+            account,
+            key,
+            request: format!("{} {}", req.method(), req.path()),
+            fingerprint,
+        },
+        answered_by_change: AtomicBool::new(false),
+    });
+    let (http_request, payload) = req.into_parts();
+    if let Some(answer) = replay(state, &used.key, &http_request).await {
+        return Ok(answer);
     }
+    http_request.extensions_mut().insert(used.clone());
+    let req = ServiceRequest::from_parts(http_request, payload);
 
     let response = next.call(req).await?.map_into_boxed_body();
-    if !response.status().is_success() {
+    let answered_by_change = used.answered_by_change.load(Ordering::Relaxed);
+    if response.status() == StatusCode::CONFLICT && answered_by_change {
+        // Perhaps another request with this key committed first (`db::idempotency::KEY_TAKEN`): its answer.
+        if let Some(answer) = replay(state, &used.key, response.request()).await {
+            return Ok(answer);
+        }
         return Ok(response);
     }
-    let (http_request, response) = response.into_parts();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = match actix_web::body::to_bytes(response.into_body()).await {
-        Ok(body) => body,
-        Err(_) => {
-            let error = Error::internal("could not read a response to store it");
-            return Ok(ServiceResponse::from_err(error, http_request));
+    // Every POST handler gives its change a receipt; one that did not would leave its key
+    // unanswered (a retry would make the object again).
+    debug_assert!(
+        answered_by_change || !response.status().is_success(),
+        "{} answered without recording its Idempotency-Key",
+        used.key.request
+    );
+    Ok(response)
+}
+
+/// The answer to a key used before: its stored response, or 409 if that was another request.
+async fn replay(
+    state: &AppState,
+    used: &KeyUse,
+    request: &HttpRequest,
+) -> Option<ServiceResponse<BoxBody>> {
+    let stored = state
+        .db
+        .idempotent_response(used.account.clone(), used.key.clone())
+        .await;
+    let answer = match stored {
+        Err(error) => HttpResponse::from_error(Error::from(error)),
+        Ok(None) => return None,
+        Ok(Some(stored))
+            if stored.request != used.request || stored.fingerprint != used.fingerprint =>
+        {
+            let error = Error::new(
+                ErrorKind::Conflict,
+                "This Idempotency-Key was already used with a different request.",
+            )
+            .with_param("Idempotency-Key");
+            HttpResponse::from_error(error)
+        }
+        Ok(Some(stored)) => {
+            let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+            HttpResponse::build(status)
+                .content_type("application/json")
+                .insert_header(("Idempotent-Replayed", "true"))
+                .body(stored.body)
         }
     };
-    let stored = StoredResponse {
-        request,
-        fingerprint,
-        status: status.as_u16(),
-        body: body.to_vec(),
-    };
-    if let Err(e) = state
-        .db
-        .store_idempotent_response(account.to_owned(), key.to_owned(), stored)
-        .await
-    {
-        log::warn!("could not store an idempotent response: {e}");
-    }
-    let mut rebuilt = HttpResponse::build(status);
-    for (name, value) in &headers {
-        rebuilt.insert_header((name.clone(), value.clone()));
-    }
-    Ok(ServiceResponse::new(http_request, rebuilt.body(body)))
+    Some(ServiceResponse::new(request.clone(), answer))
 }
 
 /// Method-independent fingerprint of the body: SHA-256 of it, read here (it is small: at most

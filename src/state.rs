@@ -11,7 +11,6 @@ use crate::demo::{DemoAccount, demo_accounts};
 use crate::events::hub::Hub;
 use crate::events::webhooks;
 use crate::files::FileStore;
-use crate::idempotency::KeyLocks;
 use crate::limits::WindowCounter;
 use crate::views::Views;
 use std::net::IpAddr;
@@ -47,7 +46,6 @@ pub struct AppState {
     accounts: RwLock<Arc<Accounts>>,
     pub activity: ActivityTracker,
     pub hub: Arc<Hub>,
-    pub idempotency: KeyLocks,
     webhooks: Mutex<Webhooks>,
     /// Deliveries per webhook endpoint, for the metrics.
     pub webhook_stats: webhooks::Stats,
@@ -241,7 +239,6 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
         accounts: RwLock::new(Arc::new(Accounts::new(accounts))),
         activity: ActivityTracker::default(),
         hub: Arc::new(Hub::default()),
-        idempotency: KeyLocks::default(),
         webhooks: Mutex::new(Webhooks {
             configs: config.webhooks.clone(),
             stop: Arc::new(AtomicBool::new(false)),

@@ -3,7 +3,10 @@
 //! `CRASH_ROUNDS` (default 5; the issue's full run is 20) rounds of: 16 clients send messages as
 //! fast as they can, the server is killed with SIGKILL at a random moment, restarted, and every
 //! message acknowledged with a 2xx must be there, unchanged, in a file that passes
-//! `PRAGMA integrity_check`.
+//! `PRAGMA integrity_check`. Every send carries an `Idempotency-Key`; after the restart each
+//! send the kill cut off is retried with its key, and no message may then be there twice (the
+//! key's answer is stored in the transaction of the message, so a send that committed before the
+//! kill, unacknowledged, is answered, not made again).
 //!
 //! The same rounds run on PostgreSQL (half of `CRASH_ROUNDS`, at least 3: each round restarts a
 //! server that migrates and reconnects). There only the server dies, not PostgreSQL, so what they
@@ -48,11 +51,22 @@ fn start(config: &Path) -> (Child, String) {
 
 /// One request on a fresh connection: (status, body); None if the connection broke.
 fn request(addr: &str, method: &str, path: &str, form: &str) -> Option<(u16, String)> {
+    request_with_key(addr, method, path, form, None)
+}
+
+/// `request` with an `Idempotency-Key`.
+fn request_with_key(
+    addr: &str,
+    method: &str,
+    path: &str,
+    form: &str,
+    key: Option<&str>,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .ok()?;
-    let body_headers = if form.is_empty() {
+    let mut body_headers = if form.is_empty() {
         String::new()
     } else {
         format!(
@@ -60,6 +74,9 @@ fn request(addr: &str, method: &str, path: &str, form: &str) -> Option<(u16, Str
             form.len()
         )
     };
+    if let Some(key) = key {
+        body_headers.push_str(&format!("Idempotency-Key: {key}\r\n"));
+    }
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer token-kevin\r\n{body_headers}\r\n{form}"
@@ -175,6 +192,35 @@ fn check_consistent(dir: &Path, store: &Store, round: usize) {
     }
 }
 
+/// Message texts stored more than once.
+fn messages_sent_twice(dir: &Path, store: &Store) -> Vec<String> {
+    let query = "SELECT body FROM messages GROUP BY body HAVING count(*) > 1";
+    match store {
+        Store::Sqlite => {
+            let db = rusqlite::Connection::open(dir.join("crash.db")).unwrap();
+            let mut statement = db.prepare(query).unwrap();
+            statement
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        }
+        Store::Postgres(url) => {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                db.query(query, &[])
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.get(0))
+                    .collect()
+            })
+            .join()
+            .unwrap()
+        }
+    }
+}
+
 fn sigkill_rounds(dir: &Path, store: &Store, rounds: usize) {
     let config = config_on(dir, store);
     let (mut child, addr) = start(&config);
@@ -191,16 +237,19 @@ fn sigkill_rounds(dir: &Path, store: &Store, rounds: usize) {
         .unwrap()
         .to_owned();
     let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    // Sends the kill cut off (their text is their key).
+    let cut_off: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut addr = addr;
     for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
         let acked_before = acknowledged.lock().unwrap().len();
         let clients: Vec<_> = (0..16)
             .map(|client| {
-                let (addr, stop, acked, conversation) = (
+                let (addr, stop, acked, cut_off, conversation) = (
                     addr.clone(),
                     stop.clone(),
                     acknowledged.clone(),
+                    cut_off.clone(),
                     conversation.clone(),
                 );
                 std::thread::spawn(move || {
@@ -208,7 +257,7 @@ fn sigkill_rounds(dir: &Path, store: &Store, rounds: usize) {
                     while !stop.load(Ordering::Relaxed) {
                         let text = format!("round{round}-client{client}-n{n}");
                         let form = format!("conversation_id={conversation}&message={text}");
-                        match request(&addr, "POST", "/v1/messages", &form) {
+                        match request_with_key(&addr, "POST", "/v1/messages", &form, Some(&text)) {
                             Some((201, body)) => {
                                 let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()
                                     ["id"]
@@ -218,7 +267,11 @@ fn sigkill_rounds(dir: &Path, store: &Store, rounds: usize) {
                                 acked.lock().unwrap().push((id, text));
                             }
                             Some((status, body)) => panic!("unexpected {status}: {body}"),
-                            None => {} // killed mid-request: not acknowledged
+                            // Killed mid-request: not acknowledged, perhaps committed.
+                            None => {
+                                cut_off.lock().unwrap().push(form);
+                                break;
+                            }
                         }
                         n += 1;
                     }
@@ -264,9 +317,34 @@ fn sigkill_rounds(dir: &Path, store: &Store, rounds: usize) {
         }
         let this_round = acked.len() - acked_before;
         assert!(this_round > 0, "round {round} acknowledged nothing");
+        // Retried with their keys, the cut-off sends are made once; a few acknowledged ones
+        // retried give their first answer.
+        let retries = std::mem::take(&mut *cut_off.lock().unwrap());
+        for form in &retries {
+            let key = form.rsplit_once("message=").unwrap().1;
+            let (status, body) =
+                request_with_key(&addr, "POST", "/v1/messages", form, Some(key)).unwrap();
+            assert_eq!(status, 201, "round {round}: retry of {key}: {body}");
+        }
+        for (id, text) in &acked[acked_before..acked.len().min(acked_before + 5)] {
+            let form = format!("conversation_id={conversation}&message={text}");
+            let (status, body) =
+                request_with_key(&addr, "POST", "/v1/messages", &form, Some(text)).unwrap();
+            assert_eq!(status, 201, "round {round}: retry of {text}: {body}");
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                answer["id"],
+                id.as_str(),
+                "round {round}: {text} made twice"
+            );
+        }
+        let twice = messages_sent_twice(dir, store);
+        assert!(twice.is_empty(), "round {round}: sent twice: {twice:?}");
         eprintln!(
-            "round {round}: {this_round} acknowledged in this round, {} so far, all found",
-            acked.len()
+            "round {round}: {this_round} acknowledged in this round, {} so far, all found; \
+             {} cut off, retried with their keys, none made twice",
+            acked.len(),
+            retries.len()
         );
     }
     let _ = child.kill();

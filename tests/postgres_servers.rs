@@ -813,31 +813,50 @@ fn webhooks_go_out_once_across_servers_and_a_killed_deliverer_is_taken_over() {
 
 /// POSTs a message; the new message's id, or `None` when the server is gone or did not answer
 /// 201 (a client moving on to the next server).
+/// Sends `text`, with it (spaces made dashes) as the `Idempotency-Key`: the message's id,
+/// `None` if the send failed.
 fn try_send(addr: &str, token: &str, conversation: &str, text: &str) -> Option<String> {
     let body = json!({"conversation_id": conversation, "message": text}).to_string();
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    if !response.starts_with("HTTP/1.1 201") {
+    let key = text.replace(' ', "-");
+    let (status, response) = post_with_key(addr, token, "/v1/messages", &body, &key)?;
+    if status != 201 {
         return None;
     }
     let message: Value = serde_json::from_str(&body_of(&response)).ok()?;
     Some(message["id"].as_str()?.to_owned())
 }
 
+/// A JSON POST with an `Idempotency-Key`: (status, whole response), `None` if it broke.
+fn post_with_key(
+    addr: &str,
+    token: &str,
+    path: &str,
+    body: &str,
+    key: &str,
+) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Idempotency-Key: {key}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    Some((status, response))
+}
+
 /// Clients spread their sends round robin over three servers; one server is killed with
 /// SIGKILL under that load. Its clients go on through the others, and every send any server
-/// acknowledged is there afterwards, on every server.
+/// acknowledged is there afterwards, on every server, once: a send that failed is sent again
+/// to the next server with the same `Idempotency-Key`, which answers it if the killed server
+/// had committed it.
 #[test]
 fn a_server_killed_under_round_robin_load_loses_no_acknowledged_send() {
     let test = "a_server_killed_under_round_robin_load_loses_no_acknowledged_send";
@@ -909,7 +928,7 @@ fn a_server_killed_under_round_robin_load_loses_no_acknowledged_send() {
     let acknowledged: HashSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
     assert_eq!(acknowledged.len(), CLIENTS * SENDS);
 
-    // Every acknowledged send is there, on both survivors.
+    // Every acknowledged send is there, on both survivors, and nothing else.
     for (_, server) in &servers {
         let mut listed: HashSet<String> = HashSet::new();
         let mut path = format!("/v1/messages?conversation_id={conversation}&limit=100");
@@ -927,6 +946,8 @@ fn a_server_killed_under_round_robin_load_loses_no_acknowledged_send() {
         }
         let lost: Vec<&String> = acknowledged.difference(&listed).collect();
         assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");
+        let twice: Vec<&String> = listed.difference(&acknowledged).collect();
+        assert!(twice.is_empty(), "made again by a retry: {twice:?}");
     }
     eprintln!(
         "{test}: {} sends acknowledged, {} attempts failed over to another server",
@@ -1057,6 +1078,69 @@ fn a_database_with_a_newer_schema_is_refused() {
         ),
         newer.to_string()
     );
+    support::postgres::drop_database(&url);
+}
+
+/// 50 identical POSTs with one `Idempotency-Key`, spread over three servers and sent at once,
+/// make one message, and all 50 get its answer; a retry later through any server too.
+#[test]
+fn one_key_sent_to_three_servers_at_once_makes_one_message() {
+    let test = "one_key_sent_to_three_servers_at_once_makes_one_message";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let servers: Vec<(tempfile::TempDir, Server)> = (0..3).map(|_| server_on(&url)).collect();
+    let addresses: Vec<String> = servers.iter().map(|(_, s)| s.addr.clone()).collect();
+    let conversation = call(
+        &addresses[0],
+        "POST",
+        "/v1/contacts",
+        KEVIN,
+        &json!({"username": "KateMcCallister", "phone_number": "2"}),
+        201,
+    )["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"conversation_id": conversation, "message": "once"}).to_string();
+
+    const REQUESTS: usize = 50;
+    let start = Arc::new(std::sync::Barrier::new(REQUESTS));
+    let answers: Vec<(u16, String)> = (0..REQUESTS)
+        .map(|n| {
+            let (addr, body, start) = (addresses[n % 3].clone(), body.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let (status, response) =
+                    post_with_key(&addr, KEVIN, "/v1/messages", &body, "fleet-key").unwrap();
+                (status, body_of(&response))
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|request| request.join().unwrap())
+        .collect();
+    for (status, answer) in &answers {
+        assert_eq!(*status, 201, "{answer}");
+        assert_eq!(answer, &answers[0].1, "another answer to the same key");
+    }
+    for addr in &addresses {
+        let path = format!("/v1/messages?conversation_id={conversation}");
+        let page = call(addr, "GET", &path, KEVIN, &Value::Null, 200);
+        assert_eq!(ids(&page).len(), 1, "{page}");
+        let (status, retry) =
+            post_with_key(addr, KEVIN, "/v1/messages", &body, "fleet-key").unwrap();
+        assert_eq!(status, 201);
+        assert!(
+            retry
+                .to_ascii_lowercase()
+                .contains("idempotent-replayed: true"),
+            "{retry}"
+        );
+        assert_eq!(body_of(&retry), answers[0].1);
+    }
+
+    drop(servers);
     support::postgres::drop_database(&url);
 }
 

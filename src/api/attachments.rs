@@ -4,10 +4,12 @@ use super::schemas::Binary;
 use super::{check, created, ok};
 use crate::account::Account;
 use crate::body_clock::BodyClock;
+use crate::db::records;
 use crate::db::{attachments::NewAttachment, ids::new_id};
 use crate::error::ErrorBody;
 use crate::error::{Error, ErrorKind, Result};
 use crate::extract::Query;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::input::{Input, Request};
 use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::ranges::{self, Answer, Conditions, Validators};
@@ -65,6 +67,7 @@ pub async fn list_attachments(
 pub async fn create_attachment(
     state: web::Data<AppState>,
     account: Account,
+    key: IdempotencyKey,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse> {
@@ -140,7 +143,11 @@ pub async fn create_attachment(
     };
     state.files.keep(received, &new.id)?;
     let id = new.id.clone();
-    let result = state.db.add_attachment(account, new).await;
+    let views = state.clone();
+    let receipt = key.receipt(move |attachment: &records::Attachment| {
+        idempotency::created(views.views.attachment(attachment))
+    });
+    let result = state.db.add_attachment(account, new, receipt).await;
     match result {
         Ok(attachment) => Ok(created(state.views.attachment(&attachment))),
         Err(error) => {

@@ -3,8 +3,10 @@
 use super::{check, created, ok, schemas};
 use crate::account::Account;
 use crate::db::contacts::NewContact;
+use crate::db::records;
 use crate::error::ErrorBody;
 use crate::error::Result;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::input::{Input, Request, nullable};
 use crate::pagination::{List, Listing, PageQuery};
 use crate::views::{self, Contact};
@@ -47,6 +49,7 @@ pub async fn list_contacts(
 pub async fn create_contact(
     state: web::Data<AppState>,
     account: Account,
+    key: IdempotencyKey,
     Input(body): Input<NewContactRequest>,
 ) -> Result<HttpResponse> {
     let new = NewContact {
@@ -55,7 +58,9 @@ pub async fn create_contact(
         avatar_url: body.avatar_url.flatten(),
         display_name: body.display_name.flatten(),
     };
-    let contact = state.db.add_contact(account, new).await?;
+    let receipt = key
+        .receipt(|contact: &records::Contact| idempotency::created(Contact::from(contact.clone())));
+    let contact = state.db.add_contact(account, new, receipt).await?;
     Ok(created(Contact::from(contact)))
 }
 

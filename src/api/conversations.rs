@@ -3,8 +3,10 @@
 use super::{check, created, ok, schemas};
 use crate::account::Account;
 use crate::db::conversations::{ConversationChanges, ConversationFilter, Target};
+use crate::db::records;
 use crate::error::{Error, Result};
 use crate::extract::Query;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::input::{Input, Request, nullable};
 use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::views::{self, Conversation};
@@ -55,10 +57,24 @@ pub async fn list_conversations(
 pub async fn create_conversation(
     state: web::Data<AppState>,
     account: Account,
+    key: IdempotencyKey,
     Input(body): Input<NewConversationRequest>,
 ) -> Result<HttpResponse> {
     let target = body.target()?;
-    let (conversation, was_created) = state.db.start_conversation(account, target).await?;
+    let receipt = key.receipt(
+        |(conversation, was_created): &(records::Conversation, bool)| {
+            let view = Conversation::from(conversation.clone());
+            if *was_created {
+                idempotency::created(view)
+            } else {
+                idempotency::ok(view)
+            }
+        },
+    );
+    let (conversation, was_created) = state
+        .db
+        .start_conversation(account, target, receipt)
+        .await?;
     Ok(if was_created {
         created(Conversation::from(conversation))
     } else {

@@ -3,9 +3,11 @@
 use super::{check, check_count, created, ok, schemas};
 use crate::account::Account;
 use crate::db::groups::{GroupChanges, NewGroup};
+use crate::db::records;
 use crate::error::ErrorBody;
 use crate::error::Result;
 use crate::extract::Query;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::input::{Input, Request, nullable};
 use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::views::Group;
@@ -50,6 +52,7 @@ pub async fn list_groups(
 pub async fn create_group(
     state: web::Data<AppState>,
     account: Account,
+    key: IdempotencyKey,
     Input(body): Input<NewGroupRequest>,
 ) -> Result<HttpResponse> {
     let new = NewGroup {
@@ -59,7 +62,9 @@ pub async fn create_group(
         contacts: body.contacts.unwrap_or_default(),
     };
     let max = state.settings.max_group_members;
-    let group = state.db.create_group(account, new, max).await?;
+    let receipt =
+        key.receipt(|group: &records::Group| idempotency::created(Group::from(group.clone())));
+    let group = state.db.create_group(account, new, max, receipt).await?;
     Ok(created(Group::from(group)))
 }
 
@@ -174,18 +179,26 @@ pub async fn add_group_contacts(
     state: web::Data<AppState>,
     account: Account,
     id: Id,
+    key: IdempotencyKey,
     Input(body): Input<AddGroupContactsRequest>,
 ) -> Result<HttpResponse> {
     let max = state.settings.max_group_members;
     let contacts = body.contacts;
+    let receipt =
+        key.receipt(|added: &Vec<records::Contact>| idempotency::ok(added_members(added.clone())));
     let added = state
         .db
-        .add_group_members(account, id.into_inner(), contacts, max)
+        .add_group_members(account, id.into_inner(), contacts, max, receipt)
         .await?;
-    Ok(ok(List {
+    Ok(ok(added_members(added)))
+}
+
+/// The answer to adding members: those added, as one page.
+fn added_members(added: Vec<records::Contact>) -> List<Contact> {
+    List {
         has_more: false,
-        data: added.into_iter().map(Contact::from).collect::<Vec<_>>(),
-    }))
+        data: added.into_iter().map(Contact::from).collect(),
+    }
 }
 
 /// Remove a member from a group

@@ -4,9 +4,11 @@ use super::{check, check_count, created, ok, schemas};
 use crate::account::Account;
 use crate::db::attachments::MAX_PER_MESSAGE;
 use crate::db::messages::{MessageChanges, NewMessage};
+use crate::db::records;
 use crate::error::ErrorBody;
 use crate::error::{Error, Result};
 use crate::extract::Query;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::input::{Input, NamedLists, Request};
 use crate::pagination::{Filters, List, Listing, PageQuery};
 use crate::views::Message;
@@ -50,6 +52,7 @@ pub async fn list_messages(
 pub async fn create_message(
     state: web::Data<AppState>,
     account: Account,
+    key: IdempotencyKey,
     Input(body): Input<NewMessageRequest>,
 ) -> Result<HttpResponse> {
     let new = NewMessage {
@@ -57,7 +60,11 @@ pub async fn create_message(
         message: body.message,
         attachments: body.attachments.unwrap_or_default(),
     };
-    let message = state.db.send_message(account, new).await?;
+    let views = state.clone();
+    let receipt = key.receipt(move |message: &records::Message| {
+        idempotency::created(views.views.message(message))
+    });
+    let message = state.db.send_message(account, new, receipt).await?;
     Ok(created(state.views.message(&message)))
 }
 

@@ -10,10 +10,11 @@ use super::conversations::{self, ConversationChanges, ConversationFilter, Target
 use super::error::Result;
 use super::events::{self, Audience, StoredEvent};
 use super::groups::{self, GroupChanges, NewGroup};
-use super::idempotency::{self, StoredResponse};
+use super::idempotency::{self, Receipt, StoredResponse};
 use super::messages::{self, MessageChanges, NewMessage};
 use super::people;
 use super::records::{Attachment, Contact, Conversation, Group, Message};
+use super::sql::Sql;
 use super::{Db, contacts, demo, now, private_contacts};
 use crate::account::Account;
 use crate::pagination::{List, PageParams};
@@ -39,9 +40,16 @@ impl Db {
     }
 
     /// Sends a message (with its attachments and events) as `sender`.
-    pub async fn send_message(&self, sender: Account, new: NewMessage) -> Result<Message> {
-        self.write(move |tx| messages::create(tx, &sender, &new, now()))
-            .await
+    pub async fn send_message(
+        &self,
+        sender: Account,
+        new: NewMessage,
+        receipt: Option<Receipt<Message>>,
+    ) -> Result<Message> {
+        self.write_answered(receipt, move |tx| {
+            messages::create(tx, &sender, &new, now())
+        })
+        .await
     }
 
     /// One message, as `viewer` sees it.
@@ -85,9 +93,12 @@ impl Db {
         &self,
         viewer: Account,
         target: Target,
+        receipt: Option<Receipt<(Conversation, bool)>>,
     ) -> Result<(Conversation, bool)> {
-        self.write(move |tx| conversations::create(tx, &viewer.id, &target, now()))
-            .await
+        self.write_answered(receipt, move |tx| {
+            conversations::create(tx, &viewer.id, &target, now())
+        })
+        .await
     }
 
     /// Opens a conversation: marks its messages from others read, then returns it, opened.
@@ -127,9 +138,16 @@ impl Db {
     }
 
     /// Adds a contact to `viewer`'s address book.
-    pub async fn add_contact(&self, viewer: Account, new: contacts::NewContact) -> Result<Contact> {
-        self.write(move |tx| contacts::create(tx, &viewer.id, &new, now()))
-            .await
+    pub async fn add_contact(
+        &self,
+        viewer: Account,
+        new: contacts::NewContact,
+        receipt: Option<Receipt<Contact>>,
+    ) -> Result<Contact> {
+        self.write_answered(receipt, move |tx| {
+            contacts::create(tx, &viewer.id, &new, now())
+        })
+        .await
     }
 
     /// One person, as `viewer` sees them.
@@ -213,9 +231,12 @@ impl Db {
         owner: Account,
         new: NewGroup,
         max_members: usize,
+        receipt: Option<Receipt<Group>>,
     ) -> Result<Group> {
-        self.write(move |tx| groups::create(tx, &owner.id, &new, max_members, now()))
-            .await
+        self.write_answered(receipt, move |tx| {
+            groups::create(tx, &owner.id, &new, max_members, now())
+        })
+        .await
     }
 
     /// One group of `viewer`'s.
@@ -259,9 +280,12 @@ impl Db {
         id: String,
         contacts: Vec<String>,
         max_members: usize,
+        receipt: Option<Receipt<Vec<Contact>>>,
     ) -> Result<Vec<Contact>> {
-        self.write(move |tx| groups::add_members(tx, &viewer.id, &id, &contacts, max_members))
-            .await
+        self.write_answered(receipt, move |tx| {
+            groups::add_members(tx, &viewer.id, &id, &contacts, max_members)
+        })
+        .await
     }
 
     /// Removes a member from a group.
@@ -294,9 +318,12 @@ impl Db {
         &self,
         uploader: Account,
         new: NewAttachment,
+        receipt: Option<Receipt<Attachment>>,
     ) -> Result<Attachment> {
-        self.write(move |tx| attachments::create(tx, &uploader.id, &new, now()))
-            .await
+        self.write_answered(receipt, move |tx| {
+            attachments::create(tx, &uploader.id, &new, now())
+        })
+        .await
     }
 
     /// One attachment, as `viewer` sees it.
@@ -477,15 +504,21 @@ impl Db {
             .await
     }
 
-    /// Stores the response to `account`'s request with this key.
-    pub async fn store_idempotent_response(
-        &self,
-        account: String,
-        key: String,
-        response: StoredResponse,
-    ) -> Result<()> {
-        self.write(move |tx| idempotency::store(tx, &account, &key, &response, now()))
-            .await
+    /// `write`, recording the response to the change under its `Idempotency-Key` (if any) in
+    /// the change's transaction.
+    async fn write_answered<T, F>(&self, receipt: Option<Receipt<T>>, mut work: F) -> Result<T>
+    where
+        F: FnMut(&Sql) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write(move |tx| {
+            let done = work(tx)?;
+            if let Some(receipt) = &receipt {
+                receipt.record(tx, &done, now())?;
+            }
+            Ok(done)
+        })
+        .await
     }
 }
 

@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn send_with_key(app: &TestApp, token: &str, key: &str, body: &str) -> Response {
     app.request(
@@ -227,4 +227,87 @@ async fn a_retry_after_a_restart_still_returns_the_first_response() {
     send_with_key(&app, KEVIN.1, "restart", &format!("{body}+changed"))
         .await
         .expect_error(409, Some("Idempotency-Key"));
+}
+
+/// A request body: (content type, bytes).
+type Body = (String, Vec<u8>);
+
+/// Each kind of POST, sent ten times at once with one key: one object, one answer. (The
+/// requests race to commit; the key's row lets one win and the others answer with its answer.)
+#[actix_web::test]
+async fn every_kind_of_post_sent_at_once_with_one_key_makes_one_object() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let json = |value: Value| {
+        (
+            "application/json".to_owned(),
+            value.to_string().into_bytes(),
+        )
+    };
+    let group = app
+        .post_json("/v1/groups", KEVIN.1, json!({"name": "home"}))
+        .await
+        .expect(201)
+        .id();
+    let peter = app.add_contact(KEVIN.1, PETER.0).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (upload_type, upload) = multipart_body("file", "a.txt", None, b"hello", &[]);
+    let add_members = format!("/v1/groups/{group}/contacts");
+    // (path, (content type, body), status)
+    let posts: Vec<(&str, Body, u16)> = vec![
+        ("/v1/groups", json(json!({"name": "once"})), 201),
+        (
+            "/v1/contacts",
+            json(json!({"username": "BuzzMcCallister", "phone_number": "5"})),
+            201,
+        ),
+        (
+            "/v1/messages",
+            json(json!({"conversation_id": conversation, "message": "once"})),
+            201,
+        ),
+        ("/v1/attachments", (upload_type, upload), 201),
+        // (It exists: adding Peter made it.)
+        ("/v1/conversations", json(json!({"contact_id": peter})), 200),
+        (&add_members, json(json!({"contacts": [peter]})), 200),
+    ];
+    for (n, (path, (content_type, body), status)) in posts.iter().enumerate() {
+        let key = format!("burst-{n}");
+        let headers = [("Idempotency-Key", key.as_str())];
+        let requests = (0..10).map(|_| {
+            app.request(
+                "POST",
+                path,
+                Some(KEVIN.1),
+                Some((content_type, body.clone())),
+                &headers,
+            )
+        });
+        let answers: Vec<Response> = futures_util::future::join_all(requests).await;
+        let first = answers[0].body.clone();
+        for answer in answers {
+            assert_eq!(answer.body, first, "{path}");
+            answer.expect(*status);
+        }
+    }
+    for (path, objects) in [("/v1/groups", 2), ("/v1/attachments", 1)] {
+        let listed = app.get(&format!("{path}?limit=100"), KEVIN.1).await;
+        assert_eq!(listed.expect(200).ids().len(), objects, "{path}");
+    }
+    assert_eq!(message_count(&app, &conversation).await, 1);
+    let buzz = app.get("/v1/contacts?limit=100", KEVIN.1).await.expect(200);
+    let usernames = buzz.body["data"].as_array().unwrap();
+    let buzzes = usernames
+        .iter()
+        .filter(|c| c["username"] == "BuzzMcCallister")
+        .count();
+    assert_eq!(buzzes, 1);
+    let members = app
+        .get(&format!("/v1/groups/{group}/contacts"), KEVIN.1)
+        .await
+        .expect(200)
+        .ids();
+    assert_eq!(members.len(), 2, "{members:?}");
 }
