@@ -376,16 +376,29 @@ fn concurrent_writers_on_two_servers_never_make_a_reader_skip_or_repeat() {
     support::postgres::drop_database(&url);
 }
 
-/// Reads `token`'s live event stream on `addr` until `stop` is set: each whole frame with the
-/// moment it arrived.
+/// Reads `token`'s live event stream on `addr` until `stop` is set or the server ends it:
+/// each whole frame with the moment it arrived.
 fn live_events(addr: &str, token: &str, stop: &AtomicBool) -> Vec<(Frame, Instant)> {
+    live_events_after(addr, token, None, stop)
+}
+
+/// `live_events`, resumed after the event `last` (`Last-Event-ID`).
+fn live_events_after(
+    addr: &str,
+    token: &str,
+    last: Option<&str>,
+    stop: &AtomicBool,
+) -> Vec<(Frame, Instant)> {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
+    let resume = last
+        .map(|id| format!("Last-Event-ID: {id}\r\n"))
+        .unwrap_or_default();
     write!(
         stream,
-        "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+        "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{resume}\r\n"
     )
     .unwrap();
     let mut pending = String::new();
@@ -527,6 +540,102 @@ fn live_streams_on_every_server_get_every_event_once_in_order_within_a_second() 
     );
 
     drop((a, b, c));
+    support::postgres::drop_database(&url);
+}
+
+/// SIGTERM on the server a live stream is open on, while sends go on through another: the
+/// stream ends, the client resumes on the other server with `Last-Event-ID`, and between the
+/// two streams it has every event once, in order.
+#[test]
+fn a_stream_whose_server_stops_resumes_on_another_without_a_gap() {
+    let test = "a_stream_whose_server_stops_resumes_on_another_without_a_gap";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let (_a_dir, a) = server_on(&url);
+    let (_b_dir, b) = server_on(&url);
+    let conversation = call(
+        &b.addr,
+        "POST",
+        "/v1/contacts",
+        KEVIN,
+        &json!({"username": "KateMcCallister", "phone_number": "2"}),
+        201,
+    )["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Kevin's stream on A: it returns when A ends it.
+    let never = Arc::new(AtomicBool::new(false));
+    let on_a = {
+        let (addr, never) = (a.addr.clone(), never.clone());
+        std::thread::spawn(move || live_events(&addr, KEVIN, &never))
+    };
+    std::thread::sleep(Duration::from_millis(300)); // the stream is open
+    const SENDS: usize = 40;
+    let sender = {
+        let (addr, conversation) = (b.addr.clone(), conversation.clone());
+        std::thread::spawn(move || {
+            for n in 0..SENDS {
+                let body = json!({"conversation_id": conversation, "message": format!("n{n}")});
+                call(&addr, "POST", "/v1/messages", KATE, &body, 201);
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300)); // about a third of the sends
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(a.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before: Vec<Frame> = on_a.join().unwrap().into_iter().map(|(f, _)| f).collect();
+    let last = before
+        .last()
+        .expect("A's stream carried no event")
+        .0
+        .clone();
+
+    // Resumed on B from the last event A delivered.
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_b = {
+        let (addr, stop) = (b.addr.clone(), stop.clone());
+        std::thread::spawn(move || live_events_after(&addr, KEVIN, Some(&last), &stop))
+    };
+    sender.join().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    let after: Vec<Frame> = on_b.join().unwrap().into_iter().map(|(f, _)| f).collect();
+
+    let order: Vec<String> = replay_events(&b.addr, Some("none-yet"), Duration::from_millis(800))
+        .into_iter()
+        .filter(|f| f.1 == "message.created")
+        .map(|f| f.2)
+        .collect();
+    assert_eq!(order.len(), SENDS);
+    let seen: Vec<String> = before
+        .iter()
+        .chain(&after)
+        .filter(|f| f.1 == "message.created")
+        .map(|f| f.2.clone())
+        .collect();
+    let on_a = before.iter().filter(|f| f.1 == "message.created").count();
+    assert!(
+        on_a > 0 && on_a < SENDS,
+        "A stopped at {on_a} of {SENDS} sends"
+    );
+    assert_eq!(
+        seen, order,
+        "every event once, in order, across the two streams"
+    );
+    eprintln!(
+        "{test}: {on_a} events on A before SIGTERM, {} on B after",
+        SENDS - on_a
+    );
+
+    drop((a, b));
     support::postgres::drop_database(&url);
 }
 
