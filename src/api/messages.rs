@@ -1,6 +1,6 @@
 //! Messages, with reactions.
 
-use super::{check, check_count, created, ok, schemas};
+use super::{check, check_count, schemas, written};
 use crate::account::Account;
 use crate::db::attachments::MAX_PER_MESSAGE;
 use crate::db::messages::{MessageChanges, NewMessage};
@@ -11,7 +11,7 @@ use crate::extract::Query;
 use crate::idempotency::{self, IdempotencyKey};
 use crate::input::{Input, NamedLists, Request};
 use crate::pagination::{Filters, List, Listing, PageQuery};
-use crate::views::Message;
+use crate::views::{Message, message_json};
 use crate::{AppState, Settings, rules};
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -36,7 +36,8 @@ pub async fn list_messages(
 ) -> Result<HttpResponse> {
     let conversation = filter.conversation_id;
     let list = state.db.messages_page(account, conversation, page).await?;
-    Ok(ok(state.views.messages(&list)))
+    let page = message_json::page(&state.views.messages(&list));
+    Ok(written(HttpResponse::Ok(), page))
 }
 
 /// Send a message
@@ -65,7 +66,8 @@ pub async fn create_message(
         idempotency::created(views.views.message(message))
     });
     let message = state.db.send_message(account, new, receipt).await?;
-    Ok(created(state.views.message(&message)))
+    let answer = message_json::one(&state.views.message(&message));
+    Ok(written(HttpResponse::Created(), answer))
 }
 
 /// Retrieve a message
@@ -84,7 +86,8 @@ pub async fn get_message(
     id: Id,
 ) -> Result<HttpResponse> {
     let message = state.db.message(account, id.into_inner()).await?;
-    Ok(ok(state.views.message(&message)))
+    let answer = message_json::one(&state.views.message(&message));
+    Ok(written(HttpResponse::Ok(), answer))
 }
 
 /// Update a message (edit, react)
@@ -113,7 +116,8 @@ pub async fn update_message(
         .db
         .update_message(account, id.into_inner(), changes)
         .await?;
-    Ok(ok(state.views.message(&message)))
+    let answer = message_json::one(&state.views.message(&message));
+    Ok(written(HttpResponse::Ok(), answer))
 }
 
 /// Delete a message

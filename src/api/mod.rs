@@ -199,18 +199,27 @@ pub(crate) fn created(body: impl Serialize) -> HttpResponse {
     json(HttpResponse::Created(), body)
 }
 
-/// Room for a page of ten messages (about 3.5 KiB), which `HttpResponseBuilder::json` would
-/// grow to from 128 bytes in five copies.
-const JSON_CAPACITY: usize = 4096;
-
-fn json(mut response: HttpResponseBuilder, body: impl Serialize) -> HttpResponse {
-    let mut bytes = Vec::with_capacity(JSON_CAPACITY);
-    match serde_json::to_writer(&mut bytes, &body) {
-        Ok(()) => response
+/// A 200 or 201 whose JSON body is written already (`views::message_json`).
+pub(crate) fn written(
+    mut response: HttpResponseBuilder,
+    body: serde_json::Result<Vec<u8>>,
+) -> HttpResponse {
+    match body {
+        Ok(bytes) => response
             .insert_header(header::ContentType::json())
             .body(bytes),
         Err(e) => Error::internal(format!("response not serializable: {e}")).error_response(),
     }
+}
+
+/// Room for a page of ten messages (about 3.5 KiB), which `HttpResponseBuilder::json` would
+/// grow to from 128 bytes in five copies.
+const JSON_CAPACITY: usize = 4096;
+
+fn json(response: HttpResponseBuilder, body: impl Serialize) -> HttpResponse {
+    let mut bytes = Vec::with_capacity(JSON_CAPACITY);
+    let written_to = serde_json::to_writer(&mut bytes, &body).map(|()| bytes);
+    written(response, written_to)
 }
 
 /// The 204 of a delete. Attachments deleted with it (directly or by cascade) lose their bytes
