@@ -19,6 +19,7 @@ pub mod extract;
 pub mod files;
 pub mod idempotency;
 pub mod input;
+pub mod json;
 pub mod limits;
 pub mod log_limit;
 pub mod logging;

@@ -10,25 +10,14 @@ use super::error::{Result, StoreError};
 use super::ids::new_id;
 use super::records::{Attachment, Contact, Conversation, GroupEvent, Message};
 use super::sql::{self, OptionalExtension, Sql};
+use crate::json;
 use rusqlite::params;
-use serde::Serialize;
-use serde_json::value::RawValue;
 use std::cell::RefCell;
 use std::sync::Arc;
 
 /// The 15 event types: `RESOURCE.ACTION`.
 pub const RESOURCES: [&str; 5] = ["contact", "conversation", "message", "group", "attachment"];
 pub const ACTIONS: [&str; 3] = ["created", "updated", "deleted"];
-
-#[derive(Serialize)]
-struct Body<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    created_at: i64,
-    account_id: &'a str,
-    payload: &'a RawValue,
-}
 
 /// What an event carries: the object it is about, as the API shows it to the account the
 /// event names. Storage records the event in the transaction of the change, but the object's
@@ -47,7 +36,8 @@ pub enum Payload<'a> {
 /// Renders event payloads: implemented by the API's response types (`views.rs`), handed to
 /// the writer thread when the database opens (`install_renderer`).
 pub trait Render: Send + Sync {
-    fn payload(&self, payload: Payload<'_>) -> serde_json::Result<Box<RawValue>>;
+    /// Writes the payload's JSON (one value) to `out`.
+    fn payload(&self, payload: Payload<'_>, out: &mut Vec<u8>) -> serde_json::Result<()>;
 }
 
 thread_local! {
@@ -62,8 +52,9 @@ pub(crate) struct Plain;
 
 #[cfg(test)]
 impl Render for Plain {
-    fn payload(&self, _: Payload<'_>) -> serde_json::Result<Box<RawValue>> {
-        Ok(RawValue::NULL.to_owned())
+    fn payload(&self, _: Payload<'_>, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"null");
+        Ok(())
     }
 }
 
@@ -154,6 +145,42 @@ pub fn record(
 }
 
 /// `record` for any audience.
+/// An event's JSON: `{"id":…,"type":…,"created_at":…,"account_id":…,"payload":…}`, written by
+/// hand (`crate::json`: it is on every send's path), the payload by this thread's `Render`.
+fn body(
+    id: &str,
+    kind: &str,
+    now: i64,
+    account: &str,
+    payload: Payload<'_>,
+) -> std::result::Result<String, String> {
+    let mut body = Vec::with_capacity(1024);
+    let fields = (|| -> serde_json::Result<()> {
+        body.extend_from_slice(b"{\"id\":");
+        json::string(&mut body, id)?;
+        body.extend_from_slice(b",\"type\":");
+        json::string(&mut body, kind)?;
+        body.extend_from_slice(b",\"created_at\":");
+        json::integer(&mut body, Some(now));
+        body.extend_from_slice(b",\"account_id\":");
+        json::string(&mut body, account)?;
+        body.extend_from_slice(b",\"payload\":");
+        Ok(())
+    })();
+    fields.map_err(|e| e.to_string())?;
+    RENDER
+        .with(|render| {
+            render
+                .borrow()
+                .as_ref()
+                .map(|r| r.payload(payload, &mut body))
+        })
+        .ok_or("no event renderer on this thread")?
+        .map_err(|e| format!("payload: {e}"))?;
+    body.push(b'}');
+    String::from_utf8(body).map_err(|e| e.to_string())
+}
+
 pub fn record_for(
     conn: &Sql,
     kind: &str,
@@ -163,18 +190,8 @@ pub fn record_for(
 ) -> Result<()> {
     let id = new_id();
     let now = super::now();
-    let payload = RENDER
-        .with(|render| render.borrow().as_ref().map(|r| r.payload(payload)))
-        .ok_or_else(|| StoreError::internal("no event renderer on this thread"))?
-        .map_err(|e| StoreError::internal(format!("event payload: {e}")))?;
-    let body = serde_json::to_string(&Body {
-        id: &id,
-        kind,
-        created_at: now,
-        account_id: account,
-        payload: &payload,
-    })
-    .map_err(|e| StoreError::internal(format!("event body: {e}")))?;
+    let body = body(&id, kind, now, account, payload)
+        .map_err(|e| StoreError::internal(format!("event body: {e}")))?;
     // Ids are [A-Za-z0-9], so a space separates them safely.
     let (conversation, after) = match &audience.conversation {
         Some((id, after)) => (Some(id.as_str()), Some(*after)),
@@ -522,6 +539,26 @@ mod tests {
         )
         .unwrap();
         seq
+    }
+
+    /// The hand-written body is the JSON object it claims to be, whatever its strings hold.
+    #[test]
+    fn an_event_body_is_json_with_its_fields_in_order() {
+        install_renderer(Arc::new(Plain));
+        let text = body(
+            "e1",
+            "message.created",
+            42,
+            "a\"b\\c\n",
+            Payload::Text("{}"),
+        )
+        .unwrap();
+        assert_eq!(
+            text,
+            r#"{"id":"e1","type":"message.created","created_at":42,"account_id":"a\"b\\c\n","payload":null}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["account_id"], "a\"b\\c\n");
     }
 
     #[test]
