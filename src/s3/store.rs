@@ -157,26 +157,34 @@ impl S3Store {
             .checked_sub(self.orphan_grace)
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs() as i64);
-        let client = self.client.clone();
-        let listed = web::block(move || client.list_all())
-            .await
-            .map_err(Error::internal)?
-            .map_err(|e| unavailable("list the bucket", e))?;
-        let listed_count = listed.len();
-        let candidates: Vec<String> = listed
-            .into_iter()
-            .filter(|object| ids::is_id(&object.key) && object.last_modified < cutoff)
-            .map(|object| object.key)
-            .collect();
-        let orphans = db.unknown_files(candidates).await?;
-        for id in &orphans {
-            log::info!("removing orphan attachment object {id}");
-            self.remove(id).await;
+        // A page (up to 1000 keys) at a time: a bucket of millions is never all in memory.
+        let (mut listed, mut removed) = (0, 0);
+        let mut token: Option<String> = None;
+        loop {
+            let client = self.client.clone();
+            let from = token.clone();
+            let page = web::block(move || client.list_page(from.as_deref()))
+                .await
+                .map_err(Error::internal)?
+                .map_err(|e| unavailable("list the bucket", e))?;
+            listed += page.objects.len();
+            let candidates: Vec<String> = page
+                .objects
+                .into_iter()
+                .filter(|object| ids::is_id(&object.key) && object.last_modified < cutoff)
+                .map(|object| object.key)
+                .collect();
+            for id in db.unknown_files(candidates).await? {
+                log::info!("removing orphan attachment object {id}");
+                self.remove(&id).await;
+                removed += 1;
+            }
+            match page.next {
+                Some(next) if Some(&next) != token.as_ref() => token = Some(next),
+                _ => break,
+            }
         }
-        log::info!(
-            "swept the S3 bucket: {listed_count} object(s), {} orphan(s) removed",
-            orphans.len()
-        );
+        log::info!("swept the S3 bucket: {listed} object(s), {removed} orphan(s) removed");
         Ok(())
     }
 
