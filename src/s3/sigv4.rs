@@ -33,8 +33,8 @@ pub struct Request<'a> {
     pub payload_sha256: &'a str,
 }
 
-/// The headers to send: `(name, value)` pairs for `x-amz-date`, `x-amz-content-sha256` and
-/// `authorization`.
+/// The values of the `x-amz-date` and `authorization` headers to send (with
+/// `x-amz-content-sha256`, the request's `payload_sha256`).
 pub struct Signed {
     pub amz_date: String,
     pub authorization: String,
