@@ -155,7 +155,10 @@ pub fn check_config(config_path: &Path) -> Outcome {
         println!("database: in memory (gone when the server stops)");
     } else {
         println!("database: {}", crate::db::postgres::redacted(database));
-        if let Some(files) = config.server.files_dir() {
+        if config.attachments.store == crate::config::StoreKind::S3 {
+            let s3 = &config.attachments.s3;
+            println!("attachments: S3 bucket {} at {}", s3.bucket, s3.endpoint);
+        } else if let Some(files) = config.server.files_dir() {
             println!("attachments: {}/", files.display());
         }
     }
@@ -194,9 +197,14 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
         ));
     }
     let mut progress = Progress::start("backing up");
-    let ids = crate::db::backup::copy(source_path, target, |done, total| {
+    let mut ids = crate::db::backup::copy(source_path, target, |done, total| {
         progress.update(done, total, "pages");
     })?;
+    let in_bucket = config.attachments.store == crate::config::StoreKind::S3;
+    if in_bucket {
+        // The bytes are objects in the bucket, which the backup's records still name.
+        ids.clear();
+    }
     let (from, to) = (
         PathBuf::from(format!("{source_path}-files")),
         PathBuf::from(format!("{}-files", target.display())),
@@ -222,6 +230,12 @@ pub fn backup(config_path: &Path, target: &Path) -> Outcome {
         target.display(),
         took(elapsed)
     );
+    if in_bucket {
+        println!(
+            "attachments stay in the S3 bucket {}: back it up (or version it) on its own",
+            config.attachments.s3.bucket
+        );
+    }
     Ok(())
 }
 
@@ -267,7 +281,9 @@ pub fn migrate(config_path: &Path, to: &str, files: Option<&Path>) -> Outcome {
                 .join("protocol-files"),
         )?,
     };
-    let same_folder = absolute(&from_files)? == to_files;
+    // With S3 the bytes are in the bucket, which the server on PostgreSQL uses as it is.
+    let in_bucket = config.attachments.store == crate::config::StoreKind::S3;
+    let same_folder = in_bucket || absolute(&from_files)? == to_files;
 
     let progress = std::cell::RefCell::new(Progress::start("migrating"));
     let mut files_report = FilesCopied::default();
@@ -298,7 +314,13 @@ pub fn migrate(config_path: &Path, to: &str, files: Option<&Path>) -> Outcome {
         copied.rows(),
         tables.join(", ")
     );
-    if same_folder {
+    if in_bucket {
+        println!(
+            "attachments: {} stay in the S3 bucket {}",
+            copied.attachment_ids.len(),
+            config.attachments.s3.bucket
+        );
+    } else if same_folder {
         println!(
             "attachment files: {} stay in {}",
             copied.attachment_ids.len(),
@@ -414,10 +436,7 @@ pub fn seed_demo(config_path: &Path) -> Outcome {
         server.read_connections,
         Arc::new(crate::views::Views::new(&base)),
     )?;
-    let files = crate::files::FileStore::open(
-        server.files_dir().as_deref(),
-        server.synchronous == crate::config::Synchronous::Full,
-    )?;
+    let files = crate::files::ByteStore::open(&config)?;
     let report = crate::demo::load(&db, &files)?;
     crate::sync_accounts(&db, &config)?;
     let elapsed = took(progress.finish());

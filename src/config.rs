@@ -18,6 +18,81 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
+    #[serde(default)]
+    pub attachments: AttachmentsConfig,
+}
+
+/// Where attachment bytes are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Files in `server.files`.
+    #[default]
+    Local,
+    /// Objects in an S3-compatible bucket (`[attachments.s3]`).
+    S3,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentsConfig {
+    pub store: StoreKind,
+    pub s3: S3Config,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// `http(s)://HOST[:PORT]`; requests are path-style (`ENDPOINT/BUCKET/KEY`).
+    pub endpoint: String,
+    pub bucket: String,
+    /// Empty: `AWS_REGION`, else `us-east-1`.
+    pub region: String,
+    /// Empty: `PROTOCOL_S3_ACCESS_KEY_ID`, else `AWS_ACCESS_KEY_ID` (the environment's
+    /// `PROTOCOL_S3_*` wins over the file).
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// An object without a record is removed at start-up once it is this much older than the
+    /// start: younger ones may be another server's upload whose record is about to commit.
+    pub orphan_grace_seconds: u64,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: String::new(),
+            bucket: String::new(),
+            region: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            orphan_grace_seconds: 15 * 60,
+        }
+    }
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("orphan_grace_seconds", &self.orphan_grace_seconds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Config {
+    pub fn settings(&self) -> crate::s3::Settings {
+        crate::s3::Settings {
+            endpoint: self.endpoint.clone(),
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -206,6 +281,26 @@ impl Config {
         if let Some(database) = var("PROTOCOL_DATABASE").filter(|v| !v.is_empty()) {
             self.server.database = database;
         }
+        // S3 credentials: PROTOCOL_S3_* over the file, the standard AWS_* where both are silent.
+        let s3 = &mut self.attachments.s3;
+        let fields = [
+            (&mut s3.access_key_id, "ACCESS_KEY_ID"),
+            (&mut s3.secret_access_key, "SECRET_ACCESS_KEY"),
+        ];
+        for (field, name) in fields {
+            if let Some(value) = var(&format!("PROTOCOL_S3_{name}")).filter(|v| !v.is_empty()) {
+                *field = value;
+            } else if field.is_empty()
+                && let Some(value) = var(&format!("AWS_{name}")).filter(|v| !v.is_empty())
+            {
+                *field = value;
+            }
+        }
+        if s3.region.is_empty() {
+            s3.region = var("AWS_REGION")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "us-east-1".into());
+        }
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -273,6 +368,22 @@ impl Config {
                         "{at}: unknown event {pattern:?} (use e.g. \"message.created\", \"conversation.*\" or \"*\")."
                     ));
                 }
+            }
+        }
+        if self.attachments.store == StoreKind::S3 {
+            let s3 = &self.attachments.s3;
+            crate::s3::endpoint_host(&s3.endpoint)
+                .map_err(|e| format!("attachments.s3.endpoint: {e}"))?;
+            if s3.bucket.is_empty() {
+                return Err("attachments.s3.bucket must name the bucket.".into());
+            }
+            if s3.access_key_id.is_empty() || s3.secret_access_key.is_empty() {
+                return Err(
+                    "store = \"s3\" needs attachments.s3.access_key_id and secret_access_key \
+                     (or PROTOCOL_S3_ACCESS_KEY_ID and PROTOCOL_S3_SECRET_ACCESS_KEY, or \
+                     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment)."
+                        .into(),
+                );
             }
         }
         if self.accounts.is_empty() {
@@ -462,6 +573,49 @@ mod tests {
         });
         assert_eq!(config.server.listen, "127.0.0.1:0");
         assert_eq!(config.server.database, "/tmp/x.db");
+    }
+
+    #[test]
+    fn s3_credentials_come_from_the_environment_protocol_names_first() {
+        let text = format!(
+            "[attachments]\nstore = \"s3\"\n[attachments.s3]\nendpoint = \"http://127.0.0.1:9000\"\n\
+             bucket = \"chat\"\naccess_key_id = \"from-file\"\n{MINIMAL}"
+        );
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let mut config = Config::parse(&text).unwrap();
+        let secret_missing = config.validate().unwrap_err();
+        assert!(
+            secret_missing.contains("PROTOCOL_S3_SECRET_ACCESS_KEY"),
+            "{secret_missing}"
+        );
+        config.apply_env(env(&[
+            ("AWS_ACCESS_KEY_ID", "aws-key"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+            ("AWS_REGION", "eu-west-3"),
+        ]));
+        let s3 = &config.attachments.s3;
+        // The file's key stays over AWS_*; the missing secret is taken from it.
+        assert_eq!(
+            (s3.access_key_id.as_str(), s3.secret_access_key.as_str()),
+            ("from-file", "aws-secret")
+        );
+        assert_eq!(s3.region, "eu-west-3");
+        config.validate().unwrap();
+        config.apply_env(env(&[("PROTOCOL_S3_SECRET_ACCESS_KEY", "protocol-secret")]));
+        assert_eq!(config.attachments.s3.secret_access_key, "protocol-secret");
+        assert!(!format!("{config:?}").contains("protocol-secret"));
+
+        let mut config = Config::parse(&text).unwrap();
+        config.apply_env(env(&[("PROTOCOL_S3_SECRET_ACCESS_KEY", "s")]));
+        assert_eq!(config.attachments.s3.region, "us-east-1");
+        config.attachments.s3.endpoint = "http://127.0.0.1:9000/chat".into();
+        assert!(config.validate().unwrap_err().contains("without a path"));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     TooManyRequests,
     Internal,
     InsufficientStorage,
+    /// Something the server depends on (the attachment store) does not answer.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -44,6 +46,7 @@ impl ErrorKind {
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -94,6 +97,8 @@ pub struct ErrorBody<'a> {
 static DISK_FULL: crate::log_limit::Throttled = crate::log_limit::Throttled::new();
 /// When to retry after a full disk.
 const DISK_FULL_RETRY_SECS: u64 = 30;
+/// When to retry after a dependency failed.
+const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
 const INTERNAL_MESSAGE: &str =
     "The server could not complete the request; the cause has been logged. Please retry later.";
@@ -160,6 +165,15 @@ impl Error {
             "The server's disk is full, so nothing was changed. Retry later.",
         );
         error.retry_after = Some(DISK_FULL_RETRY_SECS);
+        error
+    }
+
+    /// 503: a service the server depends on failed; `message` tells the client which (never
+    /// how: the cause goes to the log).
+    pub fn unavailable(message: impl Into<String>, cause: impl fmt::Display) -> Error {
+        log::error!("unavailable: {cause}");
+        let mut error = Error::new(ErrorKind::Unavailable, message);
+        error.retry_after = Some(UNAVAILABLE_RETRY_SECS);
         error
     }
 

@@ -1,9 +1,11 @@
-//! Attachment bytes on disk: one file per attachment, named by its id, in a folder beside the
-//! database (`protocol.db` → `protocol.db-files/`).
+//! Attachment bytes: `ByteStore`, the one interface the handlers use, over a local folder
+//! (`FileStore`, the default) or an S3-compatible bucket (`s3::store::S3Store`).
 //!
-//! Why files and not SQLite blobs: an upload streams straight to disk without passing through
-//! the WAL (a 25 MiB blob would be written twice and bloat the WAL), downloads and range
-//! requests read the file directly, and the database stays small and fast to back up.
+//! The local store keeps one file per attachment, named by its id, in a folder beside the
+//! database (`protocol.db` → `protocol.db-files/`). Why files and not SQLite blobs: an upload
+//! streams straight to disk without passing through the WAL (a 25 MiB blob would be written
+//! twice and bloat the WAL), downloads and range requests read the file directly, and the
+//! database stays small and fast to back up.
 //!
 //! Crash safety: an upload is written to `.tmp/` and renamed to its final name before its
 //! record is committed. A crash before the commit leaves a file without a record, which the
@@ -11,10 +13,14 @@
 //! transaction and removed after the commit (or by the next sweep).
 
 use crate::body_clock::BodyClock;
+use crate::config::{Config, StoreKind, Synchronous};
 use crate::db::{Db, ids};
 use crate::error::{Error, ErrorKind, Result};
+use crate::s3::store::S3Store;
 use actix_web::web;
 use futures_util::Stream;
+use futures_util::future::Either;
+use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +31,108 @@ const WRITE_BLOCK: usize = 256 * 1024;
 /// Bytes read per step of a download.
 const READ_BLOCK: usize = 64 * 1024;
 
+/// Where attachment bytes live; the handlers know nothing of which.
+pub enum ByteStore {
+    Local(FileStore),
+    S3(S3Store),
+}
+
+impl ByteStore {
+    /// The store `config` names; an S3 bucket must answer.
+    pub fn open(config: &Config) -> std::result::Result<ByteStore, String> {
+        let server = &config.server;
+        let files = server.files_dir();
+        match config.attachments.store {
+            StoreKind::Local => {
+                FileStore::open(files.as_deref(), server.synchronous == Synchronous::Full)
+                    .map(ByteStore::Local)
+            }
+            // `server.files` then only holds uploads on their way (`.tmp/`).
+            StoreKind::S3 => {
+                S3Store::open(&config.attachments.s3, files.as_deref()).map(ByteStore::S3)
+            }
+        }
+    }
+
+    /// Where the bytes are, for people: a folder, or an S3 bucket at its endpoint.
+    pub fn describe(&self) -> String {
+        match self {
+            ByteStore::Local(store) => format!("{}/", store.dir().display()),
+            ByteStore::S3(store) => format!(
+                "S3 bucket {} at {}",
+                store.client().bucket(),
+                store.client().endpoint()
+            ),
+        }
+    }
+
+    /// Receives an upload (see `FileStore::receive`); more than `limit` bytes is a 413.
+    pub async fn receive<S, E>(&self, chunks: S, limit: u64, clock: &BodyClock) -> Result<Upload>
+    where
+        S: Stream<Item = std::result::Result<web::Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        match self {
+            ByteStore::Local(store) => store.receive(chunks, limit, clock, false).await,
+            ByteStore::S3(store) => store.receive(chunks, limit, clock).await,
+        }
+    }
+
+    /// Puts a received upload in place as `id`. Call before committing its record.
+    pub async fn keep(&self, upload: Upload, id: &str) -> Result<()> {
+        match self {
+            ByteStore::Local(store) => store.keep(upload, id),
+            ByteStore::S3(store) => store.keep(upload, id).await,
+        }
+    }
+
+    /// `len` bytes of an attachment from `start`, never all in memory.
+    pub async fn read(
+        &self,
+        id: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<impl Stream<Item = Result<web::Bytes>> + 'static> {
+        Ok(match self {
+            ByteStore::Local(store) => Either::Left(store.read(id, start, len).await?),
+            ByteStore::S3(store) => Either::Right(store.read(id, start, len).await?),
+        })
+    }
+
+    /// Removes an attachment's bytes (its record is already gone or was never committed).
+    pub async fn remove(&self, id: &str) {
+        match self {
+            ByteStore::Local(store) => store.remove(id),
+            ByteStore::S3(store) => store.remove(id).await,
+        }
+    }
+
+    /// Removes the bytes of records deleted since the last call (`file_trash`).
+    pub async fn empty_trash(&self, db: &Db) -> Result<()> {
+        match self {
+            ByteStore::Local(store) => store.empty_trash(db).await,
+            ByteStore::S3(store) => store.empty_trash(db).await,
+        }
+    }
+
+    /// Start-up clean-up of what a crash may have left.
+    pub async fn sweep(&self, db: &Db) -> Result<()> {
+        match self {
+            ByteStore::Local(store) => store.sweep(db).await,
+            ByteStore::S3(store) => store.sweep(db).await,
+        }
+    }
+
+    /// Puts `bytes` under `id` unless something is there already (the demo's attachment).
+    pub fn ensure_blocking(&self, id: &str, bytes: &[u8]) -> std::result::Result<(), String> {
+        match self {
+            ByteStore::Local(store) => store.ensure_blocking(id, bytes),
+            ByteStore::S3(store) => store.ensure_blocking(id, bytes),
+        }
+    }
+}
+
+/// Attachment bytes as files in a local folder.
 pub struct FileStore {
     dir: PathBuf,
     tmp: PathBuf,
@@ -71,11 +179,15 @@ impl FileStore {
     /// Streams `chunks` into a temporary file. More than `limit` bytes: 413, and nothing is
     /// kept (the rest of the stream is read and dropped, up to a bound, so the client gets the
     /// answer instead of a reset connection).
+    ///
+    /// With `hash`, the SHA-256 of the bytes is computed on the way (S3 checks an upload
+    /// against it).
     pub async fn receive<S, E>(
         &self,
         mut chunks: S,
         limit: u64,
         clock: &BodyClock,
+        hash: bool,
     ) -> Result<Upload>
     where
         S: Stream<Item = std::result::Result<web::Bytes, E>> + Unpin,
@@ -87,9 +199,11 @@ impl FileStore {
         let mut upload = Upload {
             path,
             size: 0,
+            sha256: None,
             committed: false,
         };
         let mut file = Some(file);
+        let mut hasher = hash.then(Sha256::new);
         let mut block: Vec<u8> = Vec::with_capacity(WRITE_BLOCK);
         while let Some(chunk) = clock.next(&mut chunks).await? {
             let chunk = chunk
@@ -102,13 +216,15 @@ impl FileStore {
             }
             block.extend_from_slice(&chunk);
             if block.len() >= WRITE_BLOCK {
-                let (f, b) = write_block(file.take(), block).await?;
+                let (f, b, h) = write_block(file.take(), block, hasher.take()).await?;
                 file = Some(f);
                 block = b;
+                hasher = h;
             }
         }
         let sync = self.sync;
-        let (f, _) = write_block(file.take(), block).await?;
+        let (f, _, hasher) = write_block(file.take(), block, hasher).await?;
+        upload.sha256 = hasher.map(|h| crate::s3::sigv4::hex(&h.finalize()));
         if sync {
             web::block(move || f.sync_all())
                 .await
@@ -137,30 +253,7 @@ impl FileStore {
         .await
         .map_err(Error::internal)?
         .map_err(|e| Error::internal(format!("open attachment {id}: {e}")))?;
-        Ok(futures_util::stream::try_unfold(
-            (file, len),
-            |(file, left)| async move {
-                if left == 0 {
-                    return Ok(None);
-                }
-                let want = usize::try_from(left).map_or(READ_BLOCK, |l| l.min(READ_BLOCK));
-                let (file, block) = web::block(move || {
-                    let mut file = file;
-                    let mut block = vec![0; want];
-                    let got = file.read(&mut block)?;
-                    block.truncate(got);
-                    Ok::<_, std::io::Error>((file, block))
-                })
-                .await
-                .map_err(Error::internal)?
-                .map_err(|e| Error::internal(format!("read attachment: {e}")))?;
-                if block.is_empty() {
-                    return Err(Error::internal("attachment file shorter than its record"));
-                }
-                let left = left - block.len() as u64;
-                Ok(Some((web::Bytes::from(block), (file, left))))
-            },
-        ))
+        Ok(read_blocks(file, len))
     }
 
     /// Moves a finished upload to its final name. Call before committing its record.
@@ -172,6 +265,22 @@ impl FileStore {
             .map_err(|e| Error::internal(format!("rename upload to {}: {e}", target.display())))?;
         upload.committed = true;
         Ok(())
+    }
+
+    /// Puts `bytes` under `id` unless something is there already (the demo's attachment), going
+    /// through `.tmp/` as an upload does.
+    pub fn ensure_blocking(&self, id: &str, bytes: &[u8]) -> std::result::Result<(), String> {
+        let path = self
+            .path(id)
+            .ok_or_else(|| format!("{id} is not an attachment id"))?;
+        if path.exists() {
+            return Ok(());
+        }
+        let tmp = self.tmp.join(id);
+        File::create(&tmp)
+            .and_then(|mut f| f.write_all(bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// Removes an attachment's bytes (its record is already gone or was never committed).
@@ -197,22 +306,28 @@ impl FileStore {
         Ok(db.forget_trashed(ids).await?)
     }
 
+    /// Removes the unfinished uploads a crash left in `.tmp/`.
+    pub fn sweep_unfinished(&self) {
+        for entry in std::fs::read_dir(&self.tmp).into_iter().flatten().flatten() {
+            if self.older_than_start(&entry.path()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    fn older_than_start(&self, path: &Path) -> bool {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified < self.started)
+    }
+
     /// Start-up clean-up of what a crash may have left: unfinished uploads, trashed files, and
     /// files without a record. Only files older than this process are touched, so uploads in
     /// flight are safe.
     pub async fn sweep(&self, db: &Db) -> Result<()> {
         self.empty_trash(db).await?;
-        let started = self.started;
-        let old = |path: &Path| {
-            std::fs::metadata(path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|modified| modified < started)
-        };
-        for entry in std::fs::read_dir(&self.tmp).into_iter().flatten().flatten() {
-            if old(&entry.path()) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        self.sweep_unfinished();
+        let old = |path: &Path| self.older_than_start(path);
         let candidates: Vec<String> = std::fs::read_dir(&self.dir)
             .into_iter()
             .flatten()
@@ -229,6 +344,37 @@ impl FileStore {
     }
 }
 
+/// `len` bytes of `reader` as a stream, read a block at a time off the async threads; the
+/// whole file is never in memory.
+pub(crate) fn read_blocks<R: Read + Send + 'static>(
+    reader: R,
+    len: u64,
+) -> impl Stream<Item = Result<web::Bytes>> + 'static {
+    futures_util::stream::try_unfold((reader, len), |(reader, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let want = usize::try_from(left).map_or(READ_BLOCK, |l| l.min(READ_BLOCK));
+        let (reader, block) = web::block(move || {
+            let mut reader = reader;
+            let mut block = vec![0; want];
+            let got = reader.read(&mut block)?;
+            block.truncate(got);
+            Ok::<_, std::io::Error>((reader, block))
+        })
+        .await
+        .map_err(Error::internal)?
+        .map_err(|e| Error::internal(format!("read attachment: {e}")))?;
+        if block.is_empty() {
+            return Err(Error::internal(
+                "attachment bytes shorter than their record",
+            ));
+        }
+        let left = left - block.len() as u64;
+        Ok(Some((web::Bytes::from(block), (reader, left))))
+    })
+}
+
 /// 413 for an upload over `limit` bytes.
 pub fn too_large(limit: u64) -> Error {
     Error::new(
@@ -238,13 +384,21 @@ pub fn too_large(limit: u64) -> Error {
     .with_param("file")
 }
 
-async fn write_block(file: Option<File>, block: Vec<u8>) -> Result<(File, Vec<u8>)> {
+/// Writes (and hashes, with a hasher) a block off the async threads.
+async fn write_block(
+    file: Option<File>,
+    block: Vec<u8>,
+    mut hasher: Option<Sha256>,
+) -> Result<(File, Vec<u8>, Option<Sha256>)> {
     let mut file = file.ok_or_else(|| Error::internal("upload file already closed"))?;
     web::block(move || {
         file.write_all(&block)?;
+        if let Some(hasher) = &mut hasher {
+            hasher.update(&block);
+        }
         let mut block = block;
         block.clear();
-        Ok::<_, std::io::Error>((file, block))
+        Ok::<_, std::io::Error>((file, block, hasher))
     })
     .await
     .map_err(Error::internal)?
@@ -269,7 +423,15 @@ where
 pub struct Upload {
     path: PathBuf,
     pub size: u64,
+    /// Lowercase hex SHA-256 of the bytes, when `receive` was asked for it.
+    pub sha256: Option<String>,
     committed: bool,
+}
+
+impl Upload {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 impl Drop for Upload {

@@ -30,6 +30,7 @@ pub mod pagination;
 pub mod progress;
 pub mod ranges;
 pub mod rules;
+pub mod s3;
 pub mod state;
 pub mod stats;
 pub mod views;

@@ -53,6 +53,9 @@ pub fn man_page(command: Command) -> std::io::Result<Vec<u8>> {
           .SH ENVIRONMENT\n.TP\n\\fBPROTOCOL_CONFIG\\fR\nThe config file, as \\fB\\-\\-config\\fR.\n\
           .TP\n\\fBPROTOCOL_LISTEN\\fR, \\fBPROTOCOL_DATABASE\\fR\nOverride \\fBlisten\\fR and \\fBdatabase\\fR \
           of the config file (a relative \\fBPROTOCOL_DATABASE\\fR is taken from the current folder).\n\
+          .TP\n\\fBPROTOCOL_S3_ACCESS_KEY_ID\\fR, \\fBPROTOCOL_S3_SECRET_ACCESS_KEY\\fR\nThe S3 credentials \
+          of \\fBstore = \"s3\"\\fR, over the config file's; \\fBAWS_ACCESS_KEY_ID\\fR, \
+          \\fBAWS_SECRET_ACCESS_KEY\\fR and \\fBAWS_REGION\\fR where neither sets them.\n\
           .TP\n\\fBRUST_LOG\\fR\nWhich log lines reach standard error (default \\fBinfo\\fR; \\fBwarn\\fR \
           silences the access log).\n\
           .SH FILES\n.TP\n\\fIprotocol.toml\\fR\nThe config file. A relative \\fBdatabase\\fR in it is taken \

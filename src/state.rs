@@ -10,7 +10,7 @@ use crate::db::operations::AccountContact;
 use crate::demo::{DemoAccount, demo_accounts};
 use crate::events::hub::Hub;
 use crate::events::webhooks;
-use crate::files::FileStore;
+use crate::files::ByteStore;
 use crate::limits::WindowCounter;
 use crate::views::Views;
 use std::net::IpAddr;
@@ -40,7 +40,7 @@ pub struct AppState {
     pub db: Db,
     /// What the handlers print (and the events carry).
     pub views: Arc<Views>,
-    pub files: FileStore,
+    pub files: ByteStore,
     pub settings: Settings,
     /// Swapped whole when the config is reloaded.
     accounts: RwLock<Arc<Accounts>>,
@@ -201,10 +201,7 @@ pub fn build_state(config: &Config, public_url: &str) -> Result<AppState, String
         views.clone(),
     )?;
     let server = &config.server;
-    let files = FileStore::open(
-        server.files_dir().as_deref(),
-        server.synchronous == crate::config::Synchronous::Full,
-    )?;
+    let files = ByteStore::open(config)?;
     // Before the accounts: on a new database the demo people get the docs' ids, and the
     // accounts then find them by username.
     if server.demo_data

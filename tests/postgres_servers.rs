@@ -1,6 +1,7 @@
 //! Several servers on one PostgreSQL database (the real binary): the order of messages and
 //! events under concurrent writers, start-up of several servers at once on an empty database,
-//! and refusal of a database with a newer schema than the server knows.
+//! attachments shared through one S3 bucket, and refusal of a database with a newer schema
+//! than the server knows.
 //!
 //! PostgreSQL hands out sequence values at insert, not at commit, so without care a reader could
 //! see seq 7 before seq 6 commits, move its cursor past 6 and never see it. The writers take an
@@ -1130,6 +1131,78 @@ fn servers_starting_at_once_on_an_empty_database_all_come_up() {
     drop(servers);
     support::postgres::drop_database(&url);
     assert_eq!(rows, "3");
+}
+
+/// A server of its own on `url` whose attachments go to `moto`'s bucket (its own folder then
+/// only spools uploads: nothing local is shared).
+fn server_on_s3(url: &str, moto: &support::s3::MotoS3) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), url);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&moto.config_section(900));
+    std::fs::write(&config, text).unwrap();
+    let server = Server::on(&config, &dir.path().join("server.log"));
+    (dir, server)
+}
+
+#[test]
+fn an_upload_through_one_server_is_downloadable_through_the_others_via_s3() {
+    let test = "an_upload_through_one_server_is_downloadable_through_the_others_via_s3";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let moto_dir = tempfile::tempdir().unwrap();
+    let Some(moto) = support::s3::start_or_skip(test, moto_dir.path()) else {
+        support::postgres::drop_database(&url);
+        return;
+    };
+    let servers: Vec<_> = (0..3).map(|_| server_on_s3(&url, &moto)).collect();
+    let (a, b, c) = (&servers[0].1, &servers[1].1, &servers[2].1);
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(100_003).collect();
+
+    let (status, body) = support::upload(&a.addr, KEVIN, "shared.bin", &bytes);
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let content = format!("/v1/attachments/{id}/content");
+    let (status, head, part) = support::request_bytes(
+        &b.addr,
+        "GET",
+        &content,
+        Some(KEVIN),
+        &[("Range", "bytes=50000-50999")],
+        &[],
+    );
+    assert_eq!(status, 206, "{head}");
+    assert_eq!(part, &bytes[50_000..51_000]);
+    let (status, _, whole) =
+        support::request_bytes(&c.addr, "GET", &content, Some(KEVIN), &[], &[]);
+    assert_eq!((status, whole == bytes), (200, true));
+
+    let (status, head, _) = support::request_bytes(
+        &c.addr,
+        "DELETE",
+        &format!("/v1/attachments/{id}"),
+        Some(KEVIN),
+        &[],
+        &[],
+    );
+    assert_eq!(status, 204, "{head}");
+    assert!(!moto.client().exists(&id).unwrap(), "the object is gone");
+    for (_, server) in &servers {
+        let (status, ..) =
+            support::request_bytes(&server.addr, "GET", &content, Some(KEVIN), &[], &[]);
+        assert_eq!(status, 404);
+        assert!(
+            !server.log_text().contains("ERROR"),
+            "{}",
+            server.log_text()
+        );
+    }
+    drop(servers);
+    support::postgres::drop_database(&url);
 }
 
 #[test]

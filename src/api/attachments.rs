@@ -141,7 +141,7 @@ pub async fn create_attachment(
         file_size: received.size,
         message_id: message_id.filter(|m| !m.is_empty()),
     };
-    state.files.keep(received, &new.id)?;
+    state.files.keep(received, &new.id).await?;
     let id = new.id.clone();
     let views = state.clone();
     let receipt = key.receipt(move |attachment: &records::Attachment| {
@@ -151,7 +151,7 @@ pub async fn create_attachment(
     match result {
         Ok(attachment) => Ok(created(state.views.attachment(&attachment))),
         Err(error) => {
-            state.files.remove(&id);
+            state.files.remove(&id).await;
             Err(error.into())
         }
     }

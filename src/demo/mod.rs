@@ -13,8 +13,7 @@
 
 use crate::config::Config;
 use crate::db::Db;
-use crate::files::FileStore;
-use std::io::Write;
+use crate::files::ByteStore;
 
 pub use crate::db::demo::Report;
 
@@ -24,7 +23,7 @@ pub use dataset::DEMO_ACCOUNTS;
 use dataset::{ATTACHMENT_ID, PEOPLE, invoice_pdf};
 
 /// `demo_data = true`: loads the dataset unless this database already had it loaded once.
-pub fn load_once(db: &Db, files: &FileStore) -> std::result::Result<Option<Report>, String> {
+pub fn load_once(db: &Db, files: &ByteStore) -> std::result::Result<Option<Report>, String> {
     let loaded = db
         .demo_loaded_blocking()
         .map_err(|e| format!("cannot read the database: {e}"))?;
@@ -36,18 +35,12 @@ pub fn load_once(db: &Db, files: &FileStore) -> std::result::Result<Option<Repor
 }
 
 /// Inserts whatever part of the dataset is missing (`protocol seed-demo`).
-pub fn load(db: &Db, files: &FileStore) -> std::result::Result<Report, String> {
+pub fn load(db: &Db, files: &ByteStore) -> std::result::Result<Report, String> {
     let cannot = |e: &dyn std::fmt::Display| format!("cannot load the demo data: {e}");
     // The bytes go in place before their record is committed, as an upload's do.
-    if let Some(path) = files.path(ATTACHMENT_ID)
-        && !path.exists()
-    {
-        let tmp = files.dir().join(".tmp").join(ATTACHMENT_ID);
-        std::fs::File::create(&tmp)
-            .and_then(|mut f| f.write_all(&invoice_pdf()))
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|e| cannot(&e))?;
-    }
+    files
+        .ensure_blocking(ATTACHMENT_ID, &invoice_pdf())
+        .map_err(|e| cannot(&e))?;
     db.load_demo_blocking().map_err(|e| cannot(&e))
 }
 
