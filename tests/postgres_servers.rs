@@ -962,18 +962,76 @@ fn post_with_key(
     Some((status, response))
 }
 
-/// Clients spread their sends round robin over three servers; one server is killed with
-/// SIGKILL under that load. Its clients go on through the others, and every send any server
-/// acknowledged is there afterwards, on every server, once: a send that failed is sent again
-/// to the next server with the same `Idempotency-Key`, which answers it if the killed server
-/// had committed it.
+/// Uploads `bytes` with the `Idempotency-Key` `key`: the attachment's id, `None` if the upload
+/// failed.
+fn try_upload(addr: &str, token: &str, bytes: &[u8], key: &str) -> Option<String> {
+    let (content_type, body) = support::multipart_file("load.bin", bytes);
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let head = format!(
+        "POST /v1/attachments HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Idempotency-Key: {key}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(&body).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    if !response.starts_with("HTTP/1.1 201") {
+        return None;
+    }
+    let attachment: Value = serde_json::from_str(&body_of(&response)).ok()?;
+    Some(attachment["id"].as_str()?.to_owned())
+}
+
+/// Tries `attempt` on each server in turn from `turn`, moving on when one fails (so at most
+/// once per server): what the first that succeeded answered.
+fn round_robin<T>(
+    addresses: &[String],
+    turn: &mut usize,
+    failed: &std::sync::atomic::AtomicUsize,
+    attempt: impl Fn(&str) -> Option<T>,
+) -> Option<T> {
+    (0..addresses.len()).find_map(|_| {
+        let addr = &addresses[*turn % addresses.len()];
+        *turn += 1;
+        let answer = attempt(addr);
+        if answer.is_none() {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
+        answer
+    })
+}
+
+/// The bytes a load client uploads as its `n`th request.
+fn load_file(client: usize, n: usize) -> Vec<u8> {
+    format!("client {client} upload {n}\n")
+        .repeat(1500)
+        .into_bytes()
+}
+
+/// Three servers on one PostgreSQL and one S3 bucket. Clients spread sends and uploads round
+/// robin over them; one server is killed with SIGKILL under that load. Its clients go on
+/// through the others, and everything any server acknowledged is there afterwards, on every
+/// server, once: a request that failed is sent again to the next server with the same
+/// `Idempotency-Key`, which answers it if the killed server had committed it; every
+/// acknowledged upload downloads whole through every survivor.
 #[test]
-fn a_server_killed_under_round_robin_load_loses_no_acknowledged_send() {
-    let test = "a_server_killed_under_round_robin_load_loses_no_acknowledged_send";
+fn a_server_killed_under_round_robin_load_loses_no_acknowledged_write() {
+    let test = "a_server_killed_under_round_robin_load_loses_no_acknowledged_write";
     let Some(url) = support::postgres::database_or_skip(test) else {
         return;
     };
-    let mut servers: Vec<(tempfile::TempDir, Server)> = (0..3).map(|_| server_on(&url)).collect();
+    let moto_dir = tempfile::tempdir().unwrap();
+    let Some(moto) = support::s3::start_or_skip(test, moto_dir.path()) else {
+        support::postgres::drop_database(&url);
+        return;
+    };
+    let mut servers: Vec<(tempfile::TempDir, Server)> =
+        (0..3).map(|_| server_on_s3(&url, &moto)).collect();
     let addresses: Vec<String> = servers.iter().map(|(_, s)| s.addr.clone()).collect();
     let conversation = call(
         &addresses[0],
@@ -988,32 +1046,38 @@ fn a_server_killed_under_round_robin_load_loses_no_acknowledged_send() {
         .to_owned();
 
     const CLIENTS: usize = 6;
-    const SENDS: usize = 60;
+    const REQUESTS: usize = 60;
+    // Every tenth request of a client is an upload (Kevin's), the rest are sends.
+    let is_upload = |n: usize| n % 10 == 5;
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let uploaded: Arc<Mutex<Vec<(String, usize, usize)>>> = Arc::default();
     let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
-            let (addresses, conversation, acked, failed) = (
+            let (addresses, conversation, acked, uploaded, failed) = (
                 addresses.clone(),
                 conversation.clone(),
                 acknowledged.clone(),
+                uploaded.clone(),
                 failed.clone(),
             );
             std::thread::spawn(move || {
                 let mut turn = c;
-                for n in 0..SENDS {
-                    // Round robin; a send that fails moves on to the next server and is sent
-                    // again there (at most once per server).
+                for n in 0..REQUESTS {
+                    if is_upload(n) {
+                        let bytes = load_file(c, n);
+                        let key = format!("upload-c{c}-n{n}");
+                        let id = round_robin(&addresses, &mut turn, &failed, |addr| {
+                            try_upload(addr, KEVIN, &bytes, &key)
+                        });
+                        let id = id.expect("no server took the upload");
+                        uploaded.lock().unwrap().push((id, c, n));
+                        continue;
+                    }
                     let text = format!("c{c} n{n}");
                     let token = if n % 2 == 0 { KEVIN } else { KATE };
-                    let sent = (0..addresses.len()).find_map(|_| {
-                        let addr = &addresses[turn % addresses.len()];
-                        turn += 1;
-                        let sent = try_send(addr, token, &conversation, &text);
-                        if sent.is_none() {
-                            failed.fetch_add(1, Ordering::Relaxed);
-                        }
-                        sent
+                    let sent = round_robin(&addresses, &mut turn, &failed, |addr| {
+                        try_send(addr, token, &conversation, &text)
                     });
                     acked
                         .lock()
@@ -1025,7 +1089,7 @@ fn a_server_killed_under_round_robin_load_loses_no_acknowledged_send() {
         .collect();
     // Kill the second server once the load is well under way.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while acknowledged.lock().unwrap().len() < CLIENTS * SENDS / 3 {
+    while acknowledged.lock().unwrap().len() < CLIENTS * REQUESTS / 3 {
         assert!(Instant::now() < deadline, "the load did not get going");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -1036,7 +1100,10 @@ fn a_server_killed_under_round_robin_load_loses_no_acknowledged_send() {
         client.join().unwrap();
     }
     let acknowledged: HashSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
-    assert_eq!(acknowledged.len(), CLIENTS * SENDS);
+    let uploads = CLIENTS * (0..REQUESTS).filter(|n| is_upload(*n)).count();
+    assert_eq!(acknowledged.len(), CLIENTS * REQUESTS - uploads);
+    let uploaded = uploaded.lock().unwrap().clone();
+    assert_eq!(uploaded.len(), uploads);
 
     // Every acknowledged send is there, on both survivors, and nothing else.
     for (_, server) in &servers {
@@ -1058,10 +1125,42 @@ fn a_server_killed_under_round_robin_load_loses_no_acknowledged_send() {
         assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");
         let twice: Vec<&String> = listed.difference(&acknowledged).collect();
         assert!(twice.is_empty(), "made again by a retry: {twice:?}");
+
+        // Every acknowledged upload, once, whole.
+        let page = call(
+            &server.addr,
+            "GET",
+            "/v1/attachments?limit=100",
+            KEVIN,
+            &Value::Null,
+            200,
+        );
+        let mut listed = ids(&page);
+        listed.sort();
+        let mut expected: Vec<String> = uploaded.iter().map(|(id, ..)| id.clone()).collect();
+        expected.sort();
+        assert_eq!(listed, expected, "uploads lost or made twice");
+        for (id, c, n) in &uploaded {
+            let path = format!("/v1/attachments/{id}/content");
+            let (status, head, bytes) =
+                support::request_bytes(&server.addr, "GET", &path, Some(KEVIN), &[], &[]);
+            assert_eq!(status, 200, "{head}");
+            assert!(bytes == load_file(*c, *n), "upload {id} came back changed");
+        }
     }
+    // An upload the killed server had put in the bucket but not committed stays there, without
+    // a record, until a start-up sweep (after `orphan_grace_seconds`): at most one per client.
+    let objects = moto.keys();
+    assert!(uploaded.iter().all(|(id, ..)| objects.contains(id)));
+    assert!(
+        objects.len() <= uploads + CLIENTS,
+        "{} objects",
+        objects.len()
+    );
     eprintln!(
-        "{test}: {} sends acknowledged, {} attempts failed over to another server",
+        "{test}: {} sends and {} uploads acknowledged, {} attempts failed over to another server",
         acknowledged.len(),
+        uploaded.len(),
         failed.load(Ordering::Relaxed)
     );
 

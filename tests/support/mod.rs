@@ -228,15 +228,7 @@ pub fn request_bytes(
 
 /// `POST /v1/attachments` of `bytes` as `curl -F file=@NAME` sends it: (status, JSON body).
 pub fn upload(addr: &str, token: &str, filename: &str, bytes: &[u8]) -> (u16, String) {
-    let boundary = "----protocol-support-boundary-7MA4YWxkTrZu0gW";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let (content_type, body) = multipart_file(filename, bytes);
     let (status, _, body) = request_bytes(
         addr,
         "POST",
@@ -246,6 +238,19 @@ pub fn upload(addr: &str, token: &str, filename: &str, bytes: &[u8]) -> (u16, St
         &body,
     );
     (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// A multipart body holding `bytes` as the part `file`, as curl sends it: (content type, body).
+pub fn multipart_file(filename: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----protocol-support-boundary-7MA4YWxkTrZu0gW";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 /// A header's value in a response head (case-insensitive name).
