@@ -62,7 +62,7 @@ pub async fn list_attachments(
     path = "/v1/attachments",
     tag = "attachments",
     request_body(content((UploadRequest = "multipart/form-data"))),
-    responses((status = 201, description = "Stored", body = Attachment), (status = 403, description = "message_id names a message that is not yours", body = ErrorBody)),
+    responses((status = 201, description = "Stored", body = Attachment), (status = 403, description = "message_id names a message that is not yours", body = ErrorBody), (status = 503, description = "The attachment store (an S3 bucket) does not answer: retry after Retry-After", body = ErrorBody)),
 )]
 pub async fn create_attachment(
     state: web::Data<AppState>,
@@ -184,7 +184,7 @@ pub async fn get_attachment(
     path = "/v1/attachments/{id}/content",
     tag = "attachments",
     params(("id" = String, Path, description = "The object's id", example = "Nc6yKKMpcxiiFxp6"), ("Range" = Option<String>, Header, description = "bytes=START-END (one range; several get the whole file)"), ("If-Range" = Option<String>, Header, description = "An ETag or Last-Modified date: the range only if the bytes still match")),
-    responses((status = 200, description = "The bytes, with the file's own Content-Type", content((Binary = "application/octet-stream"), (Binary = "*/*"))), (status = 206, description = "The requested range", content((Binary = "application/octet-stream"), (Binary = "*/*"))), (status = 416, description = "The range is outside the file", body = ErrorBody)),
+    responses((status = 200, description = "The bytes, with the file's own Content-Type", content((Binary = "application/octet-stream"), (Binary = "*/*"))), (status = 206, description = "The requested range", content((Binary = "application/octet-stream"), (Binary = "*/*"))), (status = 416, description = "The range is outside the file", body = ErrorBody), (status = 503, description = "The attachment store (an S3 bucket) does not answer: retry after Retry-After", body = ErrorBody)),
 )]
 pub async fn get_attachment_content(
     state: web::Data<AppState>,
