@@ -11,18 +11,6 @@ pub(crate) struct Participation {
     pub visible_after: i64,
 }
 
-/// `require_participation` for a send, which also needs to know whether the conversation is
-/// large (one statement instead of two on the hottest path).
-pub(crate) fn require_sender(conn: &Sql, sender: &str, conversation: &str) -> Result<bool> {
-    conn.prepare_cached(
-        "SELECT v.large FROM participants p JOIN conversations v ON v.id = p.conversation_id
-          WHERE p.conversation_id = ?1 AND p.contact_id = ?2 AND p.hidden = 0",
-    )?
-    .query_row(params![conversation, sender], |r| r.get(0))
-    .optional()?
-    .ok_or_else(|| StoreError::not_found("conversation", conversation))
-}
-
 /// The viewer's (`?2`) `visible_after` mark in a conversation (`?1`): no row when they do not
 /// take part or have deleted it. Also a subquery of the message pages (`db/messages.rs`).
 pub(crate) const VISIBLE_AFTER: &str = "SELECT visible_after FROM participants
