@@ -11,8 +11,6 @@ use crate::db::records;
 use crate::pagination::List;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
-use serde_json::value::RawValue;
-use std::sync::Arc;
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -100,11 +98,7 @@ pub struct Message<'a> {
     pub id: &'a str,
     pub conversation_id: &'a str,
     /// The sender's profile.
-    // Printed once per page and shared by that sender's messages: a page's senders are few,
-    // and serializing the same profile again for each message was a tenth of a list's
-    // instructions.
-    #[schema(value_type = Profile)]
-    pub contact: Arc<RawValue>,
+    pub contact: Profile<'a>,
     pub message: &'a str,
     /// One object per emoji, in order of first use: `{"EMOJI": ["username", …]}`.
     #[schema(value_type = Vec<HashMap<String, Vec<String>>>)]
@@ -121,7 +115,7 @@ pub struct Message<'a> {
 /// the instructions of a page of messages. Reactions and attachments (mostly empty) go through
 /// serde.
 pub mod message_json {
-    use super::{Message, Reactions};
+    use super::{Message, Profile, Reactions};
     use crate::json::{integer, string};
     use crate::pagination::List;
 
@@ -151,6 +145,27 @@ pub mod message_json {
         Ok(out)
     }
 
+    /// A sender's profile, as `Profile` prints it.
+    fn profile(out: &mut Vec<u8>, p: &Profile<'_>) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"id\":");
+        string(out, p.id)?;
+        out.extend_from_slice(b",\"username\":");
+        string(out, p.username)?;
+        out.extend_from_slice(b",\"phone_number\":");
+        string(out, p.phone_number)?;
+        out.extend_from_slice(b",\"avatar_url\":");
+        match p.avatar_url {
+            Some(url) => string(out, url)?,
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"last_active_at\":");
+        integer(out, p.last_active_at);
+        out.extend_from_slice(b",\"created_at\":");
+        integer(out, Some(p.created_at));
+        out.push(b'}');
+        Ok(())
+    }
+
     /// One message, appended to `out`.
     pub fn write(out: &mut Vec<u8>, m: &Message<'_>) -> serde_json::Result<()> {
         out.extend_from_slice(b"{\"id\":");
@@ -158,7 +173,7 @@ pub mod message_json {
         out.extend_from_slice(b",\"conversation_id\":");
         string(out, m.conversation_id)?;
         out.extend_from_slice(b",\"contact\":");
-        out.extend_from_slice(m.contact.get().as_bytes());
+        profile(out, &m.contact)?;
         out.extend_from_slice(b",\"message\":");
         string(out, m.message)?;
         out.extend_from_slice(b",\"reactions\":");
@@ -310,27 +325,18 @@ impl Views {
         }
     }
 
-    pub fn message<'a>(&self, message: &'a records::Message) -> Message<'a> {
-        self.message_with(message, &mut Senders::default())
-    }
-
     pub fn messages<'a>(&self, page: &'a List<records::Message>) -> List<Message<'a>> {
-        let mut senders = Senders::default();
         List {
             has_more: page.has_more,
-            data: page
-                .data
-                .iter()
-                .map(|m| self.message_with(m, &mut senders))
-                .collect(),
+            data: page.data.iter().map(|m| self.message(m)).collect(),
         }
     }
 
-    fn message_with<'a>(&self, m: &'a records::Message, senders: &mut Senders) -> Message<'a> {
+    pub fn message<'a>(&self, m: &'a records::Message) -> Message<'a> {
         Message {
             id: &m.id,
             conversation_id: &m.conversation_id,
-            contact: senders.printed(&m.contact),
+            contact: Profile::from(&*m.contact),
             message: &m.message,
             reactions: &m.reactions,
             attachments: m.attachments.iter().map(|a| self.attachment(a)).collect(),
@@ -339,27 +345,6 @@ impl Views {
             updated_at: m.updated_at,
         }
     }
-}
-
-/// The profiles of a page's senders, each printed once (records of one sender share an `Arc`).
-#[derive(Default)]
-struct Senders(Vec<(Arc<records::Profile>, Arc<RawValue>)>);
-
-impl Senders {
-    fn printed(&mut self, profile: &Arc<records::Profile>) -> Arc<RawValue> {
-        if let Some((_, json)) = self.0.iter().find(|(p, _)| Arc::ptr_eq(p, profile)) {
-            return Arc::clone(json);
-        }
-        // A profile is strings and integers: serializing it cannot fail.
-        let json: Arc<RawValue> = serde_json::value::to_raw_value(&Profile::from(&**profile))
-            .map_or_else(|_| raw_null(), Arc::from);
-        self.0.push((Arc::clone(profile), Arc::clone(&json)));
-        json
-    }
-}
-
-fn raw_null() -> Arc<RawValue> {
-    Arc::from(RawValue::NULL.to_owned())
 }
 
 impl Render for Views {
@@ -393,6 +378,7 @@ impl Render for Views {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::sync::Arc;
 
     fn text() -> impl Strategy<Value = String> {
         // Plain text, and text with what JSON escapes: quotes, backslashes, control characters.
