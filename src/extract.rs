@@ -189,23 +189,22 @@ fn flat_form(named: &[u8]) -> Option<Value> {
 /// escape and the text decodes to UTF-8 (serde_qs then gets to read it its own way, or say why
 /// not).
 fn form_text(raw: &[u8]) -> Option<String> {
-    let escapes_whole = raw.iter().enumerate().all(|(at, &b)| {
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    if !spaced.contains(&b'%') {
+        return String::from_utf8(spaced).ok();
+    }
+    let escapes_whole = spaced.iter().enumerate().all(|(at, &b)| {
         b != b'%'
-            || raw
+            || spaced
                 .get(at + 1..at + 3)
                 .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
     });
     if !escapes_whole {
         return None;
     }
-    let spaced: std::borrow::Cow<[u8]> = if raw.contains(&b'+') {
-        raw.iter()
-            .map(|&b| if b == b'+' { b' ' } else { b })
-            .collect::<Vec<u8>>()
-            .into()
-    } else {
-        raw.into()
-    };
     let text = percent_encoding::percent_decode(&spaced)
         .decode_utf8()
         .ok()?;
@@ -251,7 +250,9 @@ fn attribute_pairs(bytes: &[u8]) -> Result<Vec<u8>> {
     }
     let mut kept = Vec::with_capacity(bytes.len());
     for pair in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
-        let key = form_urlencoded::parse(pair)
+        // Only the key is decoded: the value is read later, once.
+        let key_end = pair.iter().position(|b| *b == b'=').unwrap_or(pair.len());
+        let key = form_urlencoded::parse(&pair[..key_end])
             .next()
             .map(|(key, _)| key)
             .unwrap_or_default();
