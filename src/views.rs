@@ -118,9 +118,14 @@ pub mod message_json {
     use super::{Message, Profile, Reactions};
     use crate::json::{integer, string};
     use crate::pagination::List;
+    use std::ops::Range;
+
+    /// Where in the output each sender's profile was printed, by the sender's record: a page's
+    /// senders are few, and a repeat is copied from there.
+    type Printed<'a> = Vec<(&'a str, Range<usize>)>;
 
     /// `{"has_more":…,"data":[…]}`.
-    pub fn page(page: &List<Message<'_>>) -> serde_json::Result<Vec<u8>> {
+    pub fn page<'a>(page: &List<Message<'a>>) -> serde_json::Result<Vec<u8>> {
         // Room for a page of ten messages (about 3.5 KiB) without growing.
         let mut out = Vec::with_capacity(512 + 400 * page.data.len());
         out.extend_from_slice(if page.has_more {
@@ -128,11 +133,12 @@ pub mod message_json {
         } else {
             b"{\"has_more\":false,\"data\":["
         });
+        let mut printed = Printed::new();
         for (n, message) in page.data.iter().enumerate() {
             if n > 0 {
                 out.push(b',');
             }
-            write(&mut out, message)?;
+            write_with(&mut out, message, &mut printed)?;
         }
         out.extend_from_slice(b"]}");
         Ok(out)
@@ -168,12 +174,29 @@ pub mod message_json {
 
     /// One message, appended to `out`.
     pub fn write(out: &mut Vec<u8>, m: &Message<'_>) -> serde_json::Result<()> {
+        write_with(out, m, &mut Printed::new())
+    }
+
+    fn write_with<'a>(
+        out: &mut Vec<u8>,
+        m: &Message<'a>,
+        printed: &mut Printed<'a>,
+    ) -> serde_json::Result<()> {
         out.extend_from_slice(b"{\"id\":");
         string(out, m.id)?;
         out.extend_from_slice(b",\"conversation_id\":");
         string(out, m.conversation_id)?;
         out.extend_from_slice(b",\"contact\":");
-        profile(out, &m.contact)?;
+        let sender = m.contact.id;
+        // The same record, not merely the same id: records of one sender share an `Arc`.
+        match printed.iter().find(|(id, _)| std::ptr::eq(*id, sender)) {
+            Some((_, at)) => out.extend_from_within(at.clone()),
+            None => {
+                let start = out.len();
+                profile(out, &m.contact)?;
+                printed.push((sender, start..out.len()));
+            }
+        }
         out.extend_from_slice(b",\"message\":");
         string(out, m.message)?;
         out.extend_from_slice(b",\"reactions\":");
@@ -438,9 +461,16 @@ mod tests {
         /// The hand-written JSON of messages is serde_json's, byte for byte.
         #[test]
         fn message_json_is_what_serde_prints(
-            messages in proptest::collection::vec(message(), 0..4),
+            mut messages in proptest::collection::vec(message(), 0..4),
+            same_sender in proptest::collection::vec(any::<bool>(), 4),
             has_more in any::<bool>(),
         ) {
+            // Some messages by the first one's sender (sharing its record, as a page does).
+            for (n, same) in same_sender.iter().enumerate().skip(1) {
+                if *same && n < messages.len() {
+                    messages[n].contact = Arc::clone(&messages[0].contact);
+                }
+            }
             let views = Views::new("https://chat.example.com/");
             let records = List { has_more, data: messages };
             let page = views.messages(&records);
