@@ -3,7 +3,6 @@
 //! Signature Version 4. Every call blocks: callers run it off the async threads.
 
 pub mod sigv4;
-pub mod store;
 
 use sigv4::{Credentials, EMPTY_PAYLOAD_SHA256};
 use std::fmt;

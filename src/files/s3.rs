@@ -8,12 +8,12 @@
 //! objects without a record are removed once they are `orphan_grace_seconds` older than the
 //! start (younger ones may be another server's upload whose record is about to commit).
 
-use super::{Client, S3Error};
+use super::local::{FileStore, Upload, read_blocks};
 use crate::body_clock::BodyClock;
 use crate::config::S3Config;
 use crate::db::{Db, ids};
 use crate::error::{Error, Result};
-use crate::files::{FileStore, Upload, read_blocks};
+use crate::s3::{Client, S3Error};
 use actix_web::web;
 use futures_util::Stream;
 use std::io::Read;
@@ -198,7 +198,7 @@ impl S3Store {
             return Ok(());
         }
         use sha2::Digest;
-        let sha256 = super::sigv4::hex(&sha2::Sha256::digest(bytes));
+        let sha256 = crate::s3::sigv4::hex(&sha2::Sha256::digest(bytes));
         self.client
             .put_object(id, &mut &bytes[..], bytes.len() as u64, &sha256)
             .map_err(|e| format!("cannot store {id} in the S3 bucket: {e}"))
