@@ -151,7 +151,8 @@ async fn handle(
     let response = next.call(req).await?.map_into_boxed_body();
     let answered_by_change = used.answered_by_change.load(Ordering::Relaxed);
     if response.status() == StatusCode::CONFLICT && answered_by_change {
-        // Perhaps another request with this key committed first (`db::idempotency::KEY_TAKEN`): its answer.
+        // Perhaps another request with this key committed first (`db::idempotency::KEY_TAKEN`):
+        // then its answer is this one's too.
         if let Some(answer) = replay(state, &used.key, response.request()).await {
             return Ok(answer);
         }
