@@ -271,3 +271,26 @@ async fn id_filters_must_look_like_ids() {
         .await
         .expect(200);
 }
+
+/// In a form, a key without `=` is null: it clears a nullable attribute.
+#[actix_web::test]
+async fn a_bare_form_key_is_null() {
+    let app = spawn_app().await;
+    let group = post(
+        &app,
+        "application/json",
+        json!({"name": "described", "description": "d"})
+            .to_string()
+            .as_bytes(),
+    )
+    .await
+    .expect(201)
+    .id();
+    let path = format!("/v1/groups/{group}");
+    let cleared = app
+        .put_form(&path, KEVIN.1, "description")
+        .await
+        .expect(200);
+    assert!(cleared.body["description"].is_null(), "{}", cleared.body);
+    assert_eq!(cleared.body["name"], "described");
+}
