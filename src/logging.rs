@@ -92,8 +92,8 @@ impl Log for Quieter {
     }
 }
 
-/// RFC 3339 in UTC, to the second.
-fn utc_timestamp(at: std::time::SystemTime) -> String {
+/// RFC 3339 in UTC, to the second (also the S3 signer's clock, `s3::sigv4`).
+pub(crate) fn utc_timestamp(at: std::time::SystemTime) -> String {
     let seconds = at
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
