@@ -69,6 +69,15 @@ fn call(addr: &str, method: &str, path: &str, token: &str, body: &Value, status:
     serde_json::from_str(&body_of(&response)).unwrap()
 }
 
+/// Kevin adds Kate through `addr`: the id of their conversation.
+fn kevin_and_kate(addr: &str) -> String {
+    let contact = json!({"username": "KateMcCallister", "phone_number": "2"});
+    call(addr, "POST", "/v1/contacts", KEVIN, &contact, 201)["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn ids(page: &Value) -> Vec<String> {
     page["data"]
         .as_array()
@@ -446,17 +455,7 @@ fn live_streams_on_every_server_get_every_event_once_in_order_within_a_second() 
     let (_b_dir, b) = server_on(&url);
     let (_c_dir, c) = server_on(&url);
     let servers = [a.addr.clone(), b.addr.clone(), c.addr.clone()];
-    let conversation = call(
-        &a.addr,
-        "POST",
-        "/v1/contacts",
-        KEVIN,
-        &json!({"username": "KateMcCallister", "phone_number": "2"}),
-        201,
-    )["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = kevin_and_kate(&a.addr);
 
     // Kevin listens on A, Kate on C.
     let stop = Arc::new(AtomicBool::new(false));
@@ -555,17 +554,7 @@ fn a_stream_whose_server_stops_resumes_on_another_without_a_gap() {
     };
     let (_a_dir, a) = server_on(&url);
     let (_b_dir, b) = server_on(&url);
-    let conversation = call(
-        &b.addr,
-        "POST",
-        "/v1/contacts",
-        KEVIN,
-        &json!({"username": "KateMcCallister", "phone_number": "2"}),
-        201,
-    )["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = kevin_and_kate(&b.addr);
 
     // Kevin's stream on A: it returns when A ends it.
     let never = Arc::new(AtomicBool::new(false));
@@ -812,17 +801,7 @@ fn webhooks_go_out_once_across_servers_and_a_killed_deliverer_is_taken_over() {
     let mut servers: Vec<(tempfile::TempDir, Server)> = (0..3)
         .map(|_| server_with_webhook(&url, &receiver.url))
         .collect();
-    let conversation = call(
-        &servers[0].1.addr,
-        "POST",
-        "/v1/contacts",
-        KEVIN,
-        &json!({"username": "KateMcCallister", "phone_number": "2"}),
-        201,
-    )["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = kevin_and_kate(&servers[0].1.addr);
     let send = |addr: &str, n: usize| {
         call(
             addr,
@@ -1033,17 +1012,7 @@ fn a_server_killed_under_round_robin_load_loses_no_acknowledged_write() {
     let mut servers: Vec<(tempfile::TempDir, Server)> =
         (0..3).map(|_| server_on_s3(&url, &moto)).collect();
     let addresses: Vec<String> = servers.iter().map(|(_, s)| s.addr.clone()).collect();
-    let conversation = call(
-        &addresses[0],
-        "POST",
-        "/v1/contacts",
-        KEVIN,
-        &json!({"username": "KateMcCallister", "phone_number": "2"}),
-        201,
-    )["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = kevin_and_kate(&addresses[0]);
 
     const CLIENTS: usize = 6;
     const REQUESTS: usize = 60;
@@ -1372,17 +1341,7 @@ fn one_key_sent_to_three_servers_at_once_makes_one_message() {
     };
     let servers: Vec<(tempfile::TempDir, Server)> = (0..3).map(|_| server_on(&url)).collect();
     let addresses: Vec<String> = servers.iter().map(|(_, s)| s.addr.clone()).collect();
-    let conversation = call(
-        &addresses[0],
-        "POST",
-        "/v1/contacts",
-        KEVIN,
-        &json!({"username": "KateMcCallister", "phone_number": "2"}),
-        201,
-    )["conversation_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = kevin_and_kate(&addresses[0]);
     let body = json!({"conversation_id": conversation, "message": "once"}).to_string();
 
     const REQUESTS: usize = 50;
