@@ -194,13 +194,15 @@ BEGIN
 END;
 
 -- The outbox (contract sections 7 and 8): every change writes its event here in the same
--- transaction. `body` is the exact JSON that webhooks and the SSE stream send.
+-- transaction. An event's id is its seq (in decimal), so the id needs no column or index of its
+-- own; `body_tail` is the exact JSON that webhooks and the SSE stream send, after the id:
+-- `"type":…,"created_at":…,"account_id":…,"payload":…}` (src/db/events.rs puts the two together).
+-- (AUTOINCREMENT: a seq is never used twice, even after pruning took the newest events.)
 CREATE TABLE IF NOT EXISTS events (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    id         TEXT    NOT NULL UNIQUE,
     type       TEXT    NOT NULL,
     created_at INTEGER NOT NULL,
-    body       TEXT    NOT NULL,
+    body_tail  TEXT    NOT NULL,
     -- Who may see it on the realtime stream: contact ids, space-separated, and, for an event
     -- of a large conversation, everyone in `audience_conversation` whose `visible_after` is
     -- below `audience_after` (its members are not copied into every event).

@@ -350,7 +350,7 @@ def pgbench_loads(pg, dbname, conversation, viewer, seconds):
     lock = int(found.group(1).replace("_", ""), 16)
     sequence = pg.psql(dbname, "SELECT pg_get_serial_sequence('messages', 'seq')")
     # A real event of a send, so the outbox rows are the size the server writes.
-    event_body, audience = json.loads(pg.psql(dbname, "SELECT json_build_array(body, audience) FROM events "
+    event_body, audience = json.loads(pg.psql(dbname, "SELECT json_build_array(body_tail, audience) FROM events "
                                                       "WHERE type = 'message.created' ORDER BY seq DESC LIMIT 1"))
     now = int(time.time())
     # Ids as the server makes them (src/db/ids.rs): the time first, so the unique index is
@@ -362,8 +362,8 @@ def pgbench_loads(pg, dbname, conversation, viewer, seconds):
     seq = f"currval('{sequence}')"
     touch = [f"UPDATE conversations SET last_active_at = {now}, activity_seq = {seq} WHERE id = '{conversation}';",
              f"UPDATE participants SET activity_seq = {seq} WHERE conversation_id = '{conversation}';"]
-    insert_event = ("INSERT INTO events (id, type, created_at, body, audience, audience_conversation, audience_after) "
-                    f"VALUES ({new_id}, 'message.created', {now}, {sql_text(event_body)}, {sql_text(audience)}, NULL, NULL);")
+    insert_event = ("INSERT INTO events (type, created_at, body_tail, audience, audience_conversation, audience_after) "
+                    f"VALUES ('message.created', {now}, {sql_text(event_body)}, {sql_text(audience)}, NULL, NULL);")
     # (i) The writer's transaction: the lock every writer takes, then each send's writes; all
     # sent at once, one round trip per transaction (the server's reads are left out).
     send = (["\\startpipeline", "BEGIN;", f"SELECT pg_advisory_xact_lock({lock});"]

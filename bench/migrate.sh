@@ -51,14 +51,14 @@ for i in range(n):
     mid = rid()
     body = "message %d: %s" % (i, " ".join(random.choices(["home", "alone", "kevin", "paris", "pizza", "van"], k=8)))
     messages.append((mid, conv, sender, body, now - n + i))
-    events.append((rid(), "message.created", now - n + i,
-                   '{"id":"%s","type":"message.created","payload":{"id":"%s","message":"%s"}}' % (rid(), mid, body),
+    events.append(("message.created", now - n + i,
+                   '"type":"message.created","payload":{"id":"%s","message":"%s"}}' % (mid, body),
                    "%s %s" % (low, high)))
     if i % 10 == 0:
         reactions.append((mid, "thumbs_up", low, now))
 c.execute("BEGIN")
 c.executemany("INSERT INTO messages (id, conversation_id, sender_id, body, created_at) VALUES (?,?,?,?,?)", messages)
-c.executemany("INSERT INTO events (id, type, created_at, body, audience) VALUES (?,?,?,?,?)", events)
+c.executemany("INSERT INTO events (type, created_at, body_tail, audience) VALUES (?,?,?,?)", events)
 c.executemany("INSERT INTO reactions (message_id, emoji, contact_id, created_at) VALUES (?,?,?,?)", reactions)
 c.execute("COMMIT")
 PY

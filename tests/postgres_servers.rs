@@ -1331,6 +1331,85 @@ fn a_database_with_a_newer_schema_is_refused() {
     support::postgres::drop_database(&url);
 }
 
+/// A database of schema version 4 (events had their own random ids, and their JSON began with
+/// them) comes up on version 5: every event keeps its JSON, now under its seq as its id, and a
+/// stream that names an id of the old kind gets everything retained, in order.
+#[test]
+fn a_version_4_database_is_migrated_and_its_events_replay_under_new_ids() {
+    let test = "a_version_4_database_is_migrated_and_its_events_replay_under_new_ids";
+    let Some(url) = support::postgres::database_or_skip(test) else {
+        return;
+    };
+    let (dir, server) = server_on(&url);
+    let conversation = kevin_and_kate(&server.addr);
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        let body = json!({"conversation_id": conversation, "message": format!("n{n}")});
+        let message = call(&server.addr, "POST", "/v1/messages", KEVIN, &body, 201);
+        sent.push(message["id"].as_str().unwrap().to_owned());
+    }
+    drop(server);
+    // What version 4 looked like.
+    let old = url.clone();
+    std::thread::spawn(move || {
+        let mut db = postgres::Client::connect(&old, postgres::NoTls).unwrap();
+        db.batch_execute(
+            r#"ALTER TABLE events RENAME COLUMN body_tail TO body;
+               ALTER TABLE events ADD COLUMN id TEXT COLLATE "C";
+               UPDATE events SET id = 'old' || lpad(seq::text, 13, '0');
+               UPDATE events SET body = '{"id":"' || id || '",' || body;
+               ALTER TABLE events ALTER COLUMN id SET NOT NULL;
+               ALTER TABLE events ADD CONSTRAINT events_id_key UNIQUE (id);
+               UPDATE server_meta SET value = '4' WHERE key = 'schema_version';"#,
+        )
+        .unwrap();
+    })
+    .join()
+    .unwrap();
+    let server = Server::on(
+        &dir.path().join("protocol.toml"),
+        &dir.path().join("again.log"),
+    );
+    assert_eq!(
+        query(
+            &url,
+            "SELECT value FROM server_meta WHERE key = 'schema_version'"
+        ),
+        protocol::db::postgres::VERSION.to_string()
+    );
+    let frames = replay_events(
+        &server.addr,
+        Some("old0000000000001"),
+        Duration::from_millis(1500),
+    );
+    let seqs: Vec<i64> = frames.iter().map(|(id, ..)| id.parse().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{frames:?}");
+    let messages: Vec<&str> = frames
+        .iter()
+        .filter(|(_, kind, _)| kind == "message.created")
+        .map(|(.., payload)| payload.as_str())
+        .collect();
+    assert_eq!(messages, sent);
+    // Sending goes on after the migrated events, under the next seq.
+    let body = json!({"conversation_id": conversation, "message": "after"});
+    call(&server.addr, "POST", "/v1/messages", KEVIN, &body, 201);
+    let newest = query(&url, "SELECT max(seq)::TEXT FROM events");
+    let after = replay_events(
+        &server.addr,
+        Some(&seqs[seqs.len() - 1].to_string()),
+        Duration::from_millis(1000),
+    );
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].0, newest);
+    assert!(
+        !server.log_text().contains("ERROR"),
+        "{}",
+        server.log_text()
+    );
+    drop(server);
+    support::postgres::drop_database(&url);
+}
+
 /// 50 identical POSTs with one `Idempotency-Key`, spread over three servers and sent at once,
 /// make one message, and all 50 get its answer; a retry later through any server too.
 #[test]

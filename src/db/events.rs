@@ -7,7 +7,6 @@
 //! everyone: one event, with the acting account as `account_id`.
 
 use super::error::{Result, StoreError};
-use super::ids::new_id;
 use super::records::{Attachment, Contact, Conversation, GroupEvent, Message};
 use super::sql::{self, OptionalExtension, Sql};
 use crate::json;
@@ -145,26 +144,24 @@ pub fn record(
 }
 
 /// `record` for any audience.
-/// An event's JSON: `{"id":…,"type":…,"created_at":…,"account_id":…,"payload":…}`, written by
-/// hand (`crate::json`: it is on every send's path), the payload by this thread's `Render`.
-fn body(
-    id: &str,
+/// An event's JSON after its id: `"type":…,"created_at":…,"account_id":…,"payload":…}`,
+/// written by hand (`crate::json`: it is on every send's path), the payload by this thread's
+/// `Render`. The id is the event's seq, known only once the row is in (`StoredEvent::new`).
+fn body_tail(
     kind: &str,
     now: i64,
     account: &str,
     payload: Payload<'_>,
 ) -> std::result::Result<String, String> {
-    let mut body = Vec::with_capacity(1024);
+    let mut tail = Vec::with_capacity(1024);
     let fields = (|| -> serde_json::Result<()> {
-        body.extend_from_slice(b"{\"id\":");
-        json::string(&mut body, id)?;
-        body.extend_from_slice(b",\"type\":");
-        json::string(&mut body, kind)?;
-        body.extend_from_slice(b",\"created_at\":");
-        json::integer(&mut body, Some(now));
-        body.extend_from_slice(b",\"account_id\":");
-        json::string(&mut body, account)?;
-        body.extend_from_slice(b",\"payload\":");
+        tail.extend_from_slice(b"\"type\":");
+        json::string(&mut tail, kind)?;
+        tail.extend_from_slice(b",\"created_at\":");
+        json::integer(&mut tail, Some(now));
+        tail.extend_from_slice(b",\"account_id\":");
+        json::string(&mut tail, account)?;
+        tail.extend_from_slice(b",\"payload\":");
         Ok(())
     })();
     fields.map_err(|e| e.to_string())?;
@@ -173,12 +170,12 @@ fn body(
             render
                 .borrow()
                 .as_ref()
-                .map(|r| r.payload(payload, &mut body))
+                .map(|r| r.payload(payload, &mut tail))
         })
         .ok_or("no event renderer on this thread")?
         .map_err(|e| format!("payload: {e}"))?;
-    body.push(b'}');
-    String::from_utf8(body).map_err(|e| e.to_string())
+    tail.push(b'}');
+    String::from_utf8(tail).map_err(|e| e.to_string())
 }
 
 pub fn record_for(
@@ -188,9 +185,8 @@ pub fn record_for(
     payload: Payload<'_>,
     audience: &Audience,
 ) -> Result<()> {
-    let id = new_id();
     let now = super::now();
-    let body = body(&id, kind, now, account, payload)
+    let tail = body_tail(kind, now, account, payload)
         .map_err(|e| StoreError::internal(format!("event body: {e}")))?;
     // Ids are [A-Za-z0-9], so a space separates them safely.
     let (conversation, after) = match &audience.conversation {
@@ -198,26 +194,20 @@ pub fn record_for(
         None => (None, None),
     };
     let seq = conn.insert_returning_seq(
-        "INSERT INTO events (id, type, created_at, body, audience, audience_conversation,
+        "INSERT INTO events (type, created_at, body_tail, audience, audience_conversation,
                              audience_after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
-            id,
             kind,
             now,
-            body,
+            tail,
             audience.people.join(" "),
             conversation,
             after
         ],
     )?;
     let published = Published {
-        event: StoredEvent {
-            seq,
-            id,
-            kind: kind.to_owned(),
-            body,
-        },
+        event: StoredEvent::new(seq, kind.to_owned(), &tail),
         audience: audience.clone(),
     };
     PENDING.with(|p| p.borrow_mut().push(published));
@@ -271,24 +261,44 @@ fn sees(conn: &Sql, person: &str, conversation: &str, after: i64) -> Result<bool
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub seq: i64,
+    /// Its seq in decimal: an event's id says where it stands in the outbox, so looking one up
+    /// (`Last-Event-ID`) needs no index, and writing one writes no index entry.
     pub id: String,
     pub kind: String,
+    /// The whole JSON, id first.
     pub body: String,
+}
+
+impl StoredEvent {
+    /// The event at `seq`, from its stored JSON after the id (`body_tail`).
+    fn new(seq: i64, kind: String, tail: &str) -> StoredEvent {
+        let id = seq.to_string();
+        let mut body = String::with_capacity(tail.len() + id.len() + 10);
+        body.push_str("{\"id\":\"");
+        body.push_str(&id);
+        body.push_str("\",");
+        body.push_str(tail);
+        StoredEvent {
+            seq,
+            id,
+            kind,
+            body,
+        }
+    }
 }
 
 /// Up to `limit` events after `after`, oldest first (for webhooks).
 pub fn after(conn: &Sql, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
     Ok(conn
         .prepare_cached(
-            "SELECT seq, id, type, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT seq, type, body_tail FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?
         .query_map(params![after, limit], |r| {
-            Ok(StoredEvent {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                kind: r.get(2)?,
-                body: r.get(3)?,
-            })
+            Ok(StoredEvent::new(
+                r.get(0)?,
+                r.get(1)?,
+                r.get_ref(2)?.as_str()?,
+            ))
         })?
         .collect::<sql::Result<_>>()?)
 }
@@ -300,7 +310,7 @@ pub fn after(conn: &Sql, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
 pub fn after_for(conn: &Sql, person: &str, after: i64, limit: u32) -> Result<Vec<StoredEvent>> {
     const CHUNK: i64 = 512;
     let mut statement = conn.prepare_cached(
-        "SELECT seq, id, type, body, audience, audience_conversation, audience_after
+        "SELECT seq, type, body_tail, audience, audience_conversation, audience_after
            FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let mut out = Vec::new();
@@ -311,22 +321,18 @@ pub fn after_for(conn: &Sql, person: &str, after: i64, limit: u32) -> Result<Vec
         statement.for_each(params![start, CHUNK], |row| -> Result<bool> {
             scanned += 1;
             from = row.get(0)?;
-            let audience: String = row.get(4)?;
+            let audience: String = row.get(3)?;
             let named = audience.split(' ').any(|p| p == person);
             let member = || -> Result<bool> {
-                let conversation: Option<String> = row.get(5)?;
+                let conversation: Option<String> = row.get(4)?;
                 match conversation {
-                    Some(conversation) => sees(conn, person, &conversation, row.get(6)?),
+                    Some(conversation) => sees(conn, person, &conversation, row.get(5)?),
                     None => Ok(false),
                 }
             };
             if named || member()? {
-                out.push(StoredEvent {
-                    seq: from,
-                    id: row.get(1)?,
-                    kind: row.get(2)?,
-                    body: row.get(3)?,
-                });
+                let tail: String = row.get(2)?;
+                out.push(StoredEvent::new(from, row.get(1)?, &tail));
             }
             Ok(out.len() < limit as usize)
         })?;
@@ -344,23 +350,18 @@ pub fn after_with_audience(
 ) -> Result<Vec<(StoredEvent, Audience)>> {
     Ok(conn
         .prepare_cached(
-            "SELECT seq, id, type, body, audience, audience_conversation, audience_after
+            "SELECT seq, type, body_tail, audience, audience_conversation, audience_after
                FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?
         .query_map(params![after, limit], |r| {
-            let audience: String = r.get(4)?;
-            let conversation: Option<String> = r.get(5)?;
+            let audience: String = r.get(3)?;
+            let conversation: Option<String> = r.get(4)?;
             let conversation = match conversation {
-                Some(id) => Some((id, r.get(6)?)),
+                Some(id) => Some((id, r.get(5)?)),
                 None => None,
             };
             Ok((
-                StoredEvent {
-                    seq: r.get(0)?,
-                    id: r.get(1)?,
-                    kind: r.get(2)?,
-                    body: r.get(3)?,
-                },
+                StoredEvent::new(r.get(0)?, r.get(1)?, r.get_ref(2)?.as_str()?),
                 Audience {
                     people: audience
                         .split(' ')
@@ -374,12 +375,17 @@ pub fn after_with_audience(
         .collect::<sql::Result<_>>()?)
 }
 
-/// The seq of an event by id, if still retained.
+/// The seq of an event by id: `None` for an id that names no event this outbox has had (not
+/// a number, or past its newest event: an id from another database).
 pub fn seq_of(conn: &Sql, id: &str) -> Result<Option<i64>> {
-    Ok(conn
-        .prepare_cached("SELECT seq FROM events WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?)
+    let Some(seq) = id
+        .parse::<i64>()
+        .ok()
+        .filter(|seq| *seq > 0 && !id.starts_with('+'))
+    else {
+        return Ok(None);
+    };
+    Ok((seq <= newest_seq(conn)?).then_some(seq))
 }
 
 /// The newest event's seq (0 when there is none).
@@ -545,17 +551,11 @@ mod tests {
     #[test]
     fn an_event_body_is_json_with_its_fields_in_order() {
         install_renderer(Arc::new(Plain));
-        let text = body(
-            "e1",
-            "message.created",
-            42,
-            "a\"b\\c\n",
-            Payload::Text("{}"),
-        )
-        .unwrap();
+        let tail = body_tail("message.created", 42, "a\"b\\c\n", Payload::Text("{}")).unwrap();
+        let text = StoredEvent::new(7, "message.created".into(), &tail).body;
         assert_eq!(
             text,
-            r#"{"id":"e1","type":"message.created","created_at":42,"account_id":"a\"b\\c\n","payload":null}"#
+            r#"{"id":"7","type":"message.created","created_at":42,"account_id":"a\"b\\c\n","payload":null}"#
         );
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed["account_id"], "a\"b\\c\n");

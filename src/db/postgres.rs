@@ -13,12 +13,21 @@ pub const VERSION: i64 = super::schema::VERSION;
 
 /// Steps from version N-1 to N, run before the schema for databases older than `VERSION`
 /// (version 3 is the first PostgreSQL one).
-const MIGRATIONS: &[(i64, &str)] = &[(
-    4,
-    // Webhook endpoints are leased to one server at a time.
-    "ALTER TABLE webhook_cursors ADD COLUMN IF NOT EXISTS lease_holder TEXT COLLATE \"C\";
-     ALTER TABLE webhook_cursors ADD COLUMN IF NOT EXISTS lease_until BIGINT;",
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        4,
+        // Webhook endpoints are leased to one server at a time.
+        "ALTER TABLE webhook_cursors ADD COLUMN IF NOT EXISTS lease_holder TEXT COLLATE \"C\";
+         ALTER TABLE webhook_cursors ADD COLUMN IF NOT EXISTS lease_until BIGINT;",
+    ),
+    (
+        5,
+        // An event's id is its seq: the `id` column goes, the stored JSON starts after the id.
+        "ALTER TABLE events DROP COLUMN id;
+         ALTER TABLE events RENAME COLUMN body TO body_tail;
+         UPDATE events SET body_tail = substr(body_tail, strpos(body_tail, '\"type\":'));",
+    ),
+];
 
 /// The advisory lock held while the schema is brought up to date, so servers starting at
 /// once migrate one after another.

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension};
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// Steps from version N-1 to N, run before `schema.sql` for files older than `VERSION`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -80,6 +80,31 @@ const MIGRATIONS: &[(i64, &str)] = &[
         // Webhook endpoints are leased to one server at a time (servers sharing a database).
         "ALTER TABLE webhook_cursors ADD COLUMN lease_holder TEXT;
          ALTER TABLE webhook_cursors ADD COLUMN lease_until INTEGER;",
+    ),
+    (
+        5,
+        // An event's id is its seq: the `id` column and its index go (a rebuild: SQLite cannot
+        // drop a UNIQUE column), and the stored JSON starts after the id. The table's place in
+        // `sqlite_sequence` is carried over, so no seq is ever used twice.
+        "CREATE TABLE events_v5 (
+             seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+             type       TEXT    NOT NULL,
+             created_at INTEGER NOT NULL,
+             body_tail  TEXT    NOT NULL,
+             audience   TEXT    NOT NULL,
+             audience_conversation TEXT,
+             audience_after        INTEGER
+         );
+         INSERT INTO events_v5
+             (seq, type, created_at, body_tail, audience, audience_conversation, audience_after)
+           SELECT seq, type, created_at, substr(body, instr(body, '\"type\":')), audience,
+                  audience_conversation, audience_after
+             FROM events;
+         DELETE FROM sqlite_sequence WHERE name = 'events_v5';
+         INSERT INTO sqlite_sequence (name, seq)
+           SELECT 'events_v5', seq FROM sqlite_sequence WHERE name = 'events';
+         DROP TABLE events;
+         ALTER TABLE events_v5 RENAME TO events;",
     ),
 ];
 
@@ -173,8 +198,15 @@ mod tests {
              -- Nor what version 3 added.
              ALTER TABLE conversations DROP COLUMN activity_seq;
              ALTER TABLE conversations DROP COLUMN large;
-             ALTER TABLE events DROP COLUMN audience_conversation;
-             ALTER TABLE events DROP COLUMN audience_after;
+             DROP TABLE events;
+             CREATE TABLE events (
+                 seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id         TEXT    NOT NULL UNIQUE,
+                 type       TEXT    NOT NULL,
+                 created_at INTEGER NOT NULL,
+                 body       TEXT    NOT NULL,
+                 audience   TEXT    NOT NULL
+             );
              -- Nor what version 4 added.
              ALTER TABLE webhook_cursors DROP COLUMN lease_holder;
              ALTER TABLE webhook_cursors DROP COLUMN lease_until;
@@ -236,6 +268,66 @@ mod tests {
         conn.execute_batch("DELETE FROM reactions; DELETE FROM attachments;")
             .unwrap();
         assert_eq!(marks(&conn), [(0, 0), (0, 0)]);
+    }
+
+    /// Version 5: events keep their seq, type, JSON (from after the id) and audience, and
+    /// their sequence: the next event comes after the newest ever written, even a pruned one.
+    #[test]
+    fn version_4_events_lose_their_id_column_but_nothing_else() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            r#"DROP TABLE events;
+             CREATE TABLE events (
+                 seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+                 id         TEXT    NOT NULL UNIQUE,
+                 type       TEXT    NOT NULL,
+                 created_at INTEGER NOT NULL,
+                 body       TEXT    NOT NULL,
+                 audience   TEXT    NOT NULL,
+                 audience_conversation TEXT,
+                 audience_after        INTEGER
+             );
+             INSERT INTO events (seq, id, type, created_at, body, audience, audience_conversation, audience_after)
+                  VALUES (3, 'Ab3dEf5hIj7lMn9p', 'message.created', 42,
+                          '{"id":"Ab3dEf5hIj7lMn9p","type":"message.created","created_at":42,"account_id":"k","payload":{"type":"x"}}',
+                          'k t', 'c', 7),
+                         (9, 'Zz3dEf5hIj7lMn9p', 'group.deleted', 43,
+                          '{"id":"Zz3dEf5hIj7lMn9p","type":"group.deleted","created_at":43,"account_id":"k","payload":null}',
+                          'k', NULL, NULL);
+             UPDATE sqlite_sequence SET seq = 12 WHERE name = 'events';
+             PRAGMA user_version = 4;"#,
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(i64, String, String, String, Option<String>, Option<i64>)> = conn
+            .prepare("SELECT seq, type, body_tail, audience, audience_conversation, audience_after FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (3, "message.created".into(),
+                 r#""type":"message.created","created_at":42,"account_id":"k","payload":{"type":"x"}}"#.into(),
+                 "k t".into(), Some("c".into()), Some(7)),
+                (9, "group.deleted".into(),
+                 r#""type":"group.deleted","created_at":43,"account_id":"k","payload":null}"#.into(),
+                 "k".into(), None, None),
+            ]
+        );
+        conn.execute(
+            "INSERT INTO events (type, created_at, body_tail, audience) VALUES ('x', 0, '}', '')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            conn.last_insert_rowid(),
+            13,
+            "the sequence was carried over"
+        );
     }
 
     #[test]

@@ -441,7 +441,8 @@ async fn a_large_groups_messages_are_replayed_to_members_only() {
         let pattern = format!("%{}%", message["id"].as_str().unwrap());
         app.sql(|conn| {
             conn.query_row(
-                "SELECT id FROM events WHERE type = 'message.created' AND body LIKE ?1",
+                "SELECT CAST(seq AS TEXT) FROM events
+                  WHERE type = 'message.created' AND body_tail LIKE ?1",
                 [pattern],
                 |r| r.get(0),
             )

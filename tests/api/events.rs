@@ -171,7 +171,12 @@ async fn webhooks_are_signed_with_hmac_sha256_of_the_exact_body() {
         .await;
     let event = of_type(&delivered, "message.created")[0];
     assert_eq!(event["payload"], message);
-    assert!(event["id"].as_str().is_some_and(|id| id.len() == 16));
+    // An event's id is its place in the outbox, in decimal.
+    assert!(
+        event["id"]
+            .as_str()
+            .is_some_and(|id| id.parse::<u64>().is_ok_and(|seq| seq > 0))
+    );
     assert!(event["created_at"].is_i64());
     for delivery in receiver.deliveries() {
         let mut mac = Hmac::<Sha256>::new_from_slice(b"hook-secret").unwrap();
@@ -576,13 +581,14 @@ fn created_ids(events: &[SseEvent]) -> Vec<String> {
         .collect()
 }
 
-/// Asserts no event came twice and they came in the outbox's order (their `seq`).
+/// Asserts no event came twice and they came in the outbox's order (their `seq`, which is
+/// their id).
 fn once_each_in_order(app: &TestApp, events: &[SseEvent]) {
     let seqs: Vec<i64> = app.sql(|conn| {
         events
             .iter()
             .map(|e| {
-                conn.query_row("SELECT seq FROM events WHERE id = ?1", [&e.id], |r| {
+                conn.query_row("SELECT seq FROM events WHERE seq = ?1", [&e.id], |r| {
                     r.get(0)
                 })
                 .unwrap_or_else(|_| panic!("event {} is not in the outbox", e.id))
@@ -733,9 +739,18 @@ async fn an_unknown_last_event_id_replays_everything_retained() {
     for i in 0..3 {
         sent.push(app.send(KEVIN.1, &conversation, &format!("m{i}")).await["id"].clone());
     }
-    // Never an event id, and not even shaped like one: the stream starts from the oldest
-    // event still kept rather than refusing or skipping ahead.
-    for unknown in ["AAAAAAAAAAAAAAAA", "not an id; at all"] {
+    // Never an event id (ids are the outbox's seqs, 1 and up: one past the newest came from
+    // another database), or not even shaped like one: the stream starts from the oldest event
+    // still kept rather than refusing or skipping ahead.
+    for unknown in [
+        "AAAAAAAAAAAAAAAA",
+        "not an id; at all",
+        "999999999",
+        "0",
+        "-1",
+        "+1",
+        "99999999999999999999999",
+    ] {
         let mut kate = Sse::connect(&app, KATE.1, Some(unknown)).await;
         let replayed = kate.until("message.created", 3).await;
         let kinds: Vec<&str> = replayed.iter().map(|e| e.kind.as_str()).collect();
@@ -776,7 +791,7 @@ async fn a_pruned_last_event_id_replays_what_is_still_retained() {
     // of the next run removes it.
     first.sql(|conn| {
         conn.execute(
-            "UPDATE events SET created_at = 1 WHERE seq <= (SELECT seq FROM events WHERE id = ?1)",
+            "UPDATE events SET created_at = 1 WHERE seq <= ?1",
             [&seen.id],
         )
         .unwrap()
