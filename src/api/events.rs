@@ -22,6 +22,8 @@ use std::time::Duration;
 /// One event, as the `data:` of an SSE frame and the body of a webhook POST.
 #[derive(utoipa::ToSchema)]
 pub struct EventBody {
+    /// The event's position in the event log, in decimal: later events have larger ids.
+    #[schema(example = "1042", pattern = "^[1-9][0-9]*$")]
     pub id: String,
     /// `RESOURCE.ACTION`, e.g. `message.created`.
     #[serde(rename = "type")]
