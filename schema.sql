@@ -92,6 +92,9 @@ CREATE TABLE IF NOT EXISTS participants (
     -- Messages with seq <= visible_after are not in this person's view (deleted, or sent before
     -- they joined the group).
     visible_after   INTEGER NOT NULL DEFAULT 0,
+    -- Every message of others up to this seq is read: this person opened the conversation
+    -- after it came. Opening reads only what came after (src/db/messages.rs: mark_read).
+    read_through_seq INTEGER NOT NULL DEFAULT 0,
     UNIQUE (conversation_id, contact_id)
 );
 CREATE INDEX IF NOT EXISTS participants_by_activity
@@ -122,7 +125,6 @@ CREATE TABLE IF NOT EXISTS messages (
     has_attachments INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, seq);
-CREATE INDEX IF NOT EXISTS messages_unread ON messages (conversation_id) WHERE read_at IS NULL;
 
 CREATE TABLE IF NOT EXISTS reactions (
     seq        INTEGER PRIMARY KEY,

@@ -1332,8 +1332,9 @@ fn a_database_with_a_newer_schema_is_refused() {
 }
 
 /// A database of schema version 4 (events had their own random ids, and their JSON began with
-/// them) comes up on version 5: every event keeps its JSON, now under its seq as its id, and a
-/// stream that names an id of the old kind gets everything retained, in order.
+/// them; unread messages had an index) comes up on version 5: every event keeps its JSON, now
+/// under its seq as its id, a stream that names an id of the old kind gets everything retained,
+/// in order, and opening a conversation still reads what was unread.
 #[test]
 fn a_version_4_database_is_migrated_and_its_events_replay_under_new_ids() {
     let test = "a_version_4_database_is_migrated_and_its_events_replay_under_new_ids";
@@ -1354,7 +1355,9 @@ fn a_version_4_database_is_migrated_and_its_events_replay_under_new_ids() {
     std::thread::spawn(move || {
         let mut db = postgres::Client::connect(&old, postgres::NoTls).unwrap();
         db.batch_execute(
-            r#"ALTER TABLE events RENAME COLUMN body_tail TO body;
+            r#"ALTER TABLE participants DROP COLUMN read_through_seq;
+               CREATE INDEX messages_unread ON messages (conversation_id) WHERE read_at IS NULL;
+               ALTER TABLE events RENAME COLUMN body_tail TO body;
                ALTER TABLE events ADD COLUMN id TEXT COLLATE "C";
                UPDATE events SET id = 'old' || lpad(seq::text, 13, '0');
                UPDATE events SET body = '{"id":"' || id || '",' || body;
@@ -1401,6 +1404,20 @@ fn a_version_4_database_is_migrated_and_its_events_replay_under_new_ids() {
     );
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0].0, newest);
+    // Kate's read mark starts before Kevin's first unread message: opening reads them all.
+    let path = format!("/v1/conversations/{conversation}");
+    call(&server.addr, "GET", &path, KATE, &Value::Null, 200);
+    for id in &sent {
+        let message = call(
+            &server.addr,
+            "GET",
+            &format!("/v1/messages/{id}"),
+            KATE,
+            &Value::Null,
+            200,
+        );
+        assert!(message["read_at"].is_i64(), "{message}");
+    }
     assert!(
         !server.log_text().contains("ERROR"),
         "{}",

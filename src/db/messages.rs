@@ -365,20 +365,38 @@ fn list_everywhere(conn: &Sql, viewer: &str, page: &PageParams) -> Result<List<M
 }
 
 /// Opening a conversation reads it: every message of others in the viewer's view that nobody
-/// had read is read now (`message.updated` for each).
+/// had read is read now (`message.updated` for each). Only messages after the viewer's
+/// `read_through_seq` can be among them (their earlier opens read everything of others before
+/// it), so this walks the conversation's newest messages, not its history; the mark then moves
+/// to the newest message.
 pub fn mark_read(conn: &Sql, viewer: &str, conversation: &str, now: i64) -> Result<()> {
-    let participation = require_participation(conn, viewer, conversation)?;
+    let read_from: i64 = conn
+        .prepare_cached(
+            "SELECT visible_after, read_through_seq FROM participants
+              WHERE conversation_id = ?1 AND contact_id = ?2 AND hidden = 0",
+        )?
+        .query_row(params![conversation, viewer], |r| {
+            Ok(r.get::<i64>(0)?.max(r.get(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| StoreError::not_found("conversation", conversation))?;
     let mut read: Vec<(i64, String)> = conn
         .prepare_cached(
             "UPDATE messages SET read_at = ?3
-              WHERE conversation_id = ?1 AND read_at IS NULL AND sender_id <> ?2 AND seq > ?4
+              WHERE conversation_id = ?1 AND seq > ?4 AND read_at IS NULL AND sender_id <> ?2
               RETURNING seq, id",
         )?
-        .query_map(
-            params![conversation, viewer, now, participation.visible_after],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
+        .query_map(params![conversation, viewer, now, read_from], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<sql::Result<_>>()?;
+    // (`activity_seq`: the conversation's newest message, or an earlier point before any.)
+    conn.prepare_cached(
+        "UPDATE participants
+            SET read_through_seq = (SELECT activity_seq FROM conversations WHERE id = ?1)
+          WHERE conversation_id = ?1 AND contact_id = ?2",
+    )?
+    .execute(params![conversation, viewer])?;
     // Their events in arrival order on both backends (RETURNING follows the rows' storage).
     read.sort_unstable();
     for (_, message) in read {

@@ -86,7 +86,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         // An event's id is its seq: the `id` column and its index go (a rebuild: SQLite cannot
         // drop a UNIQUE column), and the stored JSON starts after the id. The table's place in
         // `sqlite_sequence` is carried over, so no seq is ever used twice.
-        "CREATE TABLE events_v5 (
+        // Each person's read mark replaces the index of unread messages (which every send
+        // wrote to): it starts just before their oldest unread message from others.
+        "ALTER TABLE participants ADD COLUMN read_through_seq INTEGER NOT NULL DEFAULT 0;
+         UPDATE participants SET read_through_seq = coalesce(
+             (SELECT min(m.seq) - 1 FROM messages m
+               WHERE m.conversation_id = participants.conversation_id AND m.read_at IS NULL
+                 AND m.sender_id <> participants.contact_id),
+             (SELECT activity_seq FROM conversations c WHERE c.id = participants.conversation_id));
+         DROP INDEX IF EXISTS messages_unread;
+         CREATE TABLE events_v5 (
              seq        INTEGER PRIMARY KEY AUTOINCREMENT,
              type       TEXT    NOT NULL,
              created_at INTEGER NOT NULL,
@@ -272,12 +281,24 @@ mod tests {
 
     /// Version 5: events keep their seq, type, JSON (from after the id) and audience, and
     /// their sequence: the next event comes after the newest ever written, even a pruned one.
+    /// Each person's read mark starts just before their oldest unread message from others.
     #[test]
     fn version_4_events_lose_their_id_column_but_nothing_else() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         conn.execute_batch(
-            r#"DROP TABLE events;
+            r#"ALTER TABLE participants DROP COLUMN read_through_seq;
+             CREATE INDEX messages_unread ON messages (conversation_id) WHERE read_at IS NULL;
+             INSERT INTO contacts (id, username, phone_number, created_at)
+                  VALUES ('k', 'kevin', '1', 0), ('t', 'kate', '2', 0);
+             INSERT INTO conversations (id, direct_low, direct_high, created_at, activity_seq)
+                  VALUES ('c', 'k', 't', 0, 3), ('d', 'k', 'k', 0, 7);
+             INSERT INTO participants (conversation_id, contact_id, conversation_seq)
+                  VALUES ('c', 'k', 1), ('c', 't', 1), ('d', 'k', 2);
+             INSERT INTO messages (seq, id, conversation_id, sender_id, body, read_at, created_at)
+                  VALUES (1, 'm1', 'c', 'k', 'read', 5, 0), (2, 'm2', 'c', 't', 'unread', NULL, 0),
+                         (3, 'm3', 'c', 'k', 'unread', NULL, 0);
+             DROP TABLE events;
              CREATE TABLE events (
                  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
                  id         TEXT    NOT NULL UNIQUE,

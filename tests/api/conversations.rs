@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[actix_web::test]
 async fn create_with_a_contact_returns_the_existing_conversation_with_200() {
@@ -151,6 +151,60 @@ async fn opening_marks_it_and_others_messages_read() {
     // Kevin's view of the conversation did not change.
     let kevins_view = app.get("/v1/conversations", KEVIN.1).await.body;
     assert!(kevins_view["data"][0]["last_opened_at"].is_null());
+}
+
+/// Each open reads what came since the last: a message that came after Kate opened is read at
+/// her next open, her own messages wait for Kevin's, and earlier reads keep their time.
+#[actix_web::test]
+async fn every_open_reads_what_came_since_and_no_more() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let path = format!("/v1/conversations/{conversation}");
+    let read_at = |id: &Value| {
+        let path = format!("/v1/messages/{}", id.as_str().unwrap());
+        let app = &app;
+        async move { app.get(&path, KEVIN.1).await.expect(200).body["read_at"].clone() }
+    };
+    let first = app.send(KEVIN.1, &conversation, "first").await;
+    app.get(&path, KATE.1).await.expect(200);
+    let first_read = read_at(&first["id"]).await;
+    assert!(first_read.is_i64());
+    let kates = app.send(KATE.1, &conversation, "hers").await;
+    let second = app.send(KEVIN.1, &conversation, "second").await;
+    assert!(read_at(&second["id"]).await.is_null());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    app.get(&path, KATE.1).await.expect(200);
+    assert!(
+        read_at(&second["id"]).await.is_i64(),
+        "came after her first open"
+    );
+    assert_eq!(read_at(&first["id"]).await, first_read, "read once");
+    assert!(
+        read_at(&kates["id"]).await.is_null(),
+        "her own, until Kevin opens"
+    );
+    app.get(&path, KEVIN.1).await.expect(200);
+    assert!(read_at(&kates["id"]).await.is_i64());
+    // Opening again with nothing new reads nothing and emits no message.updated.
+    let events_before: i64 = app.sql(|conn| {
+        conn.query_row(
+            "SELECT count(*) FROM events WHERE type = 'message.updated'",
+            rusqlite::params![],
+            |r| r.get::<i64>(0),
+        )
+        .unwrap()
+    });
+    app.get(&path, KATE.1).await.expect(200);
+    app.get(&path, KEVIN.1).await.expect(200);
+    let events_after: i64 = app.sql(|conn| {
+        conn.query_row(
+            "SELECT count(*) FROM events WHERE type = 'message.updated'",
+            rusqlite::params![],
+            |r| r.get::<i64>(0),
+        )
+        .unwrap()
+    });
+    assert_eq!(events_before, events_after);
 }
 
 #[actix_web::test]
