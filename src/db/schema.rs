@@ -321,7 +321,8 @@ mod tests {
         )
         .unwrap();
         migrate(&mut conn).unwrap();
-        let rows: Vec<(i64, String, String, String, Option<String>, Option<i64>)> = conn
+        type EventRow = (i64, String, String, String, Option<String>, Option<i64>);
+        let rows: Vec<EventRow> = conn
             .prepare("SELECT seq, type, body_tail, audience, audience_conversation, audience_after FROM events ORDER BY seq")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
