@@ -143,7 +143,6 @@ pub fn record(
     )
 }
 
-/// `record` for any audience.
 /// An event's JSON after its id: `"type":…,"created_at":…,"account_id":…,"payload":…}`,
 /// written by hand (`crate::json`: it is on every send's path), the payload by this thread's
 /// `Render`. The id is the event's seq, known only once the row is in (`StoredEvent::new`).
@@ -178,6 +177,7 @@ fn body_tail(
     String::from_utf8(tail).map_err(|e| e.to_string())
 }
 
+/// `record` for any audience.
 pub fn record_for(
     conn: &Sql,
     kind: &str,
