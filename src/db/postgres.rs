@@ -24,16 +24,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         // An event's id is its seq: the `id` column goes, the stored JSON starts after the id.
         // Each person's read mark replaces the index of unread messages (schema.rs says more).
-        "ALTER TABLE participants ADD COLUMN read_through_seq BIGINT NOT NULL DEFAULT 0;
-         UPDATE participants SET read_through_seq = coalesce(
-             (SELECT min(m.seq) - 1 FROM messages m
-               WHERE m.conversation_id = participants.conversation_id AND m.read_at IS NULL
-                 AND m.sender_id <> participants.contact_id),
-             (SELECT activity_seq FROM conversations c WHERE c.id = participants.conversation_id));
-         DROP INDEX IF EXISTS messages_unread;
-         ALTER TABLE events DROP COLUMN id;
-         ALTER TABLE events RENAME COLUMN body TO body_tail;
-         UPDATE events SET body_tail = substr(body_tail, strpos(body_tail, '\"type\":'));",
+        concat!(
+            "ALTER TABLE participants ADD COLUMN read_through_seq BIGINT NOT NULL DEFAULT 0;",
+            super::schema::read_marks_from_unread!(),
+            "ALTER TABLE events DROP COLUMN id;
+             ALTER TABLE events RENAME COLUMN body TO body_tail;
+             UPDATE events SET body_tail = substr(body_tail, strpos(body_tail, '\"type\":'));"
+        ),
     ),
 ];
 

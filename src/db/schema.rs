@@ -8,6 +8,21 @@ const SCHEMA: &str = include_str!("../../schema.sql");
 /// The version `schema.sql` describes.
 pub const VERSION: i64 = 5;
 
+/// Version 5, on both backends: each person's read mark starts just before their oldest unread
+/// message from others (found with the index of unread messages, which then goes). A macro, not
+/// a const, so that each backend's migration can be one literal (`concat!`).
+macro_rules! read_marks_from_unread {
+    () => {
+        "UPDATE participants SET read_through_seq = coalesce(
+             (SELECT min(m.seq) - 1 FROM messages m
+               WHERE m.conversation_id = participants.conversation_id AND m.read_at IS NULL
+                 AND m.sender_id <> participants.contact_id),
+             (SELECT activity_seq FROM conversations c WHERE c.id = participants.conversation_id));
+         DROP INDEX IF EXISTS messages_unread;"
+    };
+}
+pub(crate) use read_marks_from_unread;
+
 /// Steps from version N-1 to N, run before `schema.sql` for files older than `VERSION`.
 const MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -88,14 +103,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         // `sqlite_sequence` is carried over, so no seq is ever used twice.
         // Each person's read mark replaces the index of unread messages (which every send
         // wrote to): it starts just before their oldest unread message from others.
-        "ALTER TABLE participants ADD COLUMN read_through_seq INTEGER NOT NULL DEFAULT 0;
-         UPDATE participants SET read_through_seq = coalesce(
-             (SELECT min(m.seq) - 1 FROM messages m
-               WHERE m.conversation_id = participants.conversation_id AND m.read_at IS NULL
-                 AND m.sender_id <> participants.contact_id),
-             (SELECT activity_seq FROM conversations c WHERE c.id = participants.conversation_id));
-         DROP INDEX IF EXISTS messages_unread;
-         CREATE TABLE events_v5 (
+        concat!(
+            "ALTER TABLE participants ADD COLUMN read_through_seq INTEGER NOT NULL DEFAULT 0;",
+            read_marks_from_unread!(),
+            "CREATE TABLE events_v5 (
              seq        INTEGER PRIMARY KEY AUTOINCREMENT,
              type       TEXT    NOT NULL,
              created_at INTEGER NOT NULL,
@@ -113,7 +124,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
          INSERT INTO sqlite_sequence (name, seq)
            SELECT 'events_v5', seq FROM sqlite_sequence WHERE name = 'events';
          DROP TABLE events;
-         ALTER TABLE events_v5 RENAME TO events;",
+         ALTER TABLE events_v5 RENAME TO events;"
+        ),
     ),
 ];
 
