@@ -68,7 +68,7 @@ pub(crate) fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let clock = BodyClock::new(min_rate);
-    let mut payload = clock.count(payload.take());
+    let mut payload = clock.count(payload.take()).quiet_first_poll();
     async move {
         if declared_length.is_some_and(|n| n > limit as u64) {
             return Err(too_large(limit));

@@ -141,6 +141,36 @@ async fn a_body_trickled_a_byte_at_a_time_is_cut_off() {
     assert!(page.ids().is_empty());
 }
 
+/// The body's first poll leaves no waker (`body_clock::Counted::quiet_first_poll`): a body
+/// that arrives after the head, in pieces, must still be read as it comes.
+#[actix_web::test]
+async fn a_body_sent_after_its_head_in_pieces_is_read() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    let body: &'static [u8] = Box::leak(
+        format!(r#"{{"conversation_id":"{conversation}","message":"late"}}"#)
+            .into_bytes()
+            .into_boxed_slice(),
+    );
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        KEVIN.1,
+        body.len()
+    );
+    let (status, took) = trickle(&app, head, body, Duration::from_millis(20)).await;
+    assert!(status.contains(" 201 "), "{status:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let page = app
+        .get(
+            &format!("/v1/messages?conversation_id={conversation}"),
+            KEVIN.1,
+        )
+        .await
+        .expect(200);
+    assert_eq!(page.ids().len(), 1);
+}
+
 #[actix_web::test]
 async fn an_upload_trickled_a_byte_at_a_time_is_cut_off() {
     let app = spawn_app().await;
