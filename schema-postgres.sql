@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     last_active_at    BIGINT,
     created_at        BIGINT NOT NULL,
     -- The ordering key of "most recently active": the newest message's seq (or, before any,
-    -- the newest seq of the whole server when the conversation began).
+    -- the newest seq of the whole server when the conversation began). Kept up to date, with
+    -- `last_active_at`, for a large conversation only: a small one's participants carry both.
     activity_seq      BIGINT NOT NULL DEFAULT 0,
     -- 1 for a group too large to copy `activity_seq` into every member's row on each message
     -- (src/db/conversations.rs: LARGE_ABOVE members); its members' rows follow this one.
@@ -97,6 +98,8 @@ CREATE TABLE IF NOT EXISTS participants (
     visible_after   BIGINT NOT NULL DEFAULT 0,
     -- Every message of others up to this seq is read (schema.sql says more).
     read_through_seq BIGINT NOT NULL DEFAULT 0,
+    -- When the conversation last had a message (schema.sql says more).
+    last_active_at  BIGINT,
     UNIQUE (conversation_id, contact_id)
 );
 CREATE INDEX IF NOT EXISTS participants_by_activity

@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS conversations (
     last_active_at    INTEGER,
     created_at        INTEGER NOT NULL,
     -- The ordering key of "most recently active": the newest message's seq (or, before any,
-    -- the newest seq of the whole server when the conversation began).
+    -- the newest seq of the whole server when the conversation began). Kept up to date, with
+    -- `last_active_at`, for a large conversation only: a small one's participants carry both.
     activity_seq      INTEGER NOT NULL DEFAULT 0,
     -- 1 for a group too large to copy `activity_seq` into every member's row on each message
     -- (src/db/conversations.rs: LARGE_ABOVE members); its members' rows follow this one.
@@ -95,6 +96,9 @@ CREATE TABLE IF NOT EXISTS participants (
     -- Every message of others up to this seq is read: this person opened the conversation
     -- after it came. Opening reads only what came after (src/db/messages.rs: mark_read).
     read_through_seq INTEGER NOT NULL DEFAULT 0,
+    -- When the conversation last had a message, beside `activity_seq` (NULL with it in a large
+    -- conversation): a message into a small conversation writes its participants' rows only.
+    last_active_at  INTEGER,
     UNIQUE (conversation_id, contact_id)
 );
 CREATE INDEX IF NOT EXISTS participants_by_activity

@@ -1356,6 +1356,8 @@ fn a_version_4_database_is_migrated_and_its_events_replay_under_new_ids() {
         let mut db = postgres::Client::connect(&old, postgres::NoTls).unwrap();
         db.batch_execute(
             r#"ALTER TABLE participants DROP COLUMN read_through_seq;
+               ALTER TABLE participants DROP COLUMN last_active_at;
+               UPDATE conversations SET last_active_at = 1234567890;
                CREATE INDEX messages_unread ON messages (conversation_id) WHERE read_at IS NULL;
                ALTER TABLE events RENAME COLUMN body_tail TO body;
                ALTER TABLE events ADD COLUMN id TEXT COLLATE "C";
@@ -1380,6 +1382,10 @@ fn a_version_4_database_is_migrated_and_its_events_replay_under_new_ids() {
         ),
         protocol::db::postgres::VERSION.to_string()
     );
+    // The conversation keeps the time of its last message (now in its participants' rows).
+    let path = format!("/v1/conversations/{conversation}");
+    let view = call(&server.addr, "GET", &path, KEVIN, &Value::Null, 200);
+    assert_eq!(view["last_active_at"], 1234567890, "{view}");
     let frames = replay_events(
         &server.addr,
         Some("old0000000000001"),

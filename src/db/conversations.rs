@@ -44,7 +44,7 @@ const CONVERSATION_SELECT: &str = "
            CASE WHEN v.direct_low = ?1 THEN v.direct_high ELSE v.direct_low END,
            v.group_id,
            (SELECT m.id FROM messages m WHERE m.id = v.pinned_message_id AND m.seq > p.visible_after),
-           p.is_pinned, p.is_muted, v.last_active_at, p.last_opened_at, v.created_at, p.archived_at,
+           p.is_pinned, p.is_muted, coalesce(p.last_active_at, v.last_active_at), p.last_opened_at, v.created_at, p.archived_at,
            coalesce(p.activity_seq, v.activity_seq), v.seq
       FROM participants p JOIN conversations v ON v.id = p.conversation_id
      WHERE p.contact_id = ?1 AND p.hidden = 0";
@@ -395,7 +395,8 @@ pub(crate) fn insert_conversation(
 
 /// Adds `person` to a conversation. They see messages newer than `newest` (the current newest
 /// message seq) only, and the conversation is at `newest` in their list (in a large one, its
-/// own activity orders it); `group_seq` is set for group conversations.
+/// own activity orders it); `group_seq` is set for group conversations. The time of the last
+/// message comes from the others' rows (in a large conversation theirs are NULL, as is this).
 pub(crate) fn add_participant(
     conn: &Sql,
     conversation: &str,
@@ -407,8 +408,10 @@ pub(crate) fn add_participant(
 ) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO participants
-            (conversation_id, contact_id, conversation_seq, activity_seq, group_seq, visible_after)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            (conversation_id, contact_id, conversation_seq, activity_seq, group_seq, visible_after,
+             last_active_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6,
+                 (SELECT max(last_active_at) FROM participants WHERE conversation_id = ?1))",
     )?
     .execute(params![
         conversation,
@@ -460,10 +463,10 @@ pub(crate) struct Touched {
 }
 
 /// A message arrived: the conversation moves to the top of every participant's list and comes
-/// back for those who had deleted it. Sending is the hottest write path, so this writes the
-/// conversation's row, the rows of those who had deleted it (an index of them), and in a small
-/// conversation each participant's copy of the activity; a large group's members are not
-/// visited at all.
+/// back for those who had deleted it. Sending is the hottest write path, so this writes in a
+/// small conversation each participant's row (their copy of the activity, and of its time) and
+/// nothing else; in a large group the conversation's row and the rows of those who had deleted
+/// it (an index of them), its other members' not at all.
 pub(crate) fn touch(
     conn: &Sql,
     id: &str,
@@ -473,11 +476,11 @@ pub(crate) fn touch(
 ) -> Result<Touched> {
     // Plain statements, no RETURNING: SQLite collects RETURNING rows in a temporary table,
     // which cost a send ~20k instructions per statement.
-    conn.prepare_cached(
-        "UPDATE conversations SET last_active_at = ?2, activity_seq = ?3 WHERE id = ?1",
-    )?
-    .execute(params![id, now, message_seq])?;
     if large {
+        conn.prepare_cached(
+            "UPDATE conversations SET last_active_at = ?2, activity_seq = ?3 WHERE id = ?1",
+        )?
+        .execute(params![id, now, message_seq])?;
         let returning: Vec<String> = conn
             .prepare_cached(
                 "SELECT contact_id FROM participants WHERE conversation_id = ?1 AND hidden = 1",
@@ -513,8 +516,10 @@ pub(crate) fn touch(
     })?;
     // `hidden` only when someone had deleted it: assigning a column, even its own value, makes
     // SQLite rewrite the index entries that hold it.
-    conn.prepare_cached("UPDATE participants SET activity_seq = ?2 WHERE conversation_id = ?1")?
-        .execute(params![id, message_seq])?;
+    conn.prepare_cached(
+        "UPDATE participants SET activity_seq = ?2, last_active_at = ?3 WHERE conversation_id = ?1",
+    )?
+    .execute(params![id, message_seq, now])?;
     if !returning.is_empty() {
         conn.prepare_cached(
             "UPDATE participants SET hidden = 0 WHERE conversation_id = ?1 AND hidden = 1",
@@ -554,10 +559,24 @@ pub(crate) fn rebalance(conn: &Sql, id: &str) -> Result<()> {
         .query_row(params![id, LARGE_ABOVE as i64 + 1], |r| r.get(0))?;
     let counted = usize::try_from(counted).unwrap_or(0);
     if !large && counted > LARGE_ABOVE {
-        conn.prepare_cached("UPDATE conversations SET large = 1 WHERE id = ?1")?
-            .execute([id])?;
+        // The conversation's own row takes the activity over from its participants': the
+        // last message's seq is the lowest of theirs (those who joined since have their own
+        // start), its time the same in every row.
         conn.prepare_cached(
-            "UPDATE participants SET activity_seq = NULL WHERE conversation_id = ?1",
+            "UPDATE conversations
+                SET large = 1,
+                    activity_seq = coalesce(
+                        (SELECT min(activity_seq) FROM participants WHERE conversation_id = ?1),
+                        activity_seq),
+                    last_active_at = coalesce(
+                        (SELECT max(last_active_at) FROM participants WHERE conversation_id = ?1),
+                        last_active_at)
+              WHERE id = ?1",
+        )?
+        .execute([id])?;
+        conn.prepare_cached(
+            "UPDATE participants SET activity_seq = NULL, last_active_at = NULL
+              WHERE conversation_id = ?1",
         )?
         .execute([id])?;
     } else if large && counted <= SMALL_AT {
@@ -565,7 +584,8 @@ pub(crate) fn rebalance(conn: &Sql, id: &str) -> Result<()> {
             .execute([id])?;
         conn.prepare_cached(
             "UPDATE participants
-                SET activity_seq = (SELECT activity_seq FROM conversations WHERE id = ?1)
+                SET activity_seq = (SELECT activity_seq FROM conversations WHERE id = ?1),
+                    last_active_at = (SELECT last_active_at FROM conversations WHERE id = ?1)
               WHERE conversation_id = ?1",
         )?
         .execute([id])?;

@@ -186,11 +186,13 @@ pub fn insert_missing(tx: &Sql) -> Result<Report> {
               WHERE id = ?1"
         ))?
         .execute([id])?;
+        // (A small conversation's participants carry its activity; a large one's do not.)
         tx.prepare_cached(&format!(
             "UPDATE participants
                 SET activity_seq = {greatest}(activity_seq,
-                    (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?1))
-              WHERE conversation_id = ?1"
+                    (SELECT coalesce(max(seq), 0) FROM messages WHERE conversation_id = ?1)),
+                    last_active_at = (SELECT last_active_at FROM conversations WHERE id = ?1)
+              WHERE conversation_id = ?1 AND activity_seq IS NOT NULL"
         ))?
         .execute([id])?;
     }

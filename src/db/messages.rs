@@ -390,10 +390,12 @@ pub fn mark_read(conn: &Sql, viewer: &str, conversation: &str, now: i64) -> Resu
             Ok((r.get(0)?, r.get(1)?))
         })?
         .collect::<sql::Result<_>>()?;
-    // (`activity_seq`: the conversation's newest message, or an earlier point before any.)
+    // (`activity_seq`: the conversation's newest message, or before any the point where the
+    // viewer came in; a small conversation's is in the viewer's row, a large one's in its own.)
     conn.prepare_cached(
         "UPDATE participants
-            SET read_through_seq = (SELECT activity_seq FROM conversations WHERE id = ?1)
+            SET read_through_seq = coalesce(activity_seq,
+                    (SELECT activity_seq FROM conversations WHERE id = ?1))
           WHERE conversation_id = ?1 AND contact_id = ?2",
     )?
     .execute(params![conversation, viewer])?;

@@ -32,6 +32,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
              UPDATE events SET body_tail = substr(body_tail, strpos(body_tail, '\"type\":'));"
         ),
     ),
+    (
+        6,
+        // Participants of small conversations carry the time of the last message.
+        concat!(
+            "ALTER TABLE participants ADD COLUMN last_active_at BIGINT;",
+            super::schema::last_active_into_participants!()
+        ),
+    ),
 ];
 
 /// The advisory lock held while the schema is brought up to date, so servers starting at

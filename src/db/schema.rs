@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension};
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// The version `schema.sql` describes.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// Version 5, on both backends: each person's read mark starts just before their oldest unread
 /// message from others (found with the index of unread messages, which then goes). A macro, not
@@ -22,6 +22,17 @@ macro_rules! read_marks_from_unread {
     };
 }
 pub(crate) use read_marks_from_unread;
+
+/// Version 6, on both backends: each participant of a small conversation keeps the time of its
+/// last message (a message no longer writes the conversation's row).
+macro_rules! last_active_into_participants {
+    () => {
+        "UPDATE participants SET last_active_at =
+             (SELECT c.last_active_at FROM conversations c WHERE c.id = participants.conversation_id)
+          WHERE activity_seq IS NOT NULL;"
+    };
+}
+pub(crate) use last_active_into_participants;
 
 /// Steps from version N-1 to N, run before `schema.sql` for files older than `VERSION`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -125,6 +136,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
            SELECT 'events_v5', seq FROM sqlite_sequence WHERE name = 'events';
          DROP TABLE events;
          ALTER TABLE events_v5 RENAME TO events;"
+        ),
+    ),
+    (
+        6,
+        // A message into a small conversation writes its participants' rows only: they carry
+        // the time of the last message beside `activity_seq`.
+        concat!(
+            "ALTER TABLE participants ADD COLUMN last_active_at INTEGER;",
+            last_active_into_participants!()
         ),
     ),
 ];
@@ -300,6 +320,7 @@ mod tests {
         migrate(&mut conn).unwrap();
         conn.execute_batch(
             r#"ALTER TABLE participants DROP COLUMN read_through_seq;
+             ALTER TABLE participants DROP COLUMN last_active_at;
              CREATE INDEX messages_unread ON messages (conversation_id) WHERE read_at IS NULL;
              INSERT INTO contacts (id, username, phone_number, created_at)
                   VALUES ('k', 'kevin', '1', 0), ('t', 'kate', '2', 0);
@@ -362,6 +383,48 @@ mod tests {
             13,
             "the sequence was carried over"
         );
+    }
+
+    /// Version 6: the participants of a small conversation get the time of its last message,
+    /// those of a large one (whose own row keeps it) do not.
+    #[test]
+    fn version_5_small_conversations_hand_their_last_activity_to_their_participants() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE participants DROP COLUMN last_active_at;
+             INSERT INTO contacts (id, username, phone_number, created_at)
+                  VALUES ('k', 'kevin', '1', 0), ('t', 'kate', '2', 0);
+             INSERT INTO conversations (id, direct_low, direct_high, created_at, last_active_at, activity_seq, large)
+                  VALUES ('small', 'k', 't', 0, 41, 3, 0), ('large', 'k', 'k', 0, 42, 7, 1),
+                         ('quiet', 't', 't', 0, NULL, 0, 0);
+             INSERT INTO participants (conversation_id, contact_id, conversation_seq, activity_seq)
+                  VALUES ('small', 'k', 1, 3), ('small', 't', 1, 3), ('large', 'k', 2, NULL),
+                         ('quiet', 't', 3, 0);
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, String, Option<i64>)> = conn
+            .prepare(
+                "SELECT conversation_id, contact_id, last_active_at FROM participants ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected = [
+            ("small", "k", Some(41)),
+            ("small", "t", Some(41)),
+            ("large", "k", None),
+            ("quiet", "t", None),
+        ];
+        let expected: Vec<(String, String, Option<i64>)> = expected
+            .iter()
+            .map(|(c, p, t)| (c.to_string(), p.to_string(), *t))
+            .collect();
+        assert_eq!(rows, expected);
     }
 
     #[test]

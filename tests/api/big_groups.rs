@@ -299,6 +299,10 @@ async fn a_group_crossing_the_large_line_keeps_its_place_in_every_list() {
         .body;
     let group_id = group["id"].as_str().unwrap().to_owned();
     let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/conversations/{conversation}");
+    // The time of the last message goes with the group across the line (small groups keep it
+    // in their members' rows, large ones in their own).
+    let mut last_sent = Value::Null;
     for size in [10usize, 40, 10, 2, 40] {
         let contacts: Vec<&String> = std::iter::once(&kate)
             .chain(members.iter().take(size))
@@ -310,8 +314,20 @@ async fn a_group_crossing_the_large_line_keeps_its_place_in_every_list() {
         )
         .await
         .expect(200);
-        app.send(KEVIN.1, &conversation, &format!("at {size}"))
+        let view = app.get(&path, KATE.1).await.expect(200).body;
+        assert_eq!(
+            view["last_active_at"], last_sent,
+            "after the change to {size}"
+        );
+        let sent = app
+            .send(KEVIN.1, &conversation, &format!("at {size}"))
             .await;
+        last_sent = sent["created_at"].clone();
+        let view = app.get(&path, KATE.1).await.expect(200).body;
+        assert_eq!(
+            view["last_active_at"], last_sent,
+            "after a message at {size}"
+        );
         assert_eq!(
             kates_top(&app).await,
             conversation,
@@ -320,6 +336,38 @@ async fn a_group_crossing_the_large_line_keeps_its_place_in_every_list() {
         app.send(KEVIN.1, &direct, &format!("direct at {size}"))
             .await;
         assert_eq!(kates_top(&app).await, direct, "direct on top at {size}");
+    }
+}
+
+/// Someone who joins a small group sees when it last had a message, as its members do.
+#[actix_web::test]
+async fn a_member_who_joins_a_small_group_sees_its_last_activity() {
+    let app = spawn_app().await;
+    let (kate, _) = contact_of(&app, KATE).await;
+    let (peter, _) = contact_of(&app, PETER).await;
+    let group = app
+        .post_json(
+            "/v1/groups",
+            KEVIN.1,
+            json!({"name": "Small", "contacts": [kate.clone()]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let conversation = group["conversation_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/conversations/{conversation}");
+    assert!(app.get(&path, KATE.1).await.body["last_active_at"].is_null());
+    let sent = app.send(KEVIN.1, &conversation, "before Peter").await;
+    app.put_json(
+        &format!("/v1/groups/{}", group["id"].as_str().unwrap()),
+        KEVIN.1,
+        json!({"contacts": [kate, peter]}),
+    )
+    .await
+    .expect(200);
+    for who in [KEVIN, KATE, PETER] {
+        let view = app.get(&path, who.1).await.expect(200).body;
+        assert_eq!(view["last_active_at"], sent["created_at"], "{}", who.0);
     }
 }
 
