@@ -38,13 +38,17 @@ pub struct MessageChanges {
     pub reactions: Option<Vec<(String, Vec<String>)>>,
 }
 
-/// The columns `MessageReader` reads, over messages `m`, for SQLite and for PostgreSQL. On
-/// SQLite the sender's profile is not joined in: a page's senders are few, and
-/// `MessageReader` looks each up once. On PostgreSQL each lookup is a round trip, which costs
-/// more than the join: there the profile follows the message's columns (`c`, from column 10).
-static MESSAGE_SELECT: LazyLock<(String, String)> = LazyLock::new(|| {
-    let columns = "m.seq, m.id, m.conversation_id, m.body, m.read_at, m.created_at, m.updated_at,
-                   m.has_reactions, m.has_attachments, m.sender_id";
+/// The columns `MessageReader` reads, over messages `m`, for SQLite and for PostgreSQL, with
+/// `conversation` as column 2: `m.conversation_id`, or NULL where every row is of one
+/// conversation (the reader knows it, and SQLite need not fetch it). On SQLite the sender's
+/// profile is not joined in: a page's senders are few, and `MessageReader` looks each up once.
+/// On PostgreSQL each lookup is a round trip, which costs more than the join: there the profile
+/// follows the message's columns (`c`, from column 10).
+fn message_selects(conversation: &str) -> (String, String) {
+    let columns = format!(
+        "m.seq, m.id, {conversation}, m.body, m.read_at, m.created_at, m.updated_at,
+         m.has_reactions, m.has_attachments, m.sender_id"
+    );
     (
         format!("SELECT {columns} FROM messages m"),
         format!(
@@ -52,7 +56,10 @@ static MESSAGE_SELECT: LazyLock<(String, String)> = LazyLock::new(|| {
                JOIN contacts c ON c.id = m.sender_id"
         ),
     )
-});
+}
+
+static MESSAGE_SELECT: LazyLock<(String, String)> =
+    LazyLock::new(|| message_selects("m.conversation_id"));
 
 fn message_select(conn: &Sql) -> &'static str {
     conn.pick(&MESSAGE_SELECT.0, &MESSAGE_SELECT.1)
@@ -273,9 +280,10 @@ pub fn list(
 // rows, when the viewer does not take part.
 static IN_CONVERSATION: LazyLock<(String, String)> = LazyLock::new(|| {
     let condition = format!("WHERE m.conversation_id = ?1 AND m.seq > ({VISIBLE_AFTER})");
+    let (sqlite, postgres) = message_selects("NULL");
     (
-        format!("{} {condition}", MESSAGE_SELECT.0),
-        format!("{} {condition}", MESSAGE_SELECT.1),
+        format!("{sqlite} {condition}"),
+        format!("{postgres} {condition}"),
     )
 });
 static CURSOR_IN_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
