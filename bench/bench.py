@@ -203,7 +203,8 @@ def seed_messages(db_path, conversation, sender, count):
             ((new_id(), conversation, sender, f"seeded message {start + i}", now) for i in range(n)))
         conn.commit()
     last = conn.execute("SELECT max(seq) FROM messages").fetchone()[0]
-    conn.execute("UPDATE participants SET activity_seq = ? WHERE conversation_id = ?", (last, conversation))
+    conn.execute("UPDATE participants SET activity_seq = ?, last_active_at = ? WHERE conversation_id = ?",
+                 (last, now, conversation))
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -360,8 +361,9 @@ def pgbench_loads(pg, dbname, conversation, viewer, seconds):
                       f"VALUES ({new_id}, '{conversation}', '{viewer}', 'hello from the benchmark', {now}) RETURNING seq;")
     # The server binds the seq the INSERT returned; a pipeline cannot wait for it, currval is the same value.
     seq = f"currval('{sequence}')"
-    touch = [f"UPDATE conversations SET last_active_at = {now}, activity_seq = {seq} WHERE id = '{conversation}';",
-             f"UPDATE participants SET activity_seq = {seq} WHERE conversation_id = '{conversation}';"]
+    # A direct conversation: its participants' rows carry its activity (src/db/conversations.rs: touch).
+    touch = [f"UPDATE participants SET activity_seq = {seq}, last_active_at = {now} "
+             f"WHERE conversation_id = '{conversation}';"]
     insert_event = ("INSERT INTO events (type, created_at, body_tail, audience, audience_conversation, audience_after) "
                     f"VALUES ('message.created', {now}, {sql_text(event_body)}, {sql_text(audience)}, NULL, NULL);")
     # (i) The writer's transaction: the lock every writer takes, then each send's writes; all
