@@ -13,7 +13,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
-use std::future::{Ready, ready};
+use std::borrow::Cow;
 
 /// Bracket segments a form key may have (`reactions[smile][]` has two); a deeper key is refused
 /// rather than parsed (never recursion, and no silent 201 for a hostile body).
@@ -286,16 +286,13 @@ fn parse_bool(key: &str, raw: &str) -> Result<bool> {
 
 /// The query string: list filters and cursors (`curl -G -d key=value`), as its pairs in order.
 /// A handful at most is read, so a search of the pairs beats hashing them into a map.
+/// Pairs borrow from the query string unless they had escapes to decode.
 #[derive(Debug, Default)]
-pub struct Query(Vec<(String, String)>);
+pub struct Query<'q>(Vec<(Cow<'q, str>, Cow<'q, str>)>);
 
-impl Query {
-    pub fn parse(query_string: &str) -> Query {
-        Query(
-            form_urlencoded::parse(query_string.as_bytes())
-                .into_owned()
-                .collect(),
-        )
+impl<'q> Query<'q> {
+    pub fn parse(query_string: &'q str) -> Query<'q> {
+        Query(form_urlencoded::parse(query_string.as_bytes()).collect())
     }
 
     /// A key given more than once means its last value.
@@ -304,7 +301,7 @@ impl Query {
             .iter()
             .rev()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// An optional filter (an id); empty counts as absent (`curl -G -d conversation_id=`).
@@ -325,15 +322,6 @@ impl Query {
             None | Some("") => Ok(None),
             Some(raw) => parse_bool(key, raw).map(Some),
         }
-    }
-}
-
-impl FromRequest for Query {
-    type Error = Error;
-    type Future = Ready<Result<Query>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Query::parse(req.query_string())))
     }
 }
 

@@ -120,7 +120,8 @@ proptest! {
 
     #[test]
     fn limits_outside_1_to_100_are_refused(limit in any::<i128>()) {
-        let query = Query::parse(&format!("limit={limit}"));
+        let text = format!("limit={limit}");
+        let query = Query::parse(&text);
         let parsed = PageParams::from_query(&query);
         prop_assert_eq!(parsed.is_ok(), (1..=100).contains(&limit));
     }
