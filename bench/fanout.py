@@ -161,7 +161,7 @@ def main():
             member = Client(host, port, f"tok{size - 1}")
             lists = [member.call("GET", "/v1/conversations?limit=10")[1] for _ in range(100)]
             db = sqlite3.connect(f"{work}/bench.db")
-            row = db.execute("SELECT length(body) + length(audience) FROM events "
+            row = db.execute("SELECT length(body_tail) + length(audience) FROM events "
                              "WHERE type = 'message.created' ORDER BY seq DESC LIMIT 1").fetchone()
             db.close()
             fan = (float("nan"),) * 4

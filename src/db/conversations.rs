@@ -396,7 +396,8 @@ pub(crate) fn insert_conversation(
 /// Adds `person` to a conversation. They see messages newer than `newest` (the current newest
 /// message seq) only, and the conversation is at `newest` in their list (in a large one, its
 /// own activity orders it); `group_seq` is set for group conversations. The time of the last
-/// message comes from the others' rows (in a large conversation theirs are NULL, as is this).
+/// message comes from another participant's row: in a small conversation every row has the
+/// same, in a large one none has it (one row, not all: a group of 10,000 is added one by one).
 pub(crate) fn add_participant(
     conn: &Sql,
     conversation: &str,
@@ -411,7 +412,7 @@ pub(crate) fn add_participant(
             (conversation_id, contact_id, conversation_seq, activity_seq, group_seq, visible_after,
              last_active_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-                 (SELECT max(last_active_at) FROM participants WHERE conversation_id = ?1))",
+                 (SELECT last_active_at FROM participants WHERE conversation_id = ?1 LIMIT 1))",
     )?
     .execute(params![
         conversation,
