@@ -151,26 +151,28 @@ impl Hub {
 
     /// Hands an event to the open streams of its audience. A conversation named as audience
     /// (a large group's) is read from the database, and only when a stream is open at all.
+    /// The frame is printed once, for the first open stream found: most events find none.
     async fn deliver(&self, db: &Db, event: StoredEvent, audience: Audience) {
-        let event = Arc::new(Frame::of(&event));
-        self.dispatch(&event, &audience.people);
+        let mut frame = None;
+        self.dispatch(&event, &mut frame, &audience.people);
         if let Some((conversation, after)) = audience.conversation
             && self.open_streams() > 0
         {
             match db.members_seeing(conversation, after).await {
-                Ok(members) => self.dispatch(&event, &members),
+                Ok(members) => self.dispatch(&event, &mut frame, &members),
                 Err(e) => log::warn!("realtime hub: {e}"),
             }
         }
     }
 
-    fn dispatch(&self, event: &Arc<Frame>, people: &[String]) {
+    fn dispatch(&self, event: &StoredEvent, frame: &mut Option<Arc<Frame>>, people: &[String]) {
         let Ok(subscribers) = self.subscribers.lock() else {
             return;
         };
         for person in people {
             for subscriber in subscribers.get(person).into_iter().flatten() {
-                if subscriber.tx.try_send(event.clone()).is_err() {
+                let frame = frame.get_or_insert_with(|| Arc::new(Frame::of(event)));
+                if subscriber.tx.try_send(Arc::clone(frame)).is_err() {
                     subscriber.lagged.store(true, Ordering::Relaxed);
                 }
             }
