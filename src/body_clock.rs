@@ -79,7 +79,7 @@ impl<S> Counted<S> {
     /// it has decoded the request's head, before it feeds the body that came with it, and then
     /// again after feeding it, in the same pass. Waiting on the empty payload in that first
     /// poll would register a wake-up that the body's arrival fires, and the connection's task
-    /// would run once more for nothing (two header decodes and a pass of the dispatcher, ~8k
+    /// would run once more for nothing (two header decodes and a pass of the dispatcher, ~6k
     /// instructions a POST). So the first poll looks without leaving a waker; were the second
     /// poll ever not to come, the clock's own timer (`BodyClock::next`) still wakes the task.
     pub fn quiet_first_poll(mut self) -> Self {
