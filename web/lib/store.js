@@ -512,6 +512,9 @@ function placeConversation(conversation, toTop = false) {
 }
 
 function forgetConversation(id) {
+  // A read mark still due (`markOpenedSoon`) would only ask for what is gone: a 404.
+  clearTimeout(markTimers.get(id));
+  markTimers.delete(id);
   state.conversations.delete(id);
   state.pinnedIds = state.pinnedIds.filter((x) => x !== id);
   state.listIds = state.listIds.filter((x) => x !== id);
