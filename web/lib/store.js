@@ -512,9 +512,7 @@ function placeConversation(conversation, toTop = false) {
 }
 
 function forgetConversation(id) {
-  // A read mark still due (`markOpenedSoon`) would only ask for what is gone: a 404.
-  clearTimeout(markTimers.get(id));
-  markTimers.delete(id);
+  cancelMark(id);
   state.conversations.delete(id);
   state.pinnedIds = state.pinnedIds.filter((x) => x !== id);
   state.listIds = state.listIds.filter((x) => x !== id);
@@ -536,6 +534,7 @@ export async function updateConversation(id, fields) {
 
 /** Delete for me: the conversation and its messages leave your view only. */
 export async function deleteConversation(id) {
+  cancelMark(id);
   await api('DELETE', `/v1/conversations/${id}`);
   forgetConversation(id);
 }
@@ -582,9 +581,15 @@ export function closeConversation() {
 }
 
 const markTimers = new Map();
-async function markOpened(id) {
+
+/** A read mark still due (`markOpenedSoon`) would only ask for a conversation that is gone. */
+function cancelMark(id) {
   clearTimeout(markTimers.get(id));
   markTimers.delete(id);
+}
+
+async function markOpened(id) {
+  cancelMark(id);
   const conversation = await api('GET', `/v1/conversations/${id}`).catch((error) => {
     if (error.status === 404) forgetConversation(id);
     return null;
