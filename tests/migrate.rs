@@ -232,6 +232,20 @@ fn workload(addr: &str, seed: u64) -> (String, String, (u16, String)) {
         serde_json::json!({"conversation_id": first, "message": "see the plan", "attachments": [attachment["id"]]}),
     );
 
+    // The demo's attachment: its conversation must not be purged either (both of its
+    // participants deleting it would take the file with it).
+    let demo_message = ok(
+        addr,
+        "GET",
+        &format!(
+            "/v1/messages/{}",
+            protocol::demo::dataset::ATTACHMENT_MESSAGE
+        ),
+        kate,
+        Json::Null,
+    );
+    let demo_conversation = demo_message["conversation_id"].as_str().unwrap().to_owned();
+
     // The random part.
     let tokens = [kevin, kate, peter, harry];
     for round in 0..160 {
@@ -301,8 +315,8 @@ fn workload(addr: &str, seed: u64) -> (String, String, (u16, String)) {
                     Json::Null,
                 );
             }
-            // (Not the upload's conversation: deleted by both, it would be purged.)
-            17 if *conversation != first => {
+            // (Not a conversation with a file: deleted by both, it would be purged.)
+            17 if *conversation != first && *conversation != demo_conversation => {
                 ok(
                     addr,
                     "DELETE",
@@ -542,12 +556,18 @@ fn a_sqlite_database_migrated_to_postgres_reads_the_same_and_continues() {
     let Some(url) = support::postgres::database_or_skip(test) else {
         return;
     };
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
+    // MIGRATE_TEST_SEED replays a printed seed.
+    let seed = std::env::var("MIGRATE_TEST_SEED")
+        .ok()
+        .and_then(|seed| seed.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
         | 1;
-    eprintln!("workload seed {seed}");
+    eprintln!("workload seed {seed} (replay: MIGRATE_TEST_SEED={seed})");
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "chat.db");
 
