@@ -601,8 +601,9 @@ async function markOpened(id) {
   return conversation;
 }
 
+/** Marks a conversation read shortly: a burst of messages makes one request, not one each. */
 function markOpenedSoon(id) {
-  clearTimeout(markTimers.get(id));
+  cancelMark(id);
   markTimers.set(id, setTimeout(() => markOpened(id), 250));
 }
 
