@@ -1,6 +1,7 @@
 //! `protocol.toml`: defaults, then the file, then the environment (`PROTOCOL_LISTEN`,
 //! `PROTOCOL_DATABASE`). Unknown keys are refused so a typo never silently does nothing.
 
+use crate::db::Synchronous;
 use crate::rules;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -93,13 +94,6 @@ impl S3Config {
             secret_access_key: self.secret_access_key.clone(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    Normal,
-    Full,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -37,7 +37,6 @@ pub mod sql;
 pub mod wal;
 pub mod writer;
 
-use crate::config::Synchronous;
 use error::{Result, StoreError};
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
@@ -127,6 +126,16 @@ fn reader_connections() -> u32 {
 }
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 const STATEMENT_CACHE: usize = 128;
+
+/// How long a commit waits for the disk (`server.synchronous`): `Normal` survives a crash of
+/// the process, `Full` also a power cut (SQLite's `PRAGMA synchronous`; the file store syncs
+/// attachment bytes too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
 
 impl Db {
     /// Opens (creating if needed) and migrates the database: a PostgreSQL one for a

@@ -5,8 +5,9 @@ pub mod local;
 pub mod s3;
 
 use crate::body_clock::BodyClock;
-use crate::config::{Config, StoreKind, Synchronous};
+use crate::config::{Config, StoreKind};
 use crate::db::Db;
+use crate::db::Synchronous;
 use crate::error::Result;
 use actix_web::web;
 use futures_util::Stream;
