@@ -76,7 +76,15 @@ mod tests {
 
     fn writer() -> Writer {
         let conn = crate::db::sql::Sql::Sqlite(Connection::open_in_memory().unwrap());
-        Writer::start(conn, Arc::new(crate::db::events::Plain), None, None, |_| {}).unwrap()
+        Writer::start(
+            conn,
+            Arc::new(crate::db::events::Plain),
+            None,
+            None,
+            None,
+            |_| {},
+        )
+        .unwrap()
     }
 
     #[actix_web::test]

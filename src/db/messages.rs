@@ -9,6 +9,7 @@ use super::events::{self, Payload};
 use super::ids::new_id;
 use super::page::{self, KeysetQuery};
 use super::people::{PROFILE_COLUMNS, ensure_in_address_book, profile_from_row};
+use super::profiles::Profiles;
 use super::records::{Message, Profile, Reaction};
 use super::sql::{self, OptionalExtension, Row, Sql};
 use crate::account::Account;
@@ -76,28 +77,35 @@ struct MessageRow {
 
 /// Reads rows of `MESSAGE_SELECT`. The senders of one page are few, so each sender's profile
 /// is looked up once.
-struct MessageReader {
+struct MessageReader<'p> {
     senders: Vec<Arc<Profile>>,
+    /// The accounts' profiles in memory (SQLite), looked in before the database.
+    profiles: Option<&'p Profiles>,
     /// Set when every row is of this conversation: its id is not read from each row.
     conversation: Option<String>,
     /// The rows carry their sender's profile (`message_select`).
     with_sender: bool,
 }
 
-impl MessageReader {
-    fn new(conn: &Sql) -> MessageReader {
+impl<'p> MessageReader<'p> {
+    fn new(conn: &Sql, profiles: Option<&'p Profiles>) -> MessageReader<'p> {
         MessageReader {
             senders: Vec::new(),
+            profiles,
             conversation: None,
             with_sender: conn.dialect() == sql::Dialect::Postgres,
         }
     }
 
     /// A reader for rows that all belong to `conversation`.
-    fn in_conversation(conn: &Sql, conversation: &str) -> MessageReader {
+    fn in_conversation(
+        conn: &Sql,
+        conversation: &str,
+        profiles: Option<&'p Profiles>,
+    ) -> MessageReader<'p> {
         MessageReader {
             conversation: Some(conversation.to_owned()),
-            ..MessageReader::new(conn)
+            ..MessageReader::new(conn, profiles)
         }
     }
 
@@ -111,11 +119,15 @@ impl MessageReader {
         let contact = match known {
             Some(profile) => Arc::clone(profile),
             None => {
-                let profile = Arc::new(if self.with_sender {
-                    profile_from_row(row, 9)?
+                let profile = if self.with_sender {
+                    Arc::new(profile_from_row(row, 9)?)
                 } else {
-                    profile(conn, sender_id.as_str()?)?
-                });
+                    let id = sender_id.as_str()?;
+                    match self.profiles.and_then(|profiles| profiles.get(id)) {
+                        Some(profile) => profile,
+                        None => Arc::new(profile(conn, id)?),
+                    }
+                };
                 self.senders.push(Arc::clone(&profile));
                 profile
             }
@@ -238,7 +250,12 @@ fn profile(conn: &Sql, id: &str) -> sql::Result<Profile> {
 }
 
 /// The message if the viewer can see it.
-fn find_visible(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Message>> {
+fn find_visible(
+    conn: &Sql,
+    profiles: Option<&Profiles>,
+    viewer: &str,
+    id: &str,
+) -> Result<Option<Message>> {
     let sql = format!(
         "{} JOIN participants p ON p.conversation_id = m.conversation_id
               AND p.contact_id = ?1 AND p.hidden = 0 AND m.seq > p.visible_after
@@ -248,7 +265,7 @@ fn find_visible(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Message>> {
     let found = conn
         .prepare_cached(&sql)?
         .query_row(params![viewer, id], |row| {
-            MessageReader::new(conn).read(conn, row)
+            MessageReader::new(conn, profiles).read(conn, row)
         })
         .optional()?;
     let Some(row) = found else {
@@ -257,20 +274,21 @@ fn find_visible(conn: &Sql, viewer: &str, id: &str) -> Result<Option<Message>> {
     Ok(with_details(conn, vec![row])?.pop())
 }
 
-pub fn get(conn: &Sql, viewer: &str, id: &str) -> Result<Message> {
-    find_visible(conn, viewer, id)?.ok_or_else(|| StoreError::not_found("message", id))
+pub fn get(conn: &Sql, profiles: Option<&Profiles>, viewer: &str, id: &str) -> Result<Message> {
+    find_visible(conn, profiles, viewer, id)?.ok_or_else(|| StoreError::not_found("message", id))
 }
 
 /// `GET /v1/messages`: newest first by arrival, in one conversation or in all the viewer's.
 pub fn list(
     conn: &Sql,
+    profiles: Option<&Profiles>,
     viewer: &str,
     conversation: Option<&str>,
     page: &PageParams,
 ) -> Result<List<Message>> {
     let list = match conversation {
-        Some(conversation) => list_in_conversation(conn, viewer, conversation, page)?,
-        None => list_everywhere(conn, viewer, page)?,
+        Some(conversation) => list_in_conversation(conn, profiles, viewer, conversation, page)?,
+        None => list_everywhere(conn, profiles, viewer, page)?,
     };
     Ok(List {
         has_more: list.has_more,
@@ -299,6 +317,7 @@ static CURSOR_IN_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
 /// stranger still gets the 404, before any complaint about the cursor.
 fn list_in_conversation(
     conn: &Sql,
+    profiles: Option<&Profiles>,
     viewer: &str,
     conversation: &str,
     page: &PageParams,
@@ -315,7 +334,7 @@ fn list_in_conversation(
             Value::Text(viewer.to_owned()),
         ],
     };
-    let mut reader = MessageReader::in_conversation(conn, conversation);
+    let mut reader = MessageReader::in_conversation(conn, conversation, profiles);
     let list = page::fetch(
         conn,
         query,
@@ -341,7 +360,12 @@ fn list_in_conversation(
 }
 
 /// Across conversations: one index range per conversation, merged (see `page::fetch_merged`).
-fn list_everywhere(conn: &Sql, viewer: &str, page: &PageParams) -> Result<List<MessageRow>> {
+fn list_everywhere(
+    conn: &Sql,
+    profiles: Option<&Profiles>,
+    viewer: &str,
+    page: &PageParams,
+) -> Result<List<MessageRow>> {
     let select = format!(
         "{} WHERE m.conversation_id = ?1 AND m.seq > ?2",
         message_select(conn)
@@ -354,7 +378,7 @@ fn list_everywhere(conn: &Sql, viewer: &str, page: &PageParams) -> Result<List<M
             params: vec![Value::Text(conversation), Value::Integer(visible_after)],
         })
         .collect();
-    let mut reader = MessageReader::new(conn);
+    let mut reader = MessageReader::new(conn, profiles);
     page::fetch_merged(
         conn,
         queries,
@@ -420,7 +444,8 @@ pub fn mark_read(conn: &Sql, viewer: &str, conversation: &str, now: i64) -> Resu
 /// Records `kind` for a message, as `account` sees it, for everyone who sees it.
 pub(crate) fn emit(conn: &Sql, kind: &str, account: &str, id: &str) -> Result<()> {
     let header = visible_header(conn, account, id)?;
-    let message = get(conn, account, id)?;
+    // (On the writer: the profiles in memory are reloaded only after its commit.)
+    let message = get(conn, None, account, id)?;
     let audience = events::conversation_audience(conn, &header.conversation, Some(header.seq))?;
     events::record_for(conn, kind, account, Payload::Message(&message), &audience)
 }
@@ -540,7 +565,7 @@ pub fn update(
         set_reactions(conn, viewer, id, reactions, now)?;
     }
     emit(conn, "message.updated", &viewer.id, id)?;
-    get(conn, &viewer.id, id)
+    get(conn, None, &viewer.id, id)
 }
 
 fn set_reactions(

@@ -29,6 +29,7 @@ pub mod people;
 pub mod pg_client;
 pub mod postgres;
 pub mod private_contacts;
+pub mod profiles;
 #[cfg(test)]
 mod query_plans;
 pub mod records;
@@ -38,6 +39,7 @@ pub mod wal;
 pub mod writer;
 
 use error::{Result, StoreError};
+use profiles::Profiles;
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
@@ -98,6 +100,8 @@ pub struct Db {
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     /// Events committed and not yet taken by the realtime hub.
     published: Arc<Mutex<Waiting>>,
+    /// The accounts' profiles for readers, kept by the writer (SQLite only: `profiles.rs`).
+    profiles: Option<Arc<Profiles>>,
     /// One count per handle: `close` waits to be the last.
     handles: Arc<()>,
     dialect: sql::Dialect,
@@ -268,7 +272,11 @@ impl Db {
         // A database other servers share is read by the hub from the outbox (every server's
         // events are there, in order): nothing to hand over then.
         let shared = conn_dialect == sql::Dialect::Postgres;
-        let writer = Writer::start(conn, render, wal, reconnect, move |events| {
+        let profiles = Profiles::watching(&conn)
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .map(Arc::new);
+        let keep_up = profiles.clone();
+        let writer = Writer::start(conn, render, wal, reconnect, keep_up, move |events| {
             if !events.is_empty() && !shared {
                 let mut waiting = waiting.lock().unwrap_or_else(|p| p.into_inner());
                 if waiting.events.len() + events.len() > MAX_WAITING {
@@ -287,6 +295,7 @@ impl Db {
             readers,
             commits,
             published,
+            profiles,
             handles: Arc::new(()),
         })
     }

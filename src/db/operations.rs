@@ -35,8 +35,12 @@ impl Db {
         conversation: Option<String>,
         page: PageParams,
     ) -> Result<List<Message>> {
-        self.read(move |c| messages::list(c, &viewer.id, conversation.as_deref(), &page))
-            .await
+        let profiles = self.profiles.clone();
+        self.read(move |c| {
+            let profiles = profiles.as_deref();
+            messages::list(c, profiles, &viewer.id, conversation.as_deref(), &page)
+        })
+        .await
     }
 
     /// Sends a message (with its attachments and events) as `sender`.
@@ -54,7 +58,9 @@ impl Db {
 
     /// One message, as `viewer` sees it.
     pub async fn message(&self, viewer: Account, id: String) -> Result<Message> {
-        self.read(move |c| messages::get(c, &viewer.id, &id)).await
+        let profiles = self.profiles.clone();
+        self.read(move |c| messages::get(c, profiles.as_deref(), &viewer.id, &id))
+            .await
     }
 
     /// Edits a message (the sender) and/or `viewer`'s own reactions to it.

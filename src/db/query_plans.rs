@@ -118,8 +118,8 @@ fn no_list_query_scans_a_table() {
         }
     }
     for page in pages(&[&message_ids[2]]) {
-        messages::list(&conn, viewer, Some(&conversation), &page).unwrap();
-        messages::list(&conn, viewer, None, &page).unwrap();
+        messages::list(&conn, None, viewer, Some(&conversation), &page).unwrap();
+        messages::list(&conn, None, viewer, None, &page).unwrap();
     }
     for page in pages(&[&group.id]) {
         for archived in [None, Some(true)] {

@@ -14,6 +14,7 @@
 use super::error::{Result, StoreError};
 use super::events::{self, Published};
 use super::inbox::Inbox;
+use super::profiles::Profiles;
 use super::sql::Sql;
 use super::wal::Upkeep;
 use crate::stats::{BATCH_BUCKETS, Histogram, QUEUE_WAIT_BUCKETS};
@@ -127,13 +128,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread that owns `conn`; events are rendered by `render`. `after_commit`
-    /// runs after every commit, with the events the transaction recorded.
+    /// Starts the thread that owns `conn`; events are rendered by `render`. `profiles` (the
+    /// readers' copy of the accounts' profiles) is brought up to date after each commit,
+    /// before the answers; `after_commit` runs after them, with the events the transaction
+    /// recorded.
     pub fn start(
         conn: Sql,
         render: Arc<dyn events::Render>,
         wal: Option<Upkeep>,
         reconnect: Option<Reconnect>,
+        profiles: Option<Arc<Profiles>>,
         after_commit: impl Fn(Vec<Published>) + Send + 'static,
     ) -> std::io::Result<Writer> {
         let (jobs, queue) = mpsc::channel::<Submitted>();
@@ -143,7 +147,11 @@ impl Writer {
             .name("database-writer".into())
             .spawn(move || {
                 events::install_renderer(render);
-                run(conn, wal, reconnect, queue, &recorder, after_commit)
+                let commits = Commits {
+                    profiles,
+                    after_commit,
+                };
+                run(conn, wal, reconnect, queue, &recorder, commits)
             })?;
         Ok(Writer {
             jobs,
@@ -204,13 +212,19 @@ impl Writer {
     }
 }
 
+/// What follows a commit: the profiles' reload, then (after the answers) `after_commit`.
+struct Commits<F> {
+    profiles: Option<Arc<Profiles>>,
+    after_commit: F,
+}
+
 fn run(
     mut conn: Sql,
     wal: Option<Upkeep>,
     reconnect: Option<Reconnect>,
     queue: mpsc::Receiver<Submitted>,
     stats: &WriterStats,
-    after_commit: impl Fn(Vec<Published>),
+    commits: Commits<impl Fn(Vec<Published>)>,
 ) {
     if let Some(sqlite) = conn.sqlite() {
         sqlite.wal_hook(Some(note_wal_pages));
@@ -241,9 +255,14 @@ fn run(
         }
         let committed = run_batch(&conn, &mut batch);
         let published = events::take_pending();
+        if committed.is_ok()
+            && let Some(profiles) = &commits.profiles
+        {
+            profiles.after_commit(&conn);
+        }
         answer(batch, &committed);
         if committed.is_ok() {
-            after_commit(published);
+            (commits.after_commit)(published);
         }
         if let Some(wal) = &wal
             && let Some(sqlite) = conn.sqlite()
@@ -390,10 +409,17 @@ mod tests {
         let conn = Sql::Sqlite(conn);
         let published = Arc::new(Mutex::new(Vec::new()));
         let seen = published.clone();
-        let writer = Writer::start(conn, Arc::new(events::Plain), None, None, move |events| {
-            let kinds = events.into_iter().map(|p| p.event.kind);
-            seen.lock().unwrap().extend(kinds);
-        })
+        let writer = Writer::start(
+            conn,
+            Arc::new(events::Plain),
+            None,
+            None,
+            None,
+            move |events| {
+                let kinds = events.into_iter().map(|p| p.event.kind);
+                seen.lock().unwrap().extend(kinds);
+            },
+        )
         .unwrap();
         (writer, published)
     }

@@ -56,6 +56,43 @@ async fn send_returns_the_message_with_its_sender() {
     assert_eq!(conversation["last_active_at"], message["created_at"]);
 }
 
+/// A sender's profile in a page and in a single message is the one their contact shows, also
+/// after it changed (SQLite readers take it from a copy in memory that the writer keeps).
+#[actix_web::test]
+async fn messages_show_their_sender_as_the_sender_is_now() {
+    let app = spawn_app().await;
+    let conversation = app.kevin_and_kate().await;
+    // Kate's first request: her last_active_at is written beside it.
+    let sent = app
+        .post_form(
+            "/v1/messages",
+            KATE.1,
+            &format!("conversation_id={conversation}&message=Kevin%3F"),
+        )
+        .await
+        .expect(201)
+        .body;
+    let kate = format!("/v1/contacts/{}", sent["contact"]["id"].as_str().unwrap());
+    let one = path(&sent);
+    let page = format!("/v1/messages?conversation_id={conversation}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = app.get(&kate, KEVIN.1).await.expect(200).body["last_active_at"].clone();
+        let listed = app.get(&page, KEVIN.1).await.expect(200).body["data"][0]["contact"].clone();
+        let single = app.get(&one, KEVIN.1).await.expect(200).body["contact"].clone();
+        if !now.is_null() && listed["last_active_at"] == now && single["last_active_at"] == now {
+            assert_eq!(listed["username"], KATE.0);
+            assert_eq!(listed, single);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Kate's contact says {now}, her message in a page {listed}, alone {single}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[actix_web::test]
 async fn send_validates_its_input() {
     let app = spawn_app_with(|c| c.server.max_message_chars = 20).await;
